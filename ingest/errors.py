@@ -25,7 +25,9 @@ class ApiError(IngestError):
         self.status = status
         self.code = code
         self.message = redact(message)
-        super().__init__(f"{system} {self.call} -> HTTP {status} {code or ''}: {self.message}".replace("  ", " "))
+        super().__init__(
+            f"{system} {self.call} -> HTTP {status} {code or ''}: {self.message}".replace("  ", " ")
+        )
 
 
 class AuthError(ApiError):

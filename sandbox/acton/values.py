@@ -6,8 +6,6 @@ import re
 import time
 from datetime import UTC, datetime
 
-from sandbox.store import parse_sf_datetime
-
 _VALID_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 ACCOUNT_ID = 12345
 
@@ -39,7 +37,7 @@ def now_ms() -> int:
 
 def to_ms(when: datetime | str) -> int:
     """Epoch ms of a datetime or of a store datetime string (the world clock's encoding)."""
-    dt = parse_sf_datetime(when) if isinstance(when, str) else when
+    dt = datetime.fromisoformat(when) if isinstance(when, str) else when
     return int(dt.timestamp() * 1000)
 
 

@@ -1,0 +1,28 @@
+{#- Emails are compared normalised (trim + lower-case); valid = something@something.tld without spaces. -#}
+{% macro normalised_email(expr) -%}
+    lower(trim({{ expr }}))
+{%- endmacro %}
+
+{% macro email_columns(expr) -%}
+    {{ expr }} as email_raw,
+    {{ normalised_email(expr) }} as email,
+    coalesce({{ regexp_like(normalised_email(expr), '^[^@[:space:]]+@[^@[:space:]]+\\.[^@[:space:]]+$') }}, false)
+        as is_valid_email
+{%- endmacro %}
+
+{#- No cross-database regex macro in dbt: regexp_like is the common spelling (Snowflake, Databricks, Oracle). -#}
+{% macro regexp_like(expr, pattern) -%}
+    {{ return(adapter.dispatch('regexp_like')(expr, pattern)) }}
+{%- endmacro %}
+
+{% macro default__regexp_like(expr, pattern) -%}
+    regexp_like({{ expr }}, '{{ pattern }}')
+{%- endmacro %}
+
+{% macro duckdb__regexp_like(expr, pattern) -%}
+    regexp_full_match({{ expr }}, '{{ pattern }}')
+{%- endmacro %}
+
+{% macro postgres__regexp_like(expr, pattern) -%}
+    ({{ expr }} ~ '{{ pattern }}')
+{%- endmacro %}

@@ -1,0 +1,35 @@
+{#- The time of this observation (score, lead status, opt-out history): var observed_at when the run pins it,
+    else now, as a naive UTC timestamp like every timestamp of the warehouse. -#}
+{% macro observed_at() -%}
+    {%- if var('observed_at', none) is not none -%}
+        cast('{{ var("observed_at") }}' as {{ dbt.type_timestamp() }})
+    {%- else -%}
+        {{ adapter.dispatch('utc_now')() }}
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro default__utc_now() -%}
+    cast({{ dbt.current_timestamp() }} as {{ dbt.type_timestamp() }})
+{%- endmacro %}
+
+{% macro duckdb__utc_now() -%}
+    cast(timezone('UTC', now()) as timestamp)
+{%- endmacro %}
+
+{#- The earlier of two timestamps, null only when both are (least() treats nulls differently per database). -#}
+{% macro earlier(a, b) -%}
+    case when {{ a }} is null then {{ b }} when {{ b }} is null or {{ a }} <= {{ b }} then {{ a }} else {{ b }} end
+{%- endmacro %}
+
+{#- A text value read from a JSON column (Act-On contact fields). -#}
+{% macro json_text(column, key) -%}
+    {{ return(adapter.dispatch('json_text')(column, key)) }}
+{%- endmacro %}
+
+{% macro default__json_text(column, key) -%}
+    json_extract_path_text({{ column }}, '{{ key }}')
+{%- endmacro %}
+
+{% macro duckdb__json_text(column, key) -%}
+    json_extract_string({{ column }}, '$."{{ key }}"')
+{%- endmacro %}

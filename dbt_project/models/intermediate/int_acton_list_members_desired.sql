@@ -1,0 +1,49 @@
+{#- What each configured Act-On list should hold: one record per email, carrying the fields of the most
+    recently modified live record of the list's object with that email (a Contacts list holds contacts; a
+    Leads list holds unconverted leads: converted ones have moved to the Contacts list), and the behavioural
+    score as Lead Score. Columns a list does not map are null. -#}
+with ranked as (
+{%- for lst in var('acton_lists') %}
+{%- set obj = lst['object'] | lower %}
+    select
+        {{ sql_string(lst['name']) }} as list_name,
+        '{{ lst["object"] }}' as salesforce_object,
+        '{{ lst["direction"] }}' as direction,
+        r.person_email as email,
+        r.salesforce_id,
+        {{ list_field(lst, 'First Name') }} as first_name,
+        {{ list_field(lst, 'Last Name') }} as last_name,
+        {{ list_field(lst, 'Company') }} as company,
+        {{ list_field(lst, 'Salesforce Owner') }} as salesforce_owner,
+        {{ 'true' if 'Lead Score' in lst['fields'] else 'false' }} as carries_lead_score,
+        row_number() over (partition by r.person_email order by r.last_modified_at desc, r.salesforce_id)
+            as recency
+    from {{ ref('int_salesforce_records_unioned') }} as r
+    inner join {{ ref('stg_salesforce__' ~ obj ~ 's') }} as rec on rec.{{ obj }}_id = r.salesforce_id
+    {%- if obj == 'contact' %}
+    left join {{ ref('stg_salesforce__accounts') }} as account on account.account_id = rec.account_id
+    {%- endif %}
+    left join {{ ref('stg_salesforce__users') }} as owner on owner.user_id = rec.owner_id
+    where r.salesforce_object = '{{ lst["object"] }}'
+        and not r.is_deleted
+        and not r.is_converted
+        and r.person_email is not null
+    {% if not loop.last %}union all{% endif %}
+{%- endfor %}
+)
+
+select
+    {{ dbt.concat(["ranked.list_name", "'|'", "ranked.email"]) }} as list_member_id,
+    ranked.list_name,
+    ranked.salesforce_object,
+    ranked.direction,
+    ranked.email,
+    ranked.salesforce_id,
+    ranked.first_name,
+    ranked.last_name,
+    ranked.company,
+    ranked.salesforce_owner,
+    case when ranked.carries_lead_score then round(s.score, 0) end as lead_score
+from ranked
+left join {{ ref('int_scores_current') }} as s on s.email = ranked.email
+where ranked.recency = 1

@@ -1,0 +1,32 @@
+{#- Funnel dates per person, Known -> Engaged -> MQL -> SQL -> Opportunity -> Won: a stage is reached when it or
+    any later stage is; a skipped stage takes the next reached stage's date, and a stage reached after a later
+    one takes that later one's date, so dates never decrease along the funnel. -#}
+{%- set stages = ['won', 'opportunity', 'sql', 'mql', 'engaged', 'known'] -%}
+with step_0 as (
+    select * from {{ ref('int_funnel_milestones_collected') }}
+),
+{%- for stage in stages %}
+step_{{ loop.index }} as (
+    select
+        *,
+        {% if loop.first -%}
+        {{ stage }}_at as {{ stage }}_entered_at
+        {%- else -%}
+        {{ earlier(stage ~ '_at', stages[loop.index0 - 1] ~ '_entered_at') }} as {{ stage }}_entered_at
+        {%- endif %}
+    from step_{{ loop.index0 }}
+){% if not loop.last %},{% endif %}
+{%- endfor %}
+
+select
+    email,
+    lead_source,
+    {%- for stage in stages | reverse %}
+    {{ stage }}_entered_at,
+    {%- endfor %}
+    case
+        {%- for stage in stages %}
+        when {{ stage }}_entered_at is not null then '{{ stage }}'
+        {%- endfor %}
+    end as stage_reached
+from step_{{ stages | length }}

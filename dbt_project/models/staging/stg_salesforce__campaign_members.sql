@@ -1,0 +1,12 @@
+select
+    "Id" as campaign_member_id,
+    "CampaignId" as campaign_id,
+    "LeadId" as lead_id,
+    "ContactId" as contact_id,
+    "Status" as status,
+    coalesce("HasResponded", false) as has_responded,
+    cast("FirstRespondedDate" as date) as first_responded_date,
+    {{ email_columns('"Email"') }},
+    coalesce("IsDeleted", false) as is_deleted,
+    cast("CreatedDate" as {{ dbt.type_timestamp() }}) as created_at
+from {{ source('raw_salesforce', 'campaignmember') }}

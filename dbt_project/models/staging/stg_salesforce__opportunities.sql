@@ -1,0 +1,13 @@
+{#- Amount, stage, dates and flags are read through the report mapping (int_opportunities_mapped). -#}
+select
+    "Id" as opportunity_id,
+    "Name" as opportunity_name,
+    "AccountId" as account_id,
+    "OwnerId" as owner_id,
+    "ContactId" as contact_id,
+    "Type" as opportunity_type,
+    coalesce("IsDeleted", false) as is_deleted,
+    cast("CreatedDate" as {{ dbt.type_timestamp() }}) as created_at,
+    cast("LastModifiedDate" as {{ dbt.type_timestamp() }}) as last_modified_at
+    {{ configured_salesforce_columns('opportunity') }}
+from {{ source('raw_salesforce', 'opportunity') }}

@@ -1,0 +1,11 @@
+select
+    "Id" as opportunity_history_id,
+    "OpportunityId" as opportunity_id,
+    "StageName" as stage_name,
+    cast("Amount" as {{ type_double() }}) as amount,
+    cast("CloseDate" as date) as close_date,
+    cast("Probability" as {{ type_double() }}) as probability,
+    "ForecastCategory" as forecast_category,
+    coalesce("IsDeleted", false) as is_deleted,
+    cast("CreatedDate" as {{ dbt.type_timestamp() }}) as created_at
+from {{ source('raw_salesforce', 'opportunityhistory') }}

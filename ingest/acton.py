@@ -1,0 +1,314 @@
+"""Act-On client: v1 lists, opt-outs and messages, v2 unified contacts; paginators yield pages.
+
+Each HTTP attempt waits for the shared 5-per-second bucket and adds to the persisted daily call count.
+A 401 renews the token once (refresh grant under the cache lock) and repeats the call.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import IO, Any
+
+import requests
+import tenacity
+
+from ingest.acton_auth import SYSTEM, ActOnConfig, obtain_token
+from ingest.call_log import DailyCallLog
+from ingest.errors import ApiError
+from ingest.http import CallCounter, json_or_raise, new_session, raise_for_error
+from ingest.rate_limit import shared_bucket
+from ingest.redact import RedactingFilter
+from ingest.token_cache import TokenCache
+
+log = logging.getLogger(__name__)
+log.addFilter(RedactingFilter())
+
+MAX_PAGE = 1000
+DELETE_BATCH = 100
+_EXPIRY_MARGIN_S = 60
+DRILLDOWNS = ("SENT", "OPENED", "CLICKED", "BOUNCED", "OPT_OUT", "SPAM")
+
+
+def _csv_of_emails(emails: Iterable[str]) -> bytes:
+    return ("".join(f"{e}\n" for e in emails)).encode()
+
+
+class ActOnClient:
+    def __init__(self, config: ActOnConfig, token_cache: TokenCache, counter: CallCounter | None = None):
+        self.config = config
+        self.token_cache = token_cache
+        self.counter = counter or CallCounter()
+        self.daily = DailyCallLog(token_cache.path.with_name("acton_calls.json"), config.cache_key)
+        bucket = shared_bucket(config.cache_key, config.rate_per_s)
+
+        def before_attempt() -> None:
+            bucket.acquire()
+            self.daily.add()
+
+        self.session = new_session(
+            SYSTEM, counter=self.counter, before_attempt=before_attempt, ca_bundle=config.ca_bundle
+        )
+        self._token: dict[str, Any] | None = None
+
+    @classmethod
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, counter: CallCounter | None = None
+    ) -> ActOnClient:
+        """Built from ACTON_* variables (``env`` defaults to os.environ; tests pass a sandbox.env dict)."""
+        return cls(ActOnConfig.from_env(env), TokenCache.from_env(env), counter)
+
+    @property
+    def calls(self) -> int:
+        """HTTP attempts spent so far by this client, retries and token calls included."""
+        return self.counter.get(SYSTEM)
+
+    # -- authentication -------------------------------------------------------------------------------
+    def _renew(self, stale: str | None) -> None:
+        self._token = self.token_cache.renew(
+            self.config.cache_key, stale, lambda current: obtain_token(self.config, self.session, current)
+        )
+
+    def _access_token(self) -> str:
+        if self._token is None:
+            cached = self.token_cache.get(self.config.cache_key)
+            if (
+                cached
+                and cached.get("access_token")
+                and cached.get("expires_at", 0) > time.time() + _EXPIRY_MARGIN_S
+            ):
+                self._token = cached
+            else:
+                self._renew(cached.get("access_token") if cached else None)
+        assert self._token is not None
+        return self._token["access_token"]
+
+    # -- requests -------------------------------------------------------------------------------------
+    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """A checked request; a 401 renews the token once and repeats."""
+        extra_headers = kwargs.pop("headers", {})
+        for attempt in range(2):
+            token = self._access_token()
+            response = self.session.request(
+                method,
+                f"{self.config.base_url}{path}",
+                headers={**extra_headers, "Authorization": f"Bearer {token}"},
+                **kwargs,
+            )
+            if response.status_code == 401 and not attempt:
+                log.info("act-on token refused on %s %s; renewing", method, path)
+                self._renew(token)
+                continue
+            raise_for_error(SYSTEM, response)
+            return response
+        raise AssertionError("unreachable")
+
+    def json(self, method: str, path: str, **kwargs: Any) -> Any:
+        return json_or_raise(SYSTEM, self.request(method, path, **kwargs))
+
+    # -- paginators -------------------------------------------------------------------------------------
+    def offset_pages(
+        self,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        rows_key: str = "result",
+        count: int = MAX_PAGE,
+    ) -> Iterator[dict[str, Any]]:
+        """Pages of the v1 offset/count style. ``totalCount`` ends the paging when known; -1 means unknown,
+        and then (as always) a short page is the last one."""
+        offset = 0
+        while True:
+            body = self.json("GET", path, params={**(params or {}), "offset": offset, "count": count})
+            rows = body.get(rows_key) or []
+            yield body
+            offset += len(rows)
+            total = int(body.get("totalCount", -1))
+            if len(rows) < count or (total >= 0 and offset >= total):
+                return
+
+    def v2_pages(
+        self,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        rows_key: str = "contacts",
+        page_size: int = MAX_PAGE,
+    ) -> Iterator[dict[str, Any]]:
+        """Pages of the v2 page/pageSize style (pages from 0)."""
+        page = 0
+        while True:
+            body = self.json("GET", path, params={**(params or {}), "page": page, "pageSize": page_size})
+            rows = body.get(rows_key) or []
+            yield body
+            total = int(body.get("totalCount", -1))
+            page += 1
+            if len(rows) < page_size or (total >= 0 and page * page_size >= total):
+                return
+
+    # -- reads ------------------------------------------------------------------------------------------
+    def account_id(self) -> str:
+        """The v2 ``{accountId}``; kept in the token cache entry so it costs one call per credential."""
+        self._access_token()
+        assert self._token is not None
+        if not self._token.get("account_id"):
+            account = self.json("GET", "/api/1/account")
+            self._token["account_id"] = str(account["account_id"])
+            self.token_cache.update_fields(self.config.cache_key, account_id=self._token["account_id"])
+        return self._token["account_id"]
+
+    def lists(self, listing_type: str = "CONTACT_LIST") -> Iterator[dict[str, Any]]:
+        return self.offset_pages("/api/1/list", {"listingtype": listing_type})
+
+    def list_record_pages(
+        self, list_id: str, *, modified_after_ms: int | None = None, fields: Sequence[str] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """JSON pages of a list's records (``headers`` + ``data`` rows), optionally only those modified after."""
+        params: dict[str, Any] = {"responseformat": "JSON", "datequalifiers": "true"}
+        if modified_after_ms is not None:
+            params["modafter"] = modified_after_ms
+        if fields:
+            params["fields"] = ";".join(fields)
+        return self.offset_pages(f"/api/1/list/{list_id}", params, rows_key="data")
+
+    @tenacity.retry(
+        retry=tenacity.retry_if_exception_type(requests.exceptions.ChunkedEncodingError),
+        stop=tenacity.stop_after_attempt(5),
+        wait=tenacity.wait_exponential_jitter(initial=0.5, max=30),
+        reraise=True,
+    )
+    def download_list_csv(self, list_id: str, out: IO[bytes]) -> int:
+        """Stream the whole list as CSV into ``out`` (one call, whatever the size); returns the bytes written."""
+        out.seek(0)
+        out.truncate()
+        with self.request(
+            "GET",
+            f"/api/1/list/{list_id}",
+            params={"responseformat": "CSV", "datequalifiers": "true"},
+            stream=True,
+        ) as response:
+            written = 0
+            for chunk in response.iter_content(chunk_size=1 << 20):
+                out.write(chunk)
+                written += len(chunk)
+        return written
+
+    def list_csv(self, list_id: str) -> bytes:
+        buf = io.BytesIO()
+        self.download_list_csv(list_id, buf)
+        return buf.getvalue()
+
+    def optout_pages(
+        self, kind: str = "optout", created_after_ms: int | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Pages of ``optout``, ``hardbounce`` or ``spamcomplaint`` rows (totalCount is always -1 there)."""
+        params = {"createdafter": created_after_ms} if created_after_ms is not None else {}
+        return self.offset_pages(f"/api/1/list/{kind}", params)
+
+    def contact_pages(self, *, updated_after_s: int | None = None) -> Iterator[dict[str, Any]]:
+        """v2 unified contact pages; the time filter is in epoch seconds (v1 uses milliseconds)."""
+        params = {"updatedAfter": updated_after_s} if updated_after_s is not None else {}
+        return self.v2_pages(f"/ucl/v2/{self.account_id()}/contact/", params)
+
+    def message_pages(self, message_type: str = "SENT") -> Iterator[dict[str, Any]]:
+        return self.offset_pages("/api/1/message", {"type": message_type}, rows_key="msgresult")
+
+    def message_report(self, message_id: str) -> dict[str, Any]:
+        return self.json("GET", f"/api/1/message/{message_id}/report")
+
+    def drilldown_pages(self, message_id: str, verb: str) -> Iterator[dict[str, Any]]:
+        return self.offset_pages(f"/api/1/message/{message_id}/report/{verb}", {"responseformat": "JSON"})
+
+    # -- writes (used by the write-back) ---------------------------------------------------------------
+    def create_list(self, name: str, headings: Sequence[str], folder: str | None = None) -> str:
+        """An empty list with the given column headings; returns its id."""
+        specs = [{"columnHeading": h, "columnIndex": i, "ignoreColumn": "N"} for i, h in enumerate(headings)]
+        data = {"listname": name, "headings": "Y", "uploadspecs": json.dumps(specs)}
+        if folder:
+            data["foldername"] = folder
+        # multipart without a file: requests needs a files entry to build multipart, so send the fields as parts
+        body = self.json("POST", "/api/1/list", files={k: (None, v) for k, v in data.items()})
+        return str(body["listId"])
+
+    def merge_upload(
+        self,
+        list_id: str,
+        csv_data: bytes,
+        uploadspecs: Sequence[Mapping[str, Any]],
+        *,
+        merge_mode: str = "UPSERT",
+        merge_key: str = "EMAIL",
+        put_empty_values: bool = False,
+    ) -> str:
+        """Merge a CSV (with a header row) into a list; returns the job id to poll."""
+        mergespecs = [
+            {"dstListId": list_id, "mergeMode": merge_mode, "columnMap": [], "mergeKeyHeading": merge_key}
+        ]
+        form = {
+            "uploadspecs": json.dumps(list(uploadspecs)),
+            "mergespecs": json.dumps(mergespecs),
+            "headings": "Y",
+            "fieldseparator": "COMMA",
+            "quotecharacter": "DOUBLE_QUOTE",
+            "putEmptyValues": "Y" if put_empty_values else "N",
+        }
+        body = self.json(
+            "PUT",
+            f"/api/1/list/{list_id}",
+            data=form,
+            files={"file": ("upload.csv", csv_data, "text/csv")},
+        )
+        return str(body["jobId"])
+
+    def job_status(self, job_id: str) -> dict[str, Any]:
+        return self.json("GET", f"/api/1/list/{job_id}/status")
+
+    def wait_for_job(self, job_id: str, timeout_s: float = 1800) -> dict[str, Any]:
+        """Poll a list upload job until it is no longer pending or running."""
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_result(
+                lambda s: str(s.get("status", "")).lower().startswith("the job is")
+            ),
+            wait=tenacity.wait_exponential(multiplier=0.25, max=10),
+            stop=tenacity.stop_after_delay(timeout_s),
+            retry_error_callback=lambda state: state.outcome.result() if state.outcome else {},
+        )
+        status = retrying(self.job_status, job_id)
+        if str(status.get("status", "")).lower().startswith("the job is"):
+            raise ApiError(
+                SYSTEM, f"GET /api/1/list/{job_id}/status", 200, "timeout", str(status.get("status"))
+            )
+        return status
+
+    def rejected_records(self, filename: str) -> bytes:
+        return self.request("GET", "/api/1/list/rejectedUploadRecords", params={"filename": filename}).content
+
+    def delete_records(self, list_id: str, record_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Bulk delete, 100 ids per call; one result body per call."""
+        return [
+            self.json(
+                "DELETE",
+                f"/api/1/list/{list_id}/record",
+                params={"contactids": ",".join(record_ids[i : i + DELETE_BATCH])},
+            )
+            for i in range(0, len(record_ids), DELETE_BATCH)
+        ]
+
+    def opt_out(self, emails: Iterable[str]) -> dict[str, Any]:
+        """Add emails to the account's opt-out list."""
+        return self.json(
+            "PUT", "/api/1/list/optout", files={"file": ("optout.csv", _csv_of_emails(emails), "text/csv")}
+        )
+
+    def opt_in(self, emails: Iterable[str]) -> dict[str, Any]:
+        """Remove emails from the opt-out list (a feature Act-On enables per account)."""
+        return self.json(
+            "PUT", "/api/1/list/optin", files={"file": ("optin.csv", _csv_of_emails(emails), "text/csv")}
+        )
+
+    def spent_today(self) -> int:
+        """Calls this account spent today (UTC) across every process, as recorded by the clients."""
+        return self.daily.spent_today()

@@ -1,0 +1,458 @@
+"""Extract Act-On into ``raw_acton``: lists, records of the named lists, unified contacts with their score,
+the opt-out list (whole, with its history), hard bounces, spam complaints, messages and their drill-downs."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from ingest.acton import DRILLDOWNS, ActOnClient
+from ingest.results import ExtractResult
+from ingest.warehouse import (
+    ensure_table,
+    get_watermark,
+    register,
+    set_watermark,
+    transaction,
+    upsert,
+    utc_now,
+)
+
+log = logging.getLogger(__name__)
+
+SOURCE = "acton"
+SCHEMA = "raw_acton"
+TS = "TIMESTAMP"
+TABLES: dict[str, dict[str, str]] = {
+    "lists": {
+        "list_id": "VARCHAR",
+        "name": "VARCHAR",
+        "folder_name": "VARCHAR",
+        "size": "BIGINT",
+        "last_modified_at": TS,
+    },
+    "list_records": {
+        "list_id": "VARCHAR",
+        "record_id": "VARCHAR",
+        "email": "VARCHAR",
+        "salesforce_id": "VARCHAR",
+        "first_name": "VARCHAR",
+        "last_name": "VARCHAR",
+        "company": "VARCHAR",
+        "lead_score": "DOUBLE",
+        "salesforce_owner": "VARCHAR",
+        "created_at": TS,
+        "modified_at": TS,
+        "is_deleted": "BOOLEAN",
+    },
+    "contacts": {
+        "contact_id": "VARCHAR",
+        "email": "VARCHAR",
+        "score": "DOUBLE",
+        "created_at": TS,
+        "updated_at": TS,
+        "fields": "JSON",
+    },
+    "optouts": {"email": "VARCHAR", "opted_out_at": TS, "origin": "VARCHAR"},
+    "optout_history": {
+        "email": "VARCHAR",
+        "opted_out_at": TS,
+        "first_seen_at": TS,
+        "last_seen_at": TS,
+        "removed_at": TS,
+    },
+    "hard_bounces": {"email": "VARCHAR", "bounced_at": TS, "origin": "VARCHAR"},
+    "spam_complaints": {"email": "VARCHAR", "complained_at": TS, "origin": "VARCHAR"},
+    "messages": {"message_id": "VARCHAR", "name": "VARCHAR", "subject": "VARCHAR", "sent_at": TS},
+    "message_events": {
+        "message_id": "VARCHAR",
+        "event_type": "VARCHAR",
+        "email": "VARCHAR",
+        "contact_id": "VARCHAR",
+        "event_at": TS,
+    },
+}
+# Which list column feeds which warehouse column: headings matched case-insensitively.
+RECORD_HEADINGS: dict[str, tuple[str, ...]] = {
+    "email": ("e-mail address", "email", "e-mail", "email address"),
+    "salesforce_id": ("salesforce id", "salesforceid", "sfdc id", "salesforce_id"),
+    "first_name": ("first name", "firstname"),
+    "last_name": ("last name", "lastname"),
+    "company": ("company", "company name"),
+    "lead_score": ("lead score", "leadscore"),
+    "salesforce_owner": ("salesforce owner", "owner"),
+    "created_at": ("_created_date_",),
+    "modified_at": ("_modified_date_",),
+}
+# Report figure that equals a drill-down's row count (opened/clicked report [unique, total]).
+_REPORT_TOTALS = {
+    "SENT": "sent",
+    "OPENED": "opened",
+    "CLICKED": "clicked",
+    "BOUNCED": "bounced",
+    "OPT_OUT": "optout",
+    "SPAM": "spam",
+}
+
+
+@dataclass(frozen=True)
+class ActOnExtractSettings:
+    lookback: timedelta = timedelta(minutes=5)
+    message_window: timedelta = timedelta(days=30)
+    score_field: str = "Act-On Primary Score"
+
+
+def ensure_tables(conn: duckdb.DuckDBPyConnection) -> None:
+    for table, columns in TABLES.items():
+        extra = {} if table == "optout_history" else {"_extracted_at": TS}
+        ensure_table(conn, SCHEMA, table, {**columns, **extra})
+
+
+def _ms(value: Any) -> datetime | None:
+    if value in (None, ""):
+        return None
+    return datetime.utcfromtimestamp(int(value) / 1000)
+
+
+def _frame(table: str, rows: list[dict[str, Any]]) -> pl.DataFrame:
+    schema = {
+        name: {
+            "VARCHAR": pl.String,
+            "BIGINT": pl.Int64,
+            "DOUBLE": pl.Float64,
+            "BOOLEAN": pl.Boolean,
+            TS: pl.Datetime("us"),
+            "JSON": pl.String,
+        }[t]
+        for name, t in TABLES[table].items()
+    }
+    frame = (
+        pl.DataFrame(rows, schema=schema, strict=False, orient="row") if rows else pl.DataFrame(schema=schema)
+    )
+    return frame.with_columns(pl.lit(utc_now()).alias("_extracted_at"))
+
+
+class _Run:
+    """One entity's extract: its result, watermark and call accounting."""
+
+    def __init__(self, conn: duckdb.DuckDBPyConnection, client: ActOnClient, entity: str):
+        self.conn, self.client = conn, client
+        self.result = ExtractResult(SOURCE, entity, watermark_before=get_watermark(conn, SOURCE, entity))
+        self.result.watermark_after = self.result.watermark_before
+        self._calls = client.calls
+
+    def upsert(self, table: str, rows: list[dict[str, Any]], key: Sequence[str]) -> None:
+        counts = upsert(self.conn, SCHEMA, table, _frame(table, rows), key)
+        self.result.rows_inserted += counts.inserted
+        self.result.rows_updated += counts.updated
+
+    def advance(self, value: int | None) -> None:
+        """Raise the (integer) watermark inside the caller's transaction."""
+        if value is None:
+            return
+        before = self.result.watermark_after
+        if before is None or value > int(before):
+            self.result.watermark_after = str(value)
+            set_watermark(self.conn, SOURCE, self.result.entity, str(value))
+
+    def since(self, lookback_units: int) -> int | None:
+        return int(self.result.watermark_before) - lookback_units if self.result.watermark_before else None
+
+    def done(self) -> ExtractResult:
+        self.result.api_calls = self.client.calls - self._calls
+        return self.result
+
+
+# -- lists and their records ------------------------------------------------------------------------------
+def extract_lists(conn: duckdb.DuckDBPyConnection, client: ActOnClient) -> ExtractResult:
+    """The contact lists, replaced whole (a deleted list leaves the table)."""
+    run = _Run(conn, client, "lists")
+    rows = [
+        {
+            "list_id": r["id"],
+            "name": r.get("name"),
+            "folder_name": r.get("folderName"),
+            "size": int(r["sourceSize"]) if r.get("sourceSize") not in (None, "") else None,
+            "last_modified_at": _ms(r.get("tsLastModified")),
+        }
+        for page in client.lists()
+        for r in page.get("result") or []
+    ]
+    with transaction(conn):
+        conn.execute(f"DELETE FROM {SCHEMA}.lists")
+        run.upsert("lists", rows, ["list_id"])
+    return run.done()
+
+
+def _record_rows(
+    list_id: str, headers: Sequence[str], data: Iterable[Sequence[str]], email_column: int = -1
+) -> list[dict[str, Any]]:
+    lower = [h.strip().lower() for h in headers]
+    index = {
+        col: next((lower.index(a) for a in aliases if a in lower), None)
+        for col, aliases in RECORD_HEADINGS.items()
+    }
+    if email_column >= 0:
+        index["email"] = email_column
+    rows = []
+    for values in data:
+        row: dict[str, Any] = {"list_id": list_id, "record_id": values[0], "is_deleted": False}
+        for col, i in index.items():
+            value = values[i] if i is not None and i < len(values) and values[i] != "" else None
+            row[col] = _ms(value) if col in ("created_at", "modified_at") else value
+        rows.append(row)
+    return rows
+
+
+def _newest_ms(rows: list[dict[str, Any]]) -> int | None:
+    stamps = [r["modified_at"] for r in rows if r.get("modified_at")]
+    return int((max(stamps) - datetime(1970, 1, 1)).total_seconds() * 1000) if stamps else None
+
+
+def _full_list(run: _Run, list_id: str) -> None:
+    """Whole list by CSV (one call): upsert every record, flag the ones no longer there as deleted."""
+    reader = csv.reader(io.StringIO(run.client.list_csv(list_id).decode("utf-8")))
+    headers = next(reader, [])
+    rows = _record_rows(list_id, headers, reader)
+    with transaction(run.conn):
+        run.upsert("list_records", rows, ["list_id", "record_id"])
+        batch = register(
+            run.conn,
+            pl.DataFrame({"record_id": [r["record_id"] for r in rows]}, schema={"record_id": pl.String}),
+        )
+        gone = run.conn.execute(
+            f"UPDATE {SCHEMA}.list_records SET is_deleted = true, _extracted_at = ? "
+            f"WHERE list_id = ? AND NOT is_deleted AND record_id NOT IN (SELECT record_id FROM {batch})",
+            [utc_now(), list_id],
+        ).fetchone()
+        run.conn.unregister(batch)
+        run.result.rows_deleted += int(gone[0]) if gone else 0
+        run.advance(_newest_ms(rows))
+
+
+def extract_list_records(
+    conn: duckdb.DuckDBPyConnection,
+    client: ActOnClient,
+    list_names: Sequence[str],
+    settings: ActOnExtractSettings | None = None,
+) -> list[ExtractResult]:
+    """Records of the named lists (run ``extract_lists`` first). First run: the whole list as CSV; then JSON
+    pages modified after the watermark; when the list's size disagrees with the live rows kept, a whole
+    CSV read again finds the removed records."""
+    settings = settings or ActOnExtractSettings()
+    wanted = conn.execute(
+        f"SELECT list_id, name, size FROM {SCHEMA}.lists WHERE name IN (SELECT unnest(?::VARCHAR[]))",
+        [list(list_names)],
+    ).fetchall()
+    missing = set(list_names) - {name for _, name, _ in wanted}
+    if missing:
+        log.warning("act-on lists not found: %s", sorted(missing))
+    results = []
+    for list_id, _, size in wanted:
+        run = _Run(conn, client, f"list_records:{list_id}")
+        since = run.since(int(settings.lookback.total_seconds() * 1000))
+        if since is None:
+            _full_list(run, list_id)
+        else:
+            for page in client.list_record_pages(list_id, modified_after_ms=since):
+                rows = _record_rows(
+                    list_id,
+                    page.get("headers") or [],
+                    page.get("data") or [],
+                    int(page.get("emailColumn", -1)),
+                )
+                with transaction(conn):
+                    run.upsert("list_records", rows, ["list_id", "record_id"])
+                    run.advance(_newest_ms(rows))
+            live = conn.execute(
+                f"SELECT count(*) FROM {SCHEMA}.list_records WHERE list_id = ? AND NOT is_deleted", [list_id]
+            ).fetchone()
+            if live and size is not None and live[0] != size:
+                _full_list(run, list_id)
+        results.append(run.done())
+    return results
+
+
+# -- unified contacts (v2) ------------------------------------------------------------------------------------
+def extract_contacts(
+    conn: duckdb.DuckDBPyConnection, client: ActOnClient, settings: ActOnExtractSettings | None = None
+) -> ExtractResult:
+    """Unified contacts with the behavioural score, updatedAfter the watermark (epoch seconds)."""
+    settings = settings or ActOnExtractSettings()
+    run = _Run(conn, client, "contacts")
+    pages = client.contact_pages(updated_after_s=run.since(int(settings.lookback.total_seconds())))
+    for page in pages:
+        contacts = page.get("contacts") or []
+        rows = [
+            {
+                "contact_id": c["id"],
+                "email": c.get("email"),
+                "score": (c.get("fields") or {}).get(settings.score_field),
+                "created_at": _ms(int(c["createdAt"]) * 1000) if c.get("createdAt") is not None else None,
+                "updated_at": _ms(int(c["updatedAt"]) * 1000) if c.get("updatedAt") is not None else None,
+                "fields": json.dumps(c.get("fields") or {}, ensure_ascii=False),
+            }
+            for c in contacts
+        ]
+        with transaction(conn):
+            run.upsert("contacts", rows, ["contact_id"])
+            run.advance(
+                max((int(c["updatedAt"]) for c in contacts if c.get("updatedAt") is not None), default=None)
+            )
+    return run.done()
+
+
+# -- opt-outs, bounces, complaints ------------------------------------------------------------------------------
+def extract_optouts(conn: duckdb.DuckDBPyConnection, client: ActOnClient) -> ExtractResult:
+    """The whole opt-out list, every run (Act-On filters it by creation only). Its history records when each
+    email was first and last seen on it and when it left (an opt-in observed)."""
+    run = _Run(conn, client, "optouts")
+    rows = [
+        {"email": r["email"], "opted_out_at": _ms(r.get("timestamp")), "origin": r.get("origin")}
+        for page in client.optout_pages("optout")
+        for r in page.get("result") or []
+    ]
+    now = utc_now()
+    with transaction(conn):
+        conn.execute(f"DELETE FROM {SCHEMA}.optouts")
+        run.upsert("optouts", rows, ["email"])
+        h = f"{SCHEMA}.optout_history"
+        conn.execute(
+            f"UPDATE {h} SET last_seen_at = ?, opted_out_at = o.opted_out_at FROM {SCHEMA}.optouts o "
+            f"WHERE lower(trim(o.email)) = lower(trim({h}.email)) AND {h}.removed_at IS NULL",
+            [now],
+        )
+        conn.execute(
+            f"INSERT INTO {h} SELECT o.email, o.opted_out_at, ?, ?, NULL FROM {SCHEMA}.optouts o "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {h} WHERE lower(trim({h}.email)) = lower(trim(o.email)) AND {h}.removed_at IS NULL)",
+            [now, now],
+        )
+        removed = conn.execute(
+            f"UPDATE {h} SET removed_at = ? WHERE removed_at IS NULL AND NOT EXISTS "
+            f"(SELECT 1 FROM {SCHEMA}.optouts o WHERE lower(trim(o.email)) = lower(trim({h}.email)))",
+            [now],
+        ).fetchone()
+        run.result.rows_deleted = int(removed[0]) if removed else 0
+    return run.done()
+
+
+def extract_suppressions(
+    conn: duckdb.DuckDBPyConnection,
+    client: ActOnClient,
+    kind: str,
+    settings: ActOnExtractSettings | None = None,
+) -> ExtractResult:
+    """``hardbounce`` → hard_bounces, ``spamcomplaint`` → spam_complaints, createdafter the watermark (ms)."""
+    settings = settings or ActOnExtractSettings()
+    table, stamp = {
+        "hardbounce": ("hard_bounces", "bounced_at"),
+        "spamcomplaint": ("spam_complaints", "complained_at"),
+    }[kind]
+    run = _Run(conn, client, table)
+    for page in client.optout_pages(
+        kind, created_after_ms=run.since(int(settings.lookback.total_seconds() * 1000))
+    ):
+        result = page.get("result") or []
+        rows = [
+            {"email": r["email"], stamp: _ms(r.get("timestamp")), "origin": r.get("origin")} for r in result
+        ]
+        with transaction(conn):
+            run.upsert(table, rows, ["email", stamp])
+            run.advance(
+                max((int(r["timestamp"]) for r in result if r.get("timestamp") is not None), default=None)
+            )
+    return run.done()
+
+
+# -- messages and drill-downs ---------------------------------------------------------------------------------
+def _expected_rows(report: Mapping[str, Any], verb: str) -> int | None:
+    value = report.get(_REPORT_TOTALS[verb])
+    if isinstance(value, list):
+        value = value[-1] if value else None
+    return int(value) if value is not None else None
+
+
+def extract_messages(
+    conn: duckdb.DuckDBPyConnection, client: ActOnClient, settings: ActOnExtractSettings | None = None
+) -> list[ExtractResult]:
+    """Sent messages, and for those sent within the window the drill-down events. A message's report (one call)
+    tells each drill-down's size, so drill-downs whose events are all kept already are skipped."""
+    settings = settings or ActOnExtractSettings()
+    run = _Run(conn, client, "messages")
+    messages = [m for page in client.message_pages() for m in page.get("msgresult") or []]
+    recent = utc_now() - settings.message_window
+    reports = {}
+    for m in messages:
+        sent = _ms(m.get("timeStamp"))
+        if sent is not None and sent >= recent:
+            reports[m["msgId"]] = client.message_report(m["msgId"])
+    rows = [
+        {
+            "message_id": m["msgId"],
+            "name": m.get("name"),
+            "subject": reports.get(m["msgId"], {}).get("subject"),
+            "sent_at": _ms(m.get("timeStamp")),
+        }
+        for m in messages
+    ]
+    with transaction(conn):
+        # keep a subject learnt earlier when the message has left the window
+        conn.execute(
+            "CREATE OR REPLACE TEMP TABLE _subjects AS SELECT message_id, subject FROM raw_acton.messages"
+        )
+        run.upsert("messages", rows, ["message_id"])
+        conn.execute(
+            f"UPDATE {SCHEMA}.messages m SET subject = s.subject FROM _subjects s "
+            "WHERE s.message_id = m.message_id AND m.subject IS NULL"
+        )
+        conn.execute("DROP TABLE _subjects")
+    events = _Run(conn, client, "message_events")
+    for message_id, report in reports.items():
+        for verb in DRILLDOWNS:
+            kept = conn.execute(
+                f"SELECT count(*) FROM {SCHEMA}.message_events WHERE message_id = ? AND event_type = ?",
+                [message_id, verb],
+            ).fetchone()
+            if _expected_rows(report, verb) == (kept[0] if kept else 0):
+                continue
+            for page in client.drilldown_pages(message_id, verb):
+                found = [
+                    {
+                        "message_id": message_id,
+                        "event_type": verb,
+                        "email": r.get("email"),
+                        "contact_id": r.get("contactId"),
+                        "event_at": _ms(r.get("timestamp")),
+                    }
+                    for r in page.get("result") or []
+                ]
+                with transaction(conn):
+                    events.upsert("message_events", found, ["message_id", "event_type", "email", "event_at"])
+    return [run.done(), events.done()]
+
+
+def extract_all(
+    conn: duckdb.DuckDBPyConnection,
+    client: ActOnClient,
+    list_names: Sequence[str] = (),
+    settings: ActOnExtractSettings | None = None,
+) -> list[ExtractResult]:
+    ensure_tables(conn)
+    return [
+        extract_lists(conn, client),
+        *extract_list_records(conn, client, list_names, settings),
+        extract_contacts(conn, client, settings),
+        extract_optouts(conn, client),
+        extract_suppressions(conn, client, "hardbounce", settings),
+        extract_suppressions(conn, client, "spamcomplaint", settings),
+        *extract_messages(conn, client, settings),
+    ]

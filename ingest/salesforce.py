@@ -1,0 +1,306 @@
+"""Salesforce client: simple-salesforce on our session for REST, raw streaming for Bulk API 2.0.
+
+Authentication comes from the token cache; a 401 INVALID_SESSION_ID renews the token once (under the cache
+lock) and repeats the call. Every response's ``Sforce-Limit-Info`` updates ``api_usage``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import requests
+import simple_salesforce
+import tenacity
+from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession
+
+from ingest.errors import ApiError, BulkJobFailed, MalformedResponse
+from ingest.http import CallCounter, error_fields, json_or_raise, new_session, raise_for_error
+from ingest.redact import RedactingFilter
+from ingest.salesforce_auth import SYSTEM, SalesforceConfig, obtain_token
+from ingest.token_cache import TokenCache
+
+log = logging.getLogger(__name__)
+log.addFilter(RedactingFilter())
+
+T = TypeVar("T")
+_LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
+COLLECTION_MAX = 200
+_TERMINAL = {"JobComplete", "Failed", "Aborted"}
+
+
+@dataclass(frozen=True)
+class ApiUsage:
+    used: int
+    max: int
+
+    @property
+    def remaining(self) -> int:
+        return self.max - self.used
+
+
+@dataclass(frozen=True)
+class BulkIngestResult:
+    job_id: str
+    state: str
+    records_processed: int
+    records_failed: int
+    successful: list[dict[str, str]]
+    failed: list[dict[str, str]]
+    unprocessed: list[dict[str, str]]
+
+
+def _csv_rows(data: bytes) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(data.decode("utf-8"))))
+
+
+class SalesforceClient:
+    def __init__(
+        self,
+        config: SalesforceConfig,
+        token_cache: TokenCache,
+        counter: CallCounter | None = None,
+        poll_max_seconds: float = 3600,
+    ):
+        self.config = config
+        self.token_cache = token_cache
+        self.counter = counter or CallCounter()
+        self.poll_max_seconds = poll_max_seconds
+        self.session = new_session(SYSTEM, counter=self.counter, ca_bundle=config.ca_bundle)
+        self.session.hooks["response"].append(self._read_limit_info)
+        self.api_usage: ApiUsage | None = None
+        self._token: dict[str, Any] | None = None
+        self._sf: simple_salesforce.Salesforce | None = None
+
+    @classmethod
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, counter: CallCounter | None = None
+    ) -> SalesforceClient:
+        """Built from SALESFORCE_* variables (``env`` defaults to os.environ; tests pass a sandbox.env dict)."""
+        return cls(SalesforceConfig.from_env(env), TokenCache.from_env(env), counter)
+
+    @property
+    def calls(self) -> int:
+        """HTTP attempts spent so far by this client, retries and authentication included."""
+        return self.counter.get(SYSTEM)
+
+    # -- authentication -------------------------------------------------------------------------------
+    def _read_limit_info(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        match = _LIMIT_INFO.search(response.headers.get("Sforce-Limit-Info", ""))
+        if match:
+            self.api_usage = ApiUsage(int(match.group(1)), int(match.group(2)))
+
+    def _authenticate(self, stale_token: str | None) -> None:
+        self._token = self.token_cache.renew(
+            self.config.cache_key,
+            stale_token,
+            lambda current: obtain_token(self.config, self.session, current),
+        )
+        self._sf = None
+
+    @property
+    def token(self) -> dict[str, Any]:
+        if self._token is None:
+            self._authenticate(None)
+        assert self._token is not None
+        return self._token
+
+    @property
+    def instance_url(self) -> str:
+        return self.token["instance_url"]
+
+    @property
+    def sf(self) -> simple_salesforce.Salesforce:
+        """simple-salesforce bound to the current token and to our session (retries, TLS, counting)."""
+        if self._sf is None:
+            self._sf = simple_salesforce.Salesforce(
+                instance_url=self.instance_url,
+                session_id=self.token["access_token"],
+                session=self.session,
+                version=self.config.api_version,
+            )
+        return self._sf
+
+    def _with_session(self, call: str, fn: Callable[[], T]) -> T:
+        """Run ``fn``; on an expired session renew the token once and run it again. Errors become typed."""
+        for attempt in range(2):
+            stale = self.token["access_token"]
+            try:
+                return fn()
+            except SalesforceExpiredSession as e:
+                if attempt:
+                    raise self._typed(call, e) from None
+                log.info("salesforce session expired during %s; renewing", call)
+                self._authenticate(stale)
+            except SalesforceError as e:
+                raise self._typed(call, e) from None
+            except ValueError as e:  # simple-salesforce decoding a body that is not JSON
+                raise MalformedResponse(SYSTEM, call, None, "invalid-json", str(e)) from None
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _typed(call: str, e: SalesforceError) -> ApiError:
+        code, message = error_fields(e.content)
+        return ApiError(SYSTEM, call, e.status, code, message)
+
+    # -- raw requests (Bulk 2.0, anything simple-salesforce would parse in memory) --------------------
+    def url(self, path: str) -> str:
+        if path.startswith("/"):
+            return self.instance_url + path
+        return f"{self.instance_url}/services/data/v{self.config.api_version}/{path}"
+
+    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """A checked request relative to the versioned data path; renews an expired session once."""
+
+        extra_headers = kwargs.pop("headers", {})
+
+        def send() -> requests.Response:
+            headers = {**extra_headers, "Authorization": f"Bearer {self.token['access_token']}"}
+            response = self.session.request(method, self.url(path), headers=headers, **kwargs)
+            if response.status_code == 401:
+                code, _ = error_fields(_safe_json(response))
+                if code == "INVALID_SESSION_ID":
+                    raise SalesforceExpiredSession(response.url, 401, path, response.content)
+            raise_for_error(SYSTEM, response)
+            return response
+
+        return self._with_session(f"{method} {path.split('?')[0]}", send)
+
+    def json(self, method: str, path: str, **kwargs: Any) -> Any:
+        return json_or_raise(SYSTEM, self.request(method, path, **kwargs))
+
+    # -- REST helpers -----------------------------------------------------------------------------------
+    def describe(self, obj: str) -> dict[str, Any]:
+        return self._with_session(
+            f"GET sobjects/{obj}/describe", lambda: self.sf.restful(f"sobjects/{obj}/describe")
+        )
+
+    def limits(self) -> dict[str, Any]:
+        return self._with_session("GET limits", lambda: self.sf.limits())
+
+    def query_pages(
+        self, soql: str, *, include_deleted: bool = True, batch_size: int = 2000
+    ) -> Iterator[dict[str, Any]]:
+        """Pages of a REST query (queryAll by default): each the JSON page with ``records``, ``totalSize``."""
+        headers = {"Sforce-Query-Options": f"batchSize={batch_size}"}
+        endpoint = "queryAll" if include_deleted else "query"
+        page = self._with_session(
+            f"GET {endpoint}", lambda: self.sf.query(soql, include_deleted=include_deleted, headers=headers)
+        )
+        yield page
+        while not page.get("done", True):
+            next_url = page["nextRecordsUrl"]
+            page = self._with_session(
+                f"GET {endpoint}/<locator>",
+                lambda next_url=next_url: self.sf.query_more(
+                    next_url, identifier_is_url=True, headers=headers
+                ),
+            )
+            yield page
+
+    def count(self, soql: str, *, include_deleted: bool = True) -> int:
+        """``totalSize`` of a ``SELECT COUNT() ...`` (or any) query."""
+        return int(next(self.query_pages(soql, include_deleted=include_deleted))["totalSize"])
+
+    def update_records(self, obj: str, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """sObject Collections update, 200 per call, allOrNone false: one result per record, in order."""
+        results: list[dict[str, Any]] = []
+        for start in range(0, len(records), COLLECTION_MAX):
+            chunk = [{"attributes": {"type": obj}, **r} for r in records[start : start + COLLECTION_MAX]]
+            body = {"allOrNone": False, "records": chunk}
+            results += self._with_session(
+                "PATCH composite/sobjects",
+                lambda body=body: self.sf.restful("composite/sobjects", method="PATCH", json=body),
+            )
+        return results
+
+    # -- Bulk API 2.0 -------------------------------------------------------------------------------------
+    def _poll(self, kind: str, job_id: str) -> dict[str, Any]:
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_result(lambda job: job.get("state") not in _TERMINAL),
+            wait=tenacity.wait_exponential(multiplier=0.25, max=10),
+            stop=tenacity.stop_after_delay(self.poll_max_seconds),
+            retry_error_callback=lambda state: state.outcome.result() if state.outcome else {},
+        )
+        job = retrying(self.json, "GET", f"jobs/{kind}/{job_id}")
+        if job.get("state") != "JobComplete":
+            raise BulkJobFailed(
+                SYSTEM,
+                f"GET jobs/{kind}/{job_id}",
+                200,
+                job.get("state"),
+                job.get("errorMessage") or "job did not complete",
+            )
+        return job
+
+    def bulk_query_pages(
+        self, soql: str, *, include_deleted: bool = True, max_records: int | None = None
+    ) -> Iterator[bytes]:
+        """Raw CSV pages of a Bulk 2.0 query job (queryAll by default), each with its own header row."""
+        job = self.json(
+            "POST",
+            "jobs/query",
+            json={
+                "operation": "queryAll" if include_deleted else "query",
+                "query": soql,
+                "contentType": "CSV",
+                "columnDelimiter": "COMMA",
+                "lineEnding": "LF",
+            },
+            idempotent=True,  # a second job for the same query is wasted work, not a wrong result
+        )
+        self._poll("query", job["id"])
+        locator: str | None = None
+        while True:
+            params: dict[str, Any] = {"locator": locator} if locator else {}
+            if max_records:
+                params["maxRecords"] = max_records
+            response = self.request(
+                "GET", f"jobs/query/{job['id']}/results", params=params, headers={"Accept-Encoding": "gzip"}
+            )
+            yield response.content
+            locator = response.headers.get("Sforce-Locator")
+            if not locator or locator == "null":
+                return
+
+    def bulk_ingest(
+        self, obj: str, operation: str, csv_data: bytes, *, external_id_field: str | None = None
+    ) -> BulkIngestResult:
+        """One Bulk 2.0 ingest job (update/upsert/...), waited for, with its per-row results read back."""
+        spec: dict[str, Any] = {
+            "object": obj,
+            "operation": operation,
+            "contentType": "CSV",
+            "lineEnding": "LF",
+        }
+        if external_id_field:
+            spec["externalIdFieldName"] = external_id_field
+        job = self.json("POST", "jobs/ingest", json=spec)
+        base = f"jobs/ingest/{job['id']}"
+        self.request("PUT", f"{base}/batches", data=csv_data, headers={"Content-Type": "text/csv"})
+        self.json("PATCH", base, json={"state": "UploadComplete"})
+        try:
+            done = self._poll("ingest", job["id"])
+        except BulkJobFailed as e:
+            done = {"state": e.code, "numberRecordsProcessed": 0, "numberRecordsFailed": 0}
+        return BulkIngestResult(
+            job_id=job["id"],
+            state=str(done.get("state")),
+            records_processed=int(done.get("numberRecordsProcessed") or 0),
+            records_failed=int(done.get("numberRecordsFailed") or 0),
+            successful=_csv_rows(self.request("GET", f"{base}/successfulResults").content),
+            failed=_csv_rows(self.request("GET", f"{base}/failedResults").content),
+            unprocessed=_csv_rows(self.request("GET", f"{base}/unprocessedrecords").content),
+        )
+
+
+def _safe_json(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None

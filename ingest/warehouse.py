@@ -1,0 +1,181 @@
+"""DuckDB helpers of the extract: connection, schemas, sync_state tables, watermarks, keyed upserts."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from itertools import count
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pyarrow as pa
+
+DEFAULT_PATH = "./warehouse.duckdb"
+RAW_SCHEMAS = ("raw_salesforce", "raw_acton", "sync_state")
+
+SYNC_STATE_TABLES: dict[str, dict[str, str]] = {
+    "watermarks": {"source": "VARCHAR", "entity": "VARCHAR", "value": "VARCHAR", "updated_at": "TIMESTAMP"},
+    "runs": {"run_id": "VARCHAR", "started_at": "TIMESTAMP", "finished_at": "TIMESTAMP", "status": "VARCHAR"},
+    "writeback_results": {
+        "run_id": "VARCHAR",
+        "system": "VARCHAR",
+        "object": "VARCHAR",
+        "record_id": "VARCHAR",
+        "field": "VARCHAR",
+        "old_value": "VARCHAR",
+        "new_value": "VARCHAR",
+        "status": "VARCHAR",
+        "error_code": "VARCHAR",
+        "message": "VARCHAR",
+        "written_at": "TIMESTAMP",
+    },
+    "consent_ledger": {
+        "email": "VARCHAR",
+        "system": "VARCHAR",
+        "old_value": "VARCHAR",
+        "new_value": "VARCHAR",
+        "source_event": "VARCHAR",
+        "event_at": "TIMESTAMP",
+        "run_id": "VARCHAR",
+        "written_at": "TIMESTAMP",
+    },
+    "rejects": {
+        "run_id": "VARCHAR",
+        "source": "VARCHAR",
+        "object": "VARCHAR",
+        "record_id": "VARCHAR",
+        "email": "VARCHAR",
+        "reason": "VARCHAR",
+        "rejected_at": "TIMESTAMP",
+    },
+}
+
+_names = count()
+
+
+def warehouse_path(env: Mapping[str, str] | None = None) -> Path:
+    """WAREHOUSE_PATH (default ./warehouse.duckdb) made absolute once, so dbt's own cwd does not matter."""
+    env = os.environ if env is None else env
+    return Path(env.get("WAREHOUSE_PATH") or DEFAULT_PATH).expanduser().resolve()
+
+
+def utc_now() -> datetime:
+    """Naive UTC, as the warehouse stores every timestamp."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def q(identifier: str) -> str:
+    """A quoted identifier (API names keep their case; quotes inside are doubled)."""
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def connect(path: str | Path | None = None) -> duckdb.DuckDBPyConnection:
+    """A connection with the raw and sync_state schemas in place."""
+    target = Path(path).expanduser().resolve() if path else warehouse_path()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    conn = duckdb.connect(str(target))
+    ensure_schemas(conn)
+    return conn
+
+
+def ensure_schemas(conn: duckdb.DuckDBPyConnection) -> None:
+    for schema in RAW_SCHEMAS:
+        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    for table, columns in SYNC_STATE_TABLES.items():
+        ensure_table(conn, "sync_state", table, columns)
+
+
+@contextmanager
+def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def table_columns(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> dict[str, str]:
+    """Existing columns (name as created → type); empty when the table does not exist."""
+    rows = conn.execute(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+        [schema, table],
+    ).fetchall()
+    return {name: dtype for name, dtype in rows}
+
+
+def ensure_table(
+    conn: duckdb.DuckDBPyConnection, schema: str, table: str, columns: Mapping[str, str]
+) -> list[str]:
+    """Create the table, or add the columns it lacks (compared case-insensitively); returns the added names."""
+    existing = table_columns(conn, schema, table)
+    if not existing:
+        cols = ", ".join(f"{q(name)} {dtype}" for name, dtype in columns.items())
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {schema}.{q(table)} ({cols})")
+        return []
+    have = {name.lower() for name in existing}
+    added = [name for name in columns if name.lower() not in have]
+    for name in added:
+        conn.execute(f"ALTER TABLE {schema}.{q(table)} ADD COLUMN {q(name)} {columns[name]}")
+    return added
+
+
+def get_watermark(conn: duckdb.DuckDBPyConnection, source: str, entity: str) -> str | None:
+    row = conn.execute(
+        "SELECT value FROM sync_state.watermarks WHERE source = ? AND entity = ?", [source, entity]
+    ).fetchone()
+    return row[0] if row else None
+
+
+def set_watermark(conn: duckdb.DuckDBPyConnection, source: str, entity: str, value: str) -> None:
+    """Set within the caller's transaction, so it commits together with the rows it covers."""
+    conn.execute("DELETE FROM sync_state.watermarks WHERE source = ? AND entity = ?", [source, entity])
+    conn.execute("INSERT INTO sync_state.watermarks VALUES (?, ?, ?, ?)", [source, entity, value, utc_now()])
+
+
+@dataclass(frozen=True)
+class UpsertCounts:
+    inserted: int
+    updated: int
+
+
+def register(conn: duckdb.DuckDBPyConnection, data: pa.Table | pl.DataFrame) -> str:
+    """Register a batch under a fresh view name (the caller unregisters it)."""
+    name = f"_batch_{next(_names)}"
+    conn.register(name, data.to_arrow() if isinstance(data, pl.DataFrame) else data)
+    return name
+
+
+def upsert(
+    conn: duckdb.DuckDBPyConnection,
+    schema: str,
+    table: str,
+    data: pa.Table | pl.DataFrame,
+    key: Sequence[str],
+) -> UpsertCounts:
+    """Replace the rows whose key is in the batch, insert the rest (by column name; the batch may hold a
+    subset of the table's columns). Runs in the caller's transaction; duplicate keys in a batch keep one row."""
+    if len(data) == 0:
+        return UpsertCounts(0, 0)
+    batch = register(conn, data)
+    try:
+        keys = ", ".join(q(k) for k in key)
+        target = f"{schema}.{q(table)}"
+        conn.execute(f"CREATE OR REPLACE TEMP TABLE _upsert AS SELECT DISTINCT ON ({keys}) * FROM {batch}")
+        match = " AND ".join(f"t.{q(k)} = s.{q(k)}" for k in key)
+        deleted = conn.execute(
+            f"DELETE FROM {target} AS t WHERE EXISTS (SELECT 1 FROM _upsert AS s WHERE {match})"
+        ).fetchone()
+        conn.execute(f"INSERT INTO {target} BY NAME SELECT * FROM _upsert")
+        total = conn.execute("SELECT count(*) FROM _upsert").fetchone()
+        conn.execute("DROP TABLE _upsert")
+    finally:
+        conn.unregister(batch)
+    updated = int(deleted[0]) if deleted else 0
+    return UpsertCounts(inserted=int(total[0]) - updated if total else 0, updated=updated)

@@ -1,0 +1,39 @@
+"""Extract assets of group ``raw_salesforce``: one asset per object, landing in ``raw_salesforce.<object>``."""
+
+import dagster as dg
+
+from ingest.extract_salesforce import OBJECTS, extract_object
+from orchestration.defs.metadata import extract_metadata
+from orchestration.defs.resources import SalesforceResource, WarehouseResource
+
+
+def _extract_asset(obj: str) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=["raw_salesforce", obj.lower()],
+        group_name="raw_salesforce",
+        kinds={"salesforce", "duckdb"},
+        description=(
+            f"Salesforce {obj} records in raw_salesforce.{obj.lower()}: incremental by SystemModstamp with an "
+            "overlap window, deletes from queryAll, Bulk 2.0 for large windows, periodic Id reconciliation."
+        ),
+    )
+    def extract(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource, salesforce: SalesforceResource
+    ) -> dg.MaterializeResult:
+        with warehouse.connect() as conn:
+            result = extract_object(conn, salesforce.client(), obj)
+        context.log.info(
+            "%s: %d written, %d deleted, %d API calls",
+            obj,
+            result.rows_written,
+            result.rows_deleted,
+            result.api_calls,
+        )
+        return dg.MaterializeResult(metadata=extract_metadata(result))
+
+    return extract
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return dg.Definitions(assets=[_extract_asset(obj) for obj in OBJECTS])

@@ -1,0 +1,73 @@
+"""Thin resources: each returns an ``ingest`` client or a DuckDB connection, configured from the environment."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+
+from ingest.acton import ActOnClient
+from ingest.salesforce import SalesforceClient
+from ingest.sync_config import SyncConfig, load_sync_config
+from ingest.warehouse import connect, warehouse_path
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """The DuckDB warehouse. Its path is resolved to an absolute path once (dbt runs from dbt_project/)."""
+
+    path: str = str(warehouse_path())
+
+    def connect(self) -> duckdb.DuckDBPyConnection:
+        return connect(Path(self.path))
+
+
+class SalesforceResource(dg.ConfigurableResource):
+    """Salesforce org coordinates; the grant (password, client credentials, JWT, refresh) follows the environment."""
+
+    login_url: str
+    client_id: str
+
+    def client(self) -> SalesforceClient:
+        return SalesforceClient.from_env(
+            {**os.environ, "SALESFORCE_LOGIN_URL": self.login_url, "SALESFORCE_CLIENT_ID": self.client_id}
+        )
+
+
+class ActOnResource(dg.ConfigurableResource):
+    """Act-On account coordinates; tokens live in the token cache, never in the warehouse or the event log."""
+
+    base_url: str
+    client_id: str
+
+    def client(self) -> ActOnClient:
+        return ActOnClient.from_env(
+            {**os.environ, "ACTON_BASE_URL": self.base_url, "ACTON_CLIENT_ID": self.client_id}
+        )
+
+
+class SyncConfigResource(dg.ConfigurableResource):
+    """The validated ``sync.yaml`` (path from SYNC_CONFIG, default ./sync.yaml)."""
+
+    path: str = os.environ.get("SYNC_CONFIG", "sync.yaml")
+
+    def load(self) -> SyncConfig:
+        return load_sync_config(self.path)
+
+
+@dg.definitions
+def resources() -> dg.Definitions:
+    return dg.Definitions(
+        resources={
+            "warehouse": WarehouseResource(),
+            "salesforce": SalesforceResource(
+                login_url=dg.EnvVar("SALESFORCE_LOGIN_URL"), client_id=dg.EnvVar("SALESFORCE_CLIENT_ID")
+            ),
+            "acton": ActOnResource(
+                base_url=dg.EnvVar("ACTON_BASE_URL"), client_id=dg.EnvVar("ACTON_CLIENT_ID")
+            ),
+            "sync_config": SyncConfigResource(),
+        },
+        executor=dg.in_process_executor,
+    )

@@ -1,0 +1,102 @@
+"""The account's opt-out, hard-bounce and spam-complaint lists; opt-out and opt-in uploads."""
+
+from __future__ import annotations
+
+import csv
+import io
+import sqlite3
+from collections.abc import Callable
+from urllib.parse import quote
+
+from starlette.responses import JSONResponse, Response
+
+from sandbox.acton.calls import ActOnError, Call, Ctx, int_param, time_filter
+from sandbox.acton.values import is_valid_email, normalise_email, now_ms
+
+_MAX_PAGE = 1000
+
+
+def api_origin(ctx: Ctx) -> str:
+    return f"User: {ctx.store.get_meta('acton_credentials')['username']} via Act-On API"
+
+
+def suppression_page(kind: str) -> Callable[[Ctx, Call], Response]:
+    def handler(ctx: Ctx, call: Call) -> Response:
+        count = int_param(call.query, "count", _MAX_PAGE, _MAX_PAGE)
+        offset = int_param(call.query, "offset", 0)
+        where, args = time_filter(call.query, {"createdafter": "ts_ms >=", "createdbefore": "ts_ms <"})
+        with ctx.store.lock:
+            rows = ctx.store.conn.execute(
+                f"SELECT email, ts_ms, origin FROM acton_suppressions WHERE kind = ? AND {where} "
+                "ORDER BY ts_ms, email_norm LIMIT ? OFFSET ?",
+                [kind, *args, count, offset],
+            ).fetchall()
+        result = [{"email": e, "timestamp": ts, "origin": origin} for e, ts, origin in rows]
+        # Act-On never counts these lists: totalCount is -1 and clients page until a short page.
+        return JSONResponse({"offset": offset, "count": len(result), "totalCount": -1, "result": result})
+
+    return handler
+
+
+def opt_out(conn: sqlite3.Connection, email: str, ts_ms: int, origin: str) -> bool:
+    """Add to the opt-out list (keeping the first opt-out's time); False when already there."""
+    added = conn.execute(
+        "INSERT OR IGNORE INTO acton_suppressions VALUES ('optout', ?, ?, ?, ?)",
+        (normalise_email(email), email.strip(), ts_ms, origin),
+    ).rowcount
+    if added:
+        conn.execute(
+            "INSERT INTO acton_consent_events VALUES (?, ?, 'optout', ?, ?)",
+            (normalise_email(email), email.strip(), ts_ms, origin),
+        )
+    return bool(added)
+
+
+def opt_in(conn: sqlite3.Connection, email: str, ts_ms: int, origin: str) -> bool:
+    """Remove from the opt-out list, recording the opt-in; False when the email was not opted out."""
+    removed = conn.execute(
+        "DELETE FROM acton_suppressions WHERE kind = 'optout' AND email_norm = ?", (normalise_email(email),)
+    ).rowcount
+    if removed:
+        conn.execute(
+            "INSERT INTO acton_consent_events VALUES (?, ?, 'optin', ?, ?)",
+            (normalise_email(email), email.strip(), ts_ms, origin),
+        )
+    return bool(removed)
+
+
+def upload(apply: Callable[[sqlite3.Connection, str, int, str], bool]) -> Callable[[Ctx, Call], Response]:
+    """A handler for a one-column CSV of emails, each applied with ``opt_out`` or ``opt_in``."""
+
+    def handler(ctx: Ctx, call: Call) -> Response:
+        data = call.files.get("file")
+        if data is None:
+            raise ActOnError(10003)
+        rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig", "replace"), newline="")))
+        empty = sum(1 for r in rows if not r or not r[0].strip())
+        invalid = [r for r in rows if r and r[0].strip() and not is_valid_email(r[0])]
+        valid = [r[0] for r in rows if r and is_valid_email(r[0])]
+        origin, now = api_origin(ctx), now_ms()
+        with ctx.store.transaction() as c:
+            for email in valid:
+                apply(c, email, now, origin)
+            url = ""
+            if invalid:
+                filename = f"rejected_optout_{now}.csv"
+                out = io.StringIO()
+                csv.writer(out, lineterminator="\r\n").writerows(invalid)
+                c.execute(
+                    "INSERT OR REPLACE INTO acton_rejects VALUES (?, ?, ?)", (filename, out.getvalue(), now)
+                )
+                url = f"{call.base_url}api/1/list/rejectedUploadRecords?filename={quote(filename)}"
+        return JSONResponse(
+            {
+                "status": "success",
+                "message": f"{empty + len(invalid)} invalid or empty records rejected. {len(valid)} valid records processed.",
+                "emptyRecords": empty,
+                "rejectedRecords": len(invalid),
+                "rejectedRecordsUrl": url,
+            }
+        )
+
+    return handler

@@ -1,0 +1,161 @@
+"""Raw warehouse tables as the extract writes them (docs/warehouse.md), for tests that feed dbt by hand.
+
+`create_raw_tables(conn)` makes every `raw_salesforce`, `raw_acton` and `sync_state` table dbt reads (Salesforce
+columns from the sandbox's field definitions, typed by their describe type); `insert_rows` fills a table from
+dicts, leaving unnamed columns null.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import duckdb
+
+from sandbox.salesforce_schema import OBJECTS
+
+SALESFORCE_OBJECTS = (
+    "Lead",
+    "Contact",
+    "Account",
+    "Opportunity",
+    "OpportunityContactRole",
+    "OpportunityHistory",
+    "Campaign",
+    "CampaignMember",
+    "User",
+)
+
+# describe type -> DuckDB type, as the extract maps them
+DESCRIBE_TYPES = {
+    "boolean": "BOOLEAN",
+    "int": "BIGINT",
+    "double": "DOUBLE",
+    "currency": "DOUBLE",
+    "percent": "DOUBLE",
+    "date": "DATE",
+    "datetime": "TIMESTAMP",
+}
+
+ACTON_TABLES: dict[str, dict[str, str]] = {
+    "lists": {
+        "list_id": "VARCHAR",
+        "name": "VARCHAR",
+        "folder_name": "VARCHAR",
+        "size": "BIGINT",
+        "last_modified_at": "TIMESTAMP",
+    },
+    "list_records": {
+        "list_id": "VARCHAR",
+        "record_id": "VARCHAR",
+        "email": "VARCHAR",
+        "salesforce_id": "VARCHAR",
+        "first_name": "VARCHAR",
+        "last_name": "VARCHAR",
+        "company": "VARCHAR",
+        "lead_score": "DOUBLE",
+        "salesforce_owner": "VARCHAR",
+        "created_at": "TIMESTAMP",
+        "modified_at": "TIMESTAMP",
+        "is_deleted": "BOOLEAN",
+    },
+    "contacts": {
+        "contact_id": "VARCHAR",
+        "email": "VARCHAR",
+        "score": "DOUBLE",
+        "created_at": "TIMESTAMP",
+        "updated_at": "TIMESTAMP",
+        "fields": "JSON",
+    },
+    "optouts": {"email": "VARCHAR", "opted_out_at": "TIMESTAMP", "origin": "VARCHAR"},
+    "optout_history": {
+        "email": "VARCHAR",
+        "opted_out_at": "TIMESTAMP",
+        "first_seen_at": "TIMESTAMP",
+        "last_seen_at": "TIMESTAMP",
+        "removed_at": "TIMESTAMP",
+    },
+    "hard_bounces": {"email": "VARCHAR", "bounced_at": "TIMESTAMP", "origin": "VARCHAR"},
+    "spam_complaints": {"email": "VARCHAR", "complained_at": "TIMESTAMP", "origin": "VARCHAR"},
+    "messages": {"message_id": "VARCHAR", "name": "VARCHAR", "subject": "VARCHAR", "sent_at": "TIMESTAMP"},
+    "message_events": {
+        "message_id": "VARCHAR",
+        "event_type": "VARCHAR",
+        "email": "VARCHAR",
+        "contact_id": "VARCHAR",
+        "event_at": "TIMESTAMP",
+    },
+}
+# optout_history is kept across runs by the extract, so it has no _extracted_at
+ACTON_WITHOUT_EXTRACTED_AT = {"optout_history"}
+
+SYNC_STATE_TABLES: dict[str, dict[str, str]] = {
+    "writeback_results": {
+        "run_id": "VARCHAR",
+        "system": "VARCHAR",
+        "object": "VARCHAR",
+        "record_id": "VARCHAR",
+        "field": "VARCHAR",
+        "old_value": "VARCHAR",
+        "new_value": "VARCHAR",
+        "status": "VARCHAR",
+        "error_code": "VARCHAR",
+        "message": "VARCHAR",
+        "written_at": "TIMESTAMP",
+    },
+    "consent_ledger": {
+        "email": "VARCHAR",
+        "system": "VARCHAR",
+        "old_value": "VARCHAR",
+        "new_value": "VARCHAR",
+        "source_event": "VARCHAR",
+        "event_at": "TIMESTAMP",
+        "run_id": "VARCHAR",
+        "written_at": "TIMESTAMP",
+    },
+}
+
+
+def salesforce_columns(object_name: str) -> dict[str, str]:
+    """The raw table's columns for a Salesforce object: describe fields by API name, plus _extracted_at."""
+    _, fields = OBJECTS[object_name]
+    columns = {f.name: DESCRIBE_TYPES.get(f.type, "VARCHAR") for f in fields}
+    return {**columns, "_extracted_at": "TIMESTAMP"}
+
+
+def raw_table_columns() -> dict[str, dict[str, str]]:
+    """Every raw table dbt reads, as "schema.table" -> {column: DuckDB type}."""
+    tables = {f"raw_salesforce.{o.lower()}": salesforce_columns(o) for o in SALESFORCE_OBJECTS}
+    for name, columns in ACTON_TABLES.items():
+        extra = {} if name in ACTON_WITHOUT_EXTRACTED_AT else {"_extracted_at": "TIMESTAMP"}
+        tables[f"raw_acton.{name}"] = {**columns, **extra}
+    tables |= {f"sync_state.{name}": columns for name, columns in SYNC_STATE_TABLES.items()}
+    return tables
+
+
+def create_raw_tables(conn: duckdb.DuckDBPyConnection) -> None:
+    """Create the raw schemas and tables, empty."""
+    for schema in ("raw_salesforce", "raw_acton", "sync_state"):
+        conn.execute(f"create schema if not exists {schema}")
+    for table, columns in raw_table_columns().items():
+        ddl = ", ".join(f'"{name}" {type_}' for name, type_ in columns.items())
+        conn.execute(f"create table if not exists {table} ({ddl})")
+
+
+def insert_rows(conn: duckdb.DuckDBPyConnection, table: str, rows: Iterable[Mapping[str, Any]]) -> None:
+    """Insert dicts into "schema.table"; unnamed columns stay null, _extracted_at defaults to now (UTC)."""
+    columns = raw_table_columns()[table]
+    names = list(columns)
+    now = datetime.now(UTC).replace(tzinfo=None)
+    values = []
+    for row in rows:
+        unknown = set(row) - set(names)
+        if unknown:
+            raise KeyError(f"{table} has no column {sorted(unknown)}")
+        defaults = {"_extracted_at": now} if "_extracted_at" in columns else {}
+        values.append([{**defaults, **row}.get(name) for name in names])
+    if values:
+        quoted = ", ".join(f'"{n}"' for n in names)
+        placeholders = ", ".join("?" for _ in names)
+        conn.executemany(f"insert into {table} ({quoted}) values ({placeholders})", values)

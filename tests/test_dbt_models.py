@@ -1,0 +1,710 @@
+"""The dbt project on a small hand-made warehouse: one real `dbt build` (models, data tests, unit tests,
+contracts), then the business numbers a user would check: the person spine, funnel, ROI, prospects, and exactly
+which rows each sync model asks the write-back to send.
+
+The world (observed at 2024-04-01):
+- Pat: a Lead converted into a Contact (same email, mixed case), won a 10,000 opportunity (contact role) whose
+  primary campaign is Trade Show, touched by Webinar (as a lead) then Trade Show (as a contact). Score 80.
+- Lee: a Lead and a Contact with one email; checked the box in Salesforce, then opted back in inside Act-On.
+  Score 40 (Salesforce has none / 35). An open 5,000 opportunity touched by Email Nurture (cost 0).
+- Ann: a Lead; on Act-On's opt-out list, box unchecked in Salesforce. Score 90, clicked recently: high intent.
+  Her Act-On list record carries a stale Lead Score.
+- Sam: a Contact whose box is checked after an Act-On opt-in; hard bounce in Act-On; list record outdated.
+- Oli: only in Act-On; so is a record added by hand to the Leads list.  Dan: a deleted Lead still in the
+  Leads list.  Two Salesforce records and one Act-On contact without a valid email.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import date, datetime
+from pathlib import Path
+
+import duckdb
+import pytest
+from dbt.cli.main import dbtRunner
+
+from ingest.sync_config import load_sync_config
+from tests.raw_fixtures import create_raw_tables, insert_rows
+
+ROOT = Path(__file__).resolve().parents[1]
+OBSERVED_AT = "2024-04-01 00:00:00"
+CONTACTS, LEADS = "SFDC Master Contacts", "SFDC Master Leads"
+
+
+def ts(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def load_world(conn: duckdb.DuckDBPyConnection) -> None:
+    create_raw_tables(conn)
+    insert_rows(
+        conn,
+        "raw_salesforce.user",
+        [
+            {
+                "Id": "005U1",
+                "Username": "una@corp",
+                "Email": "una@corp.com",
+                "LastName": "Owner",
+                "Name": "Una Owner",
+            },
+            {
+                "Id": "005U2",
+                "Username": "dee@corp",
+                "Email": "dee@corp.com",
+                "LastName": "Seller",
+                "Name": "Dee Seller",
+            },
+        ],
+    )
+    insert_rows(conn, "raw_salesforce.account", [{"Id": "001A1", "Name": "Acme Corp", "IsDeleted": False}])
+    lead = {"IsDeleted": False, "IsConverted": False, "HasOptedOutOfEmail": False}
+    insert_rows(
+        conn,
+        "raw_salesforce.lead",
+        [
+            {
+                **lead,
+                "Id": "00QP1",
+                "FirstName": "Pat",
+                "LastName": "Smith",
+                "Email": "pat@acme.com",
+                "Company": "Acme",
+                "LeadSource": "Web",
+                "Status": "Closed - Converted",
+                "OwnerId": "005U1",
+                "IsConverted": True,
+                "ConvertedContactId": "003P1",
+                "ConvertedOpportunityId": "006O1",
+                "ConvertedDate": date(2024, 1, 20),
+                "ActOn_Lead_Score__c": 12.0,
+                "CreatedDate": ts("2024-01-02 09:00"),
+                "LastModifiedDate": ts("2024-01-20 10:00"),
+            },
+            {
+                **lead,
+                "Id": "00QL1",
+                "FirstName": "Lee",
+                "LastName": "Park",
+                "Email": "lee@beta.io",
+                "Company": "Beta",
+                "LeadSource": "Trade Show",
+                "Status": "Working - Contacted",
+                "OwnerId": "005U2",
+                "CreatedDate": ts("2024-02-05 09:00"),
+                "LastModifiedDate": ts("2024-02-06 09:00"),
+            },
+            {
+                **lead,
+                "Id": "00QA1",
+                "FirstName": "Ann",
+                "LastName": "Lee",
+                "Email": "ann@gamma.org",
+                "Company": "Gamma",
+                "LeadSource": "Webinar",
+                "Status": "Open - Not Contacted",
+                "OwnerId": "005U2",
+                "ActOn_Lead_Score__c": 90.0,
+                "CreatedDate": ts("2024-03-02 09:00"),
+                "LastModifiedDate": ts("2024-03-02 09:00"),
+            },
+            {
+                **lead,
+                "Id": "00QD1",
+                "LastName": "Dan",
+                "Email": "dan@deleted.com",
+                "Company": "Gone",
+                "Status": "Open - Not Contacted",
+                "IsDeleted": True,
+                "CreatedDate": ts("2024-01-03 09:00"),
+                "LastModifiedDate": ts("2024-02-01 09:00"),
+            },
+            {
+                **lead,
+                "Id": "00QX1",
+                "LastName": "Nomail",
+                "Company": "X",
+                "Status": "Open - Not Contacted",
+                "CreatedDate": ts("2024-01-03 09:00"),
+                "LastModifiedDate": ts("2024-01-03 09:00"),
+            },
+        ],
+    )
+    contact = {"IsDeleted": False, "HasOptedOutOfEmail": False}
+    insert_rows(
+        conn,
+        "raw_salesforce.contact",
+        [
+            {
+                **contact,
+                "Id": "003P1",
+                "AccountId": "001A1",
+                "FirstName": "Pat",
+                "LastName": "Smith",
+                "Email": " Pat@Acme.com ",
+                "OwnerId": "005U1",
+                "ActOn_Lead_Score__c": 80.0,
+                "CreatedDate": ts("2024-01-20 10:00"),
+                "LastModifiedDate": ts("2024-01-20 10:00"),
+            },
+            {
+                **contact,
+                "Id": "003L1",
+                "FirstName": "Lee",
+                "LastName": "Park",
+                "Email": "LEE@beta.io",
+                "OwnerId": "005U1",
+                "HasOptedOutOfEmail": True,
+                "ActOn_Lead_Score__c": 35.0,
+                "CreatedDate": ts("2024-02-10 09:00"),
+                "LastModifiedDate": ts("2024-02-12 09:00"),
+            },
+            {
+                **contact,
+                "Id": "003S1",
+                "AccountId": "001A1",
+                "FirstName": "Sam",
+                "LastName": "Stone",
+                "Email": "sam@delta.com",
+                "OwnerId": "005U1",
+                "HasOptedOutOfEmail": True,
+                "CreatedDate": ts("2024-01-05 09:00"),
+                "LastModifiedDate": ts("2024-01-10 09:00"),
+            },
+            {
+                **contact,
+                "Id": "003X1",
+                "LastName": "Broken",
+                "Email": "not-an-email",
+                "OwnerId": "005U1",
+                "CreatedDate": ts("2024-01-05 09:00"),
+                "LastModifiedDate": ts("2024-01-05 09:00"),
+            },
+        ],
+    )
+    insert_rows(
+        conn,
+        "raw_salesforce.opportunity",
+        [
+            {
+                "Id": "006O1",
+                "Name": "Acme deal",
+                "AccountId": "001A1",
+                "StageName": "Closed Won",
+                "Amount": 10000.0,
+                "IsWon": True,
+                "IsClosed": True,
+                "CloseDate": date(2024, 3, 15),
+                "CampaignId": "701C2",
+                "LeadSource": "Web",
+                "IsDeleted": False,
+                "CreatedDate": ts("2024-01-25 09:00"),
+            },
+            {
+                "Id": "006O2",
+                "Name": "Beta deal",
+                "StageName": "Prospecting",
+                "Amount": 5000.0,
+                "IsWon": False,
+                "IsClosed": False,
+                "CloseDate": date(2024, 6, 30),
+                "IsDeleted": False,
+                "CreatedDate": ts("2024-03-01 09:00"),
+            },
+        ],
+    )
+    insert_rows(
+        conn,
+        "raw_salesforce.opportunitycontactrole",
+        [
+            {
+                "Id": "00KR1",
+                "OpportunityId": "006O1",
+                "ContactId": "003P1",
+                "IsPrimary": True,
+                "IsDeleted": False,
+            },
+            {
+                "Id": "00KR2",
+                "OpportunityId": "006O2",
+                "ContactId": "003L1",
+                "IsPrimary": True,
+                "IsDeleted": False,
+            },
+        ],
+    )
+    insert_rows(
+        conn,
+        "raw_salesforce.campaign",
+        [
+            {
+                "Id": "701C1",
+                "Name": "Webinar Spring",
+                "ActualCost": 1000.0,
+                "BudgetedCost": 2000.0,
+                "IsDeleted": False,
+            },
+            {"Id": "701C2", "Name": "Trade Show", "BudgetedCost": 500.0, "IsDeleted": False},
+            {"Id": "701C3", "Name": "Email Nurture", "ActualCost": 0.0, "IsDeleted": False},
+        ],
+    )
+    insert_rows(
+        conn,
+        "raw_salesforce.campaignmember",
+        [
+            # as a lead, before the opportunity: a touch through the conversion
+            {
+                "Id": "00vM1",
+                "CampaignId": "701C1",
+                "LeadId": "00QP1",
+                "IsDeleted": False,
+                "CreatedDate": ts("2024-01-05 09:00"),
+            },
+            {
+                "Id": "00vM2",
+                "CampaignId": "701C2",
+                "ContactId": "003P1",
+                "IsDeleted": False,
+                "CreatedDate": ts("2024-01-22 09:00"),
+            },
+            # after the opportunity was created: not a touch
+            {
+                "Id": "00vM3",
+                "CampaignId": "701C1",
+                "ContactId": "003P1",
+                "IsDeleted": False,
+                "CreatedDate": ts("2024-02-01 09:00"),
+            },
+            {
+                "Id": "00vM4",
+                "CampaignId": "701C3",
+                "ContactId": "003L1",
+                "IsDeleted": False,
+                "CreatedDate": ts("2024-02-15 09:00"),
+            },
+            # removed from the campaign (hard-deleted, kept flagged): not a touch
+            {
+                "Id": "00vM5",
+                "CampaignId": "701C3",
+                "ContactId": "003P1",
+                "IsDeleted": True,
+                "CreatedDate": ts("2024-01-06 09:00"),
+            },
+        ],
+    )
+    insert_rows(
+        conn,
+        "raw_acton.contacts",
+        [
+            {
+                "contact_id": "c-pat",
+                "email": "pat@acme.com",
+                "score": 80.0,
+                "created_at": ts("2024-01-03 09:00"),
+                "updated_at": ts("2024-03-20 09:00"),
+                "fields": json.dumps({"Act-On Primary Score": 80}),
+            },
+            {
+                "contact_id": "c-lee",
+                "email": "lee@beta.io",
+                "score": 40.0,
+                "created_at": ts("2024-02-05 10:00"),
+                "updated_at": ts("2024-03-01 09:00"),
+            },
+            {
+                "contact_id": "c-ann",
+                "email": "Ann@Gamma.org",
+                "score": 90.0,
+                "created_at": ts("2024-03-02 10:00"),
+                "updated_at": ts("2024-03-10 09:00"),
+            },
+            {
+                "contact_id": "c-oli",
+                "email": "oli@acton-only.net",
+                "score": 20.0,
+                "created_at": ts("2023-12-20 09:00"),
+                "updated_at": ts("2024-01-15 09:00"),
+            },
+            {"contact_id": "c-bad", "email": "bad@", "created_at": ts("2024-01-01 09:00")},
+        ],
+    )
+    insert_rows(
+        conn,
+        "raw_acton.lists",
+        [{"list_id": "l-0001", "name": CONTACTS, "size": 2}, {"list_id": "l-0002", "name": LEADS, "size": 3}],
+    )
+    record = {"is_deleted": False, "created_at": ts("2024-01-21 00:00")}
+    insert_rows(
+        conn,
+        "raw_acton.list_records",
+        [
+            # already right: nothing to send
+            {
+                **record,
+                "list_id": "l-0001",
+                "record_id": "l-0001:1",
+                "email": "pat@acme.com",
+                "salesforce_id": "003P1",
+                "first_name": "Pat",
+                "last_name": "Smith",
+                "company": "Acme Corp",
+                "lead_score": 80.0,
+                "salesforce_owner": "Una Owner",
+            },
+            # outdated last name
+            {
+                **record,
+                "list_id": "l-0001",
+                "record_id": "l-0001:2",
+                "email": "sam@delta.com",
+                "salesforce_id": "003S1",
+                "first_name": "Sam",
+                "last_name": "Old",
+                "company": "Acme Corp",
+                "salesforce_owner": "Una Owner",
+            },
+            # converted lead, deleted lead: leave the Leads list
+            {
+                **record,
+                "list_id": "l-0002",
+                "record_id": "l-0002:1",
+                "email": "pat@acme.com",
+                "salesforce_id": "00QP1",
+                "first_name": "Pat",
+                "last_name": "Smith",
+            },
+            {
+                **record,
+                "list_id": "l-0002",
+                "record_id": "l-0002:2",
+                "email": "dan@deleted.com",
+                "salesforce_id": "00QD1",
+                "last_name": "Dan",
+            },
+            # Salesforce's stale copy of the score: the list gets the behavioural score
+            {
+                **record,
+                "list_id": "l-0002",
+                "record_id": "l-0002:3",
+                "email": "ann@gamma.org",
+                "salesforce_id": "00QA1",
+                "first_name": "Ann",
+                "last_name": "Lee",
+                "company": "Gamma",
+                "lead_score": 10.0,
+                "salesforce_owner": "Dee Seller",
+            },
+            # added in Act-On by hand: not Salesforce's to remove
+            {**record, "list_id": "l-0002", "record_id": "l-0002:4", "email": "manual@elsewhere.com"},
+        ],
+    )
+    insert_rows(
+        conn,
+        "raw_acton.optouts",
+        [{"email": "ANN@gamma.org", "opted_out_at": ts("2024-03-05 09:00"), "origin": "User: via Act-On"}],
+    )
+    insert_rows(
+        conn,
+        "raw_acton.optout_history",
+        [
+            {
+                "email": "ann@gamma.org",
+                "opted_out_at": ts("2024-03-05 09:00"),
+                "first_seen_at": ts("2024-03-06"),
+            },
+            {
+                "email": "lee@beta.io",
+                "opted_out_at": ts("2024-01-15 09:00"),
+                "first_seen_at": ts("2024-01-16"),
+                "removed_at": ts("2024-03-01 09:00"),
+            },
+            {
+                "email": "sam@delta.com",
+                "opted_out_at": ts("2023-12-01 09:00"),
+                "first_seen_at": ts("2023-12-02"),
+                "removed_at": ts("2024-01-05 09:00"),
+            },
+        ],
+    )
+    insert_rows(
+        conn,
+        "raw_acton.hard_bounces",
+        [{"email": "sam@delta.com", "bounced_at": ts("2024-02-01 09:00"), "origin": "mailbox unknown"}],
+    )
+    insert_rows(
+        conn, "raw_acton.messages", [{"message_id": "s-1", "name": "News", "sent_at": ts("2024-01-09")}]
+    )
+    event = {"message_id": "s-1"}
+    insert_rows(
+        conn,
+        "raw_acton.message_events",
+        [
+            {**event, "event_type": "SENT", "email": "pat@acme.com", "event_at": ts("2024-01-09 09:00")},
+            {**event, "event_type": "OPENED", "email": "pat@acme.com", "event_at": ts("2024-01-10 09:00")},
+            {**event, "event_type": "CLICKED", "email": "Pat@acme.com", "event_at": ts("2024-03-20 09:00")},
+            {**event, "event_type": "CLICKED", "email": "ann@gamma.org", "event_at": ts("2024-03-10 09:00")},
+            {
+                **event,
+                "event_type": "OPENED",
+                "email": "oli@acton-only.net",
+                "event_at": ts("2024-01-15 09:00"),
+            },
+            {**event, "event_type": "SENT", "email": "lee@beta.io", "event_at": ts("2024-02-07 09:00")},
+        ],
+    )
+
+
+def run_dbt(path: Path, *args: str, observed_at: str) -> None:
+    """One dbt invocation on the warehouse at `path` with the shipped sync.yaml; every node must succeed."""
+    dbt_vars = {**load_sync_config(ROOT / "sync.yaml").to_dbt_vars(), "observed_at": observed_at}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("WAREHOUSE_PATH", str(path))
+        result = dbtRunner().invoke(
+            [
+                *args,
+                "--project-dir", str(ROOT / "dbt_project"),
+                "--profiles-dir", str(ROOT / "dbt_project"),
+                "--target-path", str(path.parent / "target"),
+                "--log-path", str(path.parent / "logs"),
+                "--vars", json.dumps(dbt_vars),
+            ]
+        )  # fmt: skip
+    failures = [
+        f"{r.node.name}: {r.status} {r.message}"
+        for r in (result.result or [])
+        if str(r.status) not in ("success", "pass")
+    ]
+    assert result.success and not failures, failures or result.exception
+
+
+@pytest.fixture(scope="module")
+def warehouse_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The warehouse after one `dbt build` of the whole project (models, data tests, unit tests, contracts)."""
+    path = tmp_path_factory.mktemp("dbt") / "warehouse.duckdb"
+    with duckdb.connect(str(path)) as conn:
+        load_world(conn)
+    run_dbt(path, "build", observed_at=OBSERVED_AT)
+    return path
+
+
+@pytest.fixture(scope="module")
+def warehouse(warehouse_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    # dbt-duckdb keeps its own connection open in this process: a second one must use the same configuration
+    conn = duckdb.connect(str(warehouse_path))
+    yield conn
+    conn.close()
+
+
+def rows(conn: duckdb.DuckDBPyConnection, sql: str) -> list[tuple]:
+    return conn.execute(sql).fetchall()
+
+
+def test_people_are_emails_across_both_systems(warehouse: duckdb.DuckDBPyConnection) -> None:
+    people = {
+        r[0]: r[1:]
+        for r in rows(
+            warehouse,
+            "select email, primary_salesforce_object, primary_salesforce_id, system_of_origin, in_salesforce, "
+            "lead_source, salesforce_record_count from marts.people",
+        )
+    }
+    assert set(people) == {
+        "pat@acme.com",
+        "lee@beta.io",
+        "ann@gamma.org",
+        "sam@delta.com",
+        "oli@acton-only.net",
+        "manual@elsewhere.com",
+    }
+    assert people["pat@acme.com"] == ("Contact", "003P1", "salesforce", True, "Web", 2)
+    assert people["lee@beta.io"] == ("Contact", "003L1", "salesforce", True, "Trade Show", 2)
+    assert people["oli@acton-only.net"] == (None, None, "acton", False, "Unknown", 0)
+    assert people["manual@elsewhere.com"] == (None, None, "acton", False, "Unknown", 0)
+
+
+def test_records_without_valid_email_are_rejected(warehouse: duckdb.DuckDBPyConnection) -> None:
+    rejected = rows(
+        warehouse, "select source_object, record_id, reason from intermediate.int_records_rejected order by 2"
+    )
+    assert rejected == [
+        ("Contact", "003X1", "invalid email"),
+        ("Lead", "00QX1", "missing email"),
+        ("contact", "c-bad", "invalid email"),
+    ]
+
+
+def test_funnel_stages_are_dated_and_counted(warehouse: duckdb.DuckDBPyConnection) -> None:
+    stages = {
+        r[0]: r[1:]
+        for r in rows(
+            warehouse,
+            "select email, stage_reached, known_at, engaged_at, mql_at, sql_at, opportunity_at, won_at "
+            "from marts.people",
+        )
+    }
+    assert stages["pat@acme.com"] == (
+        "won",
+        ts("2024-01-02 09:00"),
+        ts("2024-01-10 09:00"),
+        ts("2024-01-20 00:00"),  # MQL first observed on 2024-04-01, after SQL: it takes SQL's date
+        ts("2024-01-20 00:00"),
+        ts("2024-01-25 09:00"),
+        ts("2024-03-15 00:00"),
+    )
+    # Lee skipped Engaged and MQL: both take SQL's date (first seen qualified, dated by the lead's last change)
+    assert stages["lee@beta.io"][:4] == ("opportunity", ts("2024-02-05 09:00"), ts("2024-02-06 09:00"),
+                                         ts("2024-02-06 09:00"))  # fmt: skip
+    assert stages["ann@gamma.org"][0] == "mql" and stages["ann@gamma.org"][3] == ts(OBSERVED_AT)
+    assert stages["oli@acton-only.net"][:3] == ("engaged", ts("2023-12-20 09:00"), ts("2024-01-15 09:00"))
+
+    counts = dict(rows(warehouse, "select stage, count(*) from marts.funnel_stage_entries group by stage"))
+    assert counts == {"known": 6, "engaged": 4, "mql": 3, "sql": 2, "opportunity": 2, "won": 1}
+
+    by_period = {
+        (r[0], r[1], r[2]): r[3:]
+        for r in rows(
+            warehouse,
+            "select period_start, lead_source, stage, entries, reached_next_stage, conversion_rate, "
+            "median_days_to_next_stage from marts.funnel_by_period",
+        )
+    }
+    jan = date(2024, 1, 1)
+    assert by_period[(jan, "Web", "known")] == (1, 1, 1.0, 8.0)  # Pat: known 2 Jan, engaged 10 Jan
+    assert by_period[(jan, "Unknown", "known")] == (2, 0, 0.0, None)  # Sam and the hand-added record
+    assert by_period[(date(2024, 3, 1), "Web", "won")] == (1, 0, None, None)  # last stage: no conversion
+
+
+def test_campaign_roi_per_attribution_model(warehouse: duckdb.DuckDBPyConnection) -> None:
+    roi = {
+        (r[0], r[1]): r[2:]
+        for r in rows(
+            warehouse,
+            "select campaign_name, attribution_model, cost, attributed_won_revenue, attributed_pipeline, roi "
+            "from marts.campaign_roi",
+        )
+    }
+    # Webinar (actual cost 1,000) touched Pat first as a lead; Trade Show (budget 500) is primary and last.
+    assert roi[("Webinar Spring", "primary")] == (1000.0, 0.0, 0.0, -1.0)
+    assert roi[("Webinar Spring", "first_touch")] == (1000.0, 10000.0, 10000.0, 9.0)
+    assert roi[("Webinar Spring", "linear")] == (1000.0, 5000.0, 5000.0, 4.0)
+    assert roi[("Trade Show", "primary")] == (500.0, 10000.0, 10000.0, 19.0)
+    assert roi[("Trade Show", "last_touch")] == (500.0, 10000.0, 10000.0, 19.0)
+    assert roi[("Trade Show", "first_touch")] == (500.0, 0.0, 0.0, -1.0)
+    # cost 0: ROI unknown, pipeline still credited
+    assert roi[("Email Nurture", "first_touch")] == (0.0, 0.0, 5000.0, None)
+    assert len(roi) == 3 * 4
+
+
+def test_opportunities_use_the_report_mapping(warehouse: duckdb.DuckDBPyConnection) -> None:
+    assert rows(
+        warehouse,
+        "select opportunity_id, amount, stage, is_won, primary_campaign_id, people_count, campaign_touch_count "
+        "from marts.opportunities order by 1",
+    ) == [
+        ("006O1", 10000.0, "Closed Won", True, "701C2", 1, 2),
+        ("006O2", 5000.0, "Prospecting", False, None, 1, 1),
+    ]
+
+
+def test_sales_prospects_ranked_per_owner(warehouse: duckdb.DuckDBPyConnection) -> None:
+    prospects = rows(
+        warehouse,
+        "select owner_name, intent_rank, email, is_high_intent, in_prospects_in_active_opportunities "
+        "from marts.sales_prospects order by owner_name, intent_rank",
+    )
+    assert prospects == [
+        ("Dee Seller", 1, "ann@gamma.org", True, False),
+        ("Una Owner", 1, "pat@acme.com", True, False),
+        ("Una Owner", 2, "lee@beta.io", False, True),
+        ("Una Owner", 3, "sam@delta.com", False, False),
+    ]
+
+
+def test_list_members_only_new_or_changed(warehouse: duckdb.DuckDBPyConnection) -> None:
+    members = rows(
+        warehouse,
+        "select list_name, email, change_type, record_id, salesforce_id, last_name, company, salesforce_owner, "
+        "lead_score from sync.sync_acton_list_members order by 1, 2",
+    )
+    assert members == [
+        (CONTACTS, "lee@beta.io", "insert", None, "003L1", "Park", None, "Una Owner", 40.0),
+        (CONTACTS, "sam@delta.com", "update", "l-0001:2", "003S1", "Stone", "Acme Corp", "Una Owner", None),
+        (LEADS, "ann@gamma.org", "update", "l-0002:3", "00QA1", "Lee", "Gamma", "Dee Seller", 90.0),
+        (LEADS, "lee@beta.io", "insert", None, "00QL1", "Park", "Beta", "Dee Seller", 40.0),
+    ]
+    removals = rows(warehouse, "select record_id, reason from sync.sync_acton_list_removals order by 1")
+    assert removals == [("l-0002:1", "converted"), ("l-0002:2", "deleted")]
+
+
+def test_scores_sent_only_where_they_differ(warehouse: duckdb.DuckDBPyConnection) -> None:
+    # Pat's contact and Ann's lead already hold the score; Pat's converted lead cannot be written; Sam has none.
+    assert rows(
+        warehouse,
+        "select salesforce_object, salesforce_id, field, old_value, new_value from sync.sync_salesforce_scores "
+        "order by 2",
+    ) == [
+        ("Contact", "003L1", "ActOn_Lead_Score__c", 35.0, 40.0),
+        ("Lead", "00QL1", "ActOn_Lead_Score__c", None, 40.0),
+    ]
+
+
+def test_optouts_follow_the_latest_consent_event(warehouse: duckdb.DuckDBPyConnection) -> None:
+    salesforce = rows(
+        warehouse,
+        "select salesforce_id, email, old_value, new_value, source_event, event_at "
+        "from sync.sync_salesforce_optouts order by 1",
+    )
+    assert salesforce == [
+        # Lee opted back in inside Act-On after checking the box: un-checked
+        ("003L1", "lee@beta.io", True, False, "acton_optin", ts("2024-03-01 09:00")),
+        # Ann is on Act-On's opt-out list: checked
+        ("00QA1", "ann@gamma.org", False, True, "acton_optout", ts("2024-03-05 09:00")),
+    ]
+    # Sam checked the box after opting back in inside Act-On: opted out again in Act-On
+    assert rows(warehouse, "select email, source_event, event_at from sync.sync_acton_optouts") == [
+        ("sam@delta.com", "salesforce_check", ts("2024-01-10 09:00"))
+    ]
+    assert rows(
+        warehouse,
+        "select salesforce_id, bounced_reason_new, bounced_date_new from sync.sync_salesforce_bounces",
+    ) == [("003S1", "Act-On hard bounce: mailbox unknown", ts("2024-02-01 09:00"))]
+
+
+def test_prospect_fields_sent_only_where_they_differ(warehouse: duckdb.DuckDBPyConnection) -> None:
+    assert rows(
+        warehouse,
+        "select salesforce_id, high_intent_old, high_intent_new, last_engagement_new "
+        "from sync.sync_salesforce_prospect_fields order by 1",
+    ) == [("003P1", None, True, ts("2024-03-20 09:00")), ("00QA1", None, True, ts("2024-03-10 09:00"))]
+
+
+def test_schemas_are_exactly_the_layers(warehouse: duckdb.DuckDBPyConnection) -> None:
+    schemas = {
+        r[0]
+        for r in rows(
+            warehouse,
+            "select distinct table_schema from information_schema.tables where table_schema not like 'raw_%'",
+        )
+    }
+    assert schemas == {"staging", "intermediate", "marts", "sync", "sync_state"}
+
+
+def test_score_history_keeps_each_change_across_runs(
+    warehouse: duckdb.DuckDBPyConnection, warehouse_path: Path
+) -> None:
+    # Only the score history and what it reads are re-run (the marts other tests read stay as built).
+    warehouse.execute("update raw_acton.contacts set score = 55 where contact_id = 'c-lee'")
+    run_dbt(warehouse_path, "run", "--select", "+int_scores_observed", observed_at="2024-04-02 00:00:00")  # fmt: skip
+    history = rows(
+        warehouse,
+        "select email, score, previous_score, observed_at from intermediate.int_scores_observed order by 1, 4",
+    )
+    assert history == [
+        ("ann@gamma.org", 90.0, None, ts(OBSERVED_AT)),
+        ("lee@beta.io", 40.0, None, ts(OBSERVED_AT)),
+        ("lee@beta.io", 55.0, 40.0, ts("2024-04-02 00:00")),
+        ("oli@acton-only.net", 20.0, None, ts(OBSERVED_AT)),
+        ("pat@acme.com", 80.0, None, ts(OBSERVED_AT)),
+    ]

@@ -1,0 +1,261 @@
+"""Integration: the extract against the sandboxes equals the sandbox's own store, field for field."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from ingest import warehouse
+from ingest.acton import ActOnClient
+from ingest.extract_acton import extract_all as extract_acton
+from ingest.extract_acton import extract_optouts
+from ingest.extract_salesforce import OBJECTS, SalesforceExtractSettings, extract_all, extract_object
+from ingest.salesforce import SalesforceClient
+from sandbox.launcher import Sandbox
+from sandbox.store import Store, parse_sf_datetime
+
+
+def _env(sandbox: Sandbox, tmp: Path) -> dict[str, str]:
+    return {**sandbox.env, "TOKEN_CACHE_PATH": str(tmp / "tokens.json")}
+
+
+@pytest.fixture
+def wh(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    conn = warehouse.connect(tmp_path / "warehouse.duckdb")
+    yield conn
+    conn.close()
+
+
+def _source_value(ftype: str, value: Any) -> Any:
+    if value is None or value == "":
+        return None
+    if ftype == "datetime":
+        return parse_sf_datetime(value).replace(tzinfo=None)
+    if ftype == "date":
+        return date.fromisoformat(value)
+    if ftype == "boolean":
+        return bool(value)
+    if ftype in ("double", "currency", "percent"):
+        return float(value)
+    return value
+
+
+def source_rows(store: Store, obj: str) -> dict[str, dict[str, Any]]:
+    store._fields.pop(obj, None)  # the server process may have changed the schema: read it afresh
+    types = {f.name: f.type for f in store.fields(obj)}
+    with store.lock:
+        cur = store.conn.execute(f'SELECT * FROM "{obj}"')
+        names = [d[0] for d in cur.description]
+        rows = cur.fetchall()
+    return {
+        row[names.index("Id")]: {n: _source_value(types[n], v) for n, v in zip(names, row, strict=True)}
+        for row in rows
+    }
+
+
+def warehouse_rows(conn: duckdb.DuckDBPyConnection, obj: str, names: list[str]) -> dict[str, dict[str, Any]]:
+    cols = ", ".join(f'"{n}"' for n in names)
+    rows = conn.execute(f"SELECT {cols} FROM raw_salesforce.{obj.lower()}").fetchall()
+    return {r[names.index("Id")]: dict(zip(names, r, strict=True)) for r in rows}
+
+
+def assert_same_as_source(conn: duckdb.DuckDBPyConnection, store: Store, obj: str) -> None:
+    """Every source row equal field for field; warehouse rows the source no longer has are flagged deleted."""
+    source = source_rows(store, obj)
+    names = list(next(iter(source.values())).keys())
+    kept = warehouse_rows(conn, obj, names)
+    assert set(source) <= set(kept), f"{obj}: rows missing from the warehouse"
+    for record_id, row in source.items():
+        assert kept[record_id] == row, f"{obj} {record_id} differs"
+    for record_id in set(kept) - set(source):
+        assert kept[record_id]["IsDeleted"] is True, f"{obj} {record_id} hard-deleted but not flagged"
+
+
+def test_full_extract_equals_the_sandbox_rest_and_bulk(sandbox: Sandbox, tmp_path: Path) -> None:
+    store = Store(sandbox.data_dir / "sandbox.sqlite")
+    client = SalesforceClient.from_env(_env(sandbox, tmp_path))
+    rest = warehouse.connect(tmp_path / "rest.duckdb")
+    results = extract_all(rest, client)
+    assert {r.mode for r in results} == {"rest"}
+    bulk = warehouse.connect(tmp_path / "bulk.duckdb")
+    results = extract_all(bulk, client, settings=SalesforceExtractSettings(bulk_threshold=0))
+    assert {r.mode for r in results} == {"bulk"}
+    for obj in OBJECTS:
+        assert_same_as_source(rest, store, obj)
+        assert_same_as_source(bulk, store, obj)
+    lead = next(r for r in results if r.entity == "Lead")
+    assert lead.rows_inserted == len(source_rows(store, "Lead")) and lead.watermark_after
+    assert lead.budget_remaining is not None and lead.budget_remaining > 0
+
+
+def test_nothing_changed_costs_at_most_two_calls_per_object(sandbox: Sandbox, tmp_path: Path, wh) -> None:
+    client = SalesforceClient.from_env(_env(sandbox, tmp_path))
+    extract_all(wh, client)
+    before = sandbox.stats("salesforce")["total"]
+    again = extract_all(wh, client)
+    assert all(r.api_calls <= 2 for r in again), [(r.entity, r.api_calls) for r in again]
+    assert sandbox.stats("salesforce")["total"] - before <= 2 * len(OBJECTS)
+    assert all(r.rows_inserted == 0 and r.rows_deleted == 0 for r in again)
+
+
+def test_incremental_after_simulation_carries_changes_and_deletes(
+    fresh_sandbox: Sandbox, tmp_path: Path, wh
+) -> None:
+    sb = fresh_sandbox
+    store = Store(sb.data_dir / "sandbox.sqlite")
+    client = SalesforceClient.from_env(_env(sb, tmp_path))
+    extract_all(wh, client)
+    sb.simulate(hours=1)
+    members = sorted(source_rows(store, "CampaignMember"))[:3]
+    lead = next(i for i, r in source_rows(store, "Lead").items() if not r["IsDeleted"])
+    sb.admin(
+        "salesforce",
+        "POST",
+        "mutate",
+        {
+            "ops": [
+                {"op": "hard_delete", "object": "CampaignMember", "ids": members},
+                {"op": "set", "object": "Lead", "id": lead, "fields": {"Title": "Chief 'Quote' \\ Officer"}},
+            ]
+        },
+    )
+    # a soft delete through the API, as a user would do it
+    client.request("DELETE", f"sobjects/Lead/{lead}")
+    results = {r.entity: r for r in extract_all(wh, client)}
+    results["CampaignMember"] = extract_object(wh, client, "CampaignMember", reconcile=True)
+    for obj in OBJECTS:
+        assert_same_as_source(wh, store, obj)
+    assert results["CampaignMember"].rows_deleted >= 3
+    assert results["Lead"].rows_deleted >= 1
+    assert results["Lead"].watermark_after > results["Lead"].watermark_before
+
+
+def test_new_custom_field_arrives_as_a_column(fresh_sandbox: Sandbox, tmp_path: Path, wh) -> None:
+    sb = fresh_sandbox
+    store = Store(sb.data_dir / "sandbox.sqlite")
+    client = SalesforceClient.from_env(_env(sb, tmp_path))
+    extract_all(wh, client, objects=["Contact"])
+    contact = sorted(source_rows(store, "Contact"))[0]
+    sb.admin(
+        "salesforce",
+        "POST",
+        "mutate",
+        {
+            "ops": [
+                {
+                    "op": "add_field",
+                    "object": "Contact",
+                    "field": "Region__c",
+                    "type": "string",
+                    "length": 40,
+                },
+                {
+                    "op": "set",
+                    "object": "Contact",
+                    "id": contact,
+                    "fields": {"Region__c": "EMEA"},
+                    "touch": False,
+                },
+            ]
+        },
+    )
+    extract_all(wh, client, objects=["Contact"])
+    row = wh.execute('SELECT "Region__c" FROM raw_salesforce.contact WHERE "Id" = ?', [contact]).fetchone()
+    assert row == ("EMEA",)  # a new column triggers a full read: the value set without a modstamp arrives too
+    assert_same_as_source(wh, store, "Contact")
+
+
+@pytest.mark.reliability
+def test_extract_completes_through_faults(clean_faults: Sandbox, tmp_path: Path, wh) -> None:
+    sb = clean_faults
+    store = Store(sb.data_dir / "sandbox.sqlite")
+    sb.faults(
+        "salesforce",
+        [
+            {"kind": "status", "status": 429, "path": "*/query*", "every": 3, "times": 2},
+            {"kind": "status", "status": 503, "every": 4, "times": 3},
+            {"kind": "reset", "path": "*/jobs/query/*/results", "every": 2, "times": 2},
+            {"kind": "reset", "path": "*/queryAll*", "every": 5, "times": 2},
+            {"kind": "expire_session", "path": "*/sobjects/*", "every": 3, "times": 1},
+        ],
+    )
+    client = SalesforceClient.from_env(_env(sb, tmp_path))
+    extract_all(wh, client, objects=["Lead", "Contact", "CampaignMember"])
+    extract_object(wh, client, "Account", SalesforceExtractSettings(bulk_threshold=0))
+    fired = {(r["kind"], r["status"]): r["fired"] for r in sb.admin("salesforce", "GET", "faults")["rules"]}
+    assert all(n > 0 for n in fired.values()), fired
+    for obj in ("Lead", "Contact", "CampaignMember", "Account"):
+        assert_same_as_source(wh, store, obj)
+
+
+# -- Act-On --------------------------------------------------------------------------------------------------
+def _acton_source(store: Store, sql: str) -> list[tuple]:
+    with store.lock:
+        return store.conn.execute(sql).fetchall()
+
+
+def _ms(ms: int) -> datetime:
+    return datetime.utcfromtimestamp(ms / 1000)
+
+
+def test_acton_extract_equals_the_sandbox(fresh_sandbox: Sandbox, tmp_path: Path, wh) -> None:
+    sb = fresh_sandbox
+    store = Store(sb.data_dir / "sandbox.sqlite")
+    client = ActOnClient.from_env(_env(sb, tmp_path))
+    # the pipeline creates its lists; make one with a few records to extract
+    list_id = client.create_list(
+        "SFDC Test Leads", ["E-mail Address", "First Name", "Salesforce Id", "Lead Score"]
+    )
+    upload = 'E-mail Address,First Name,Salesforce Id,Lead Score\na@x.com,Ann,00Q1,12\nb@x.com,"O\'Neil, B",00Q2,\n'
+    specs = [
+        {"columnHeading": "E-mail Address", "columnIndex": 0, "columnType": "EMAIL", "ignoreColumn": "N"},
+        {"columnHeading": "First Name", "columnIndex": 1, "columnType": "FIRSTNAME", "ignoreColumn": "N"},
+        {"columnHeading": "Salesforce Id", "columnIndex": 2, "ignoreColumn": "N"},
+        {"columnHeading": "Lead Score", "columnIndex": 3, "ignoreColumn": "N"},
+    ]
+    client.wait_for_job(client.merge_upload(list_id, upload.encode(), specs))
+    results = {r.entity: r for r in extract_acton(wh, client, ["SFDC Test Leads"])}
+    assert results[f"list_records:{list_id}"].rows_inserted == 2
+
+    records = wh.execute(
+        "SELECT email, first_name, salesforce_id, lead_score, is_deleted FROM raw_acton.list_records ORDER BY email"
+    ).fetchall()
+    assert records == [("a@x.com", "Ann", "00Q1", 12.0, False), ("b@x.com", "O'Neil, B", "00Q2", None, False)]
+
+    contacts = dict(wh.execute("SELECT contact_id, score FROM raw_acton.contacts").fetchall())
+    assert contacts == {i: float(s) for i, s in _acton_source(store, "SELECT id, score FROM acton_contacts")}
+    optouts = sorted(wh.execute("SELECT email, opted_out_at FROM raw_acton.optouts").fetchall())
+    source = _acton_source(store, "SELECT email, ts_ms FROM acton_suppressions WHERE kind = 'optout'")
+    assert optouts == sorted((e, _ms(t)) for e, t in source)
+    bounces = wh.execute("SELECT count(*) FROM raw_acton.hard_bounces").fetchone()
+    assert (
+        bounces
+        == _acton_source(store, "SELECT count(*) FROM acton_suppressions WHERE kind = 'hardbounce'")[0]
+    )
+    messages = wh.execute("SELECT count(*) FROM raw_acton.messages").fetchone()
+    assert messages == _acton_source(store, "SELECT count(*) FROM acton_messages")[0]
+    events = wh.execute("SELECT count(*) FROM raw_acton.message_events").fetchone()
+    assert events is not None and events[0] > 0
+
+    # nothing changed: no drill-down is read again, the list needs one call
+    calls = client.calls
+    again = {r.entity: r for r in extract_acton(wh, client, ["SFDC Test Leads"])}
+    assert again["message_events"].rows_inserted == 0
+    assert again[f"list_records:{list_id}"].api_calls == 1
+    assert client.calls - calls <= 12 + len(_acton_source(store, "SELECT id FROM acton_messages"))
+
+    # an opt-in in Act-On: the email leaves the opt-out list and its history records the removal
+    email = optouts[0][0]
+    client.opt_in([email])
+    extract_optouts(wh, client)
+    removed = wh.execute(
+        "SELECT removed_at FROM raw_acton.optout_history WHERE email = ?", [email]
+    ).fetchone()
+    assert removed is not None and removed[0] is not None
+    assert json.loads(wh.execute("SELECT fields FROM raw_acton.contacts LIMIT 1").fetchone()[0])
