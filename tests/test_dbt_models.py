@@ -696,7 +696,7 @@ def test_score_history_keeps_each_change_across_runs(
 ) -> None:
     # Only the score history and what it reads are re-run (the marts other tests read stay as built).
     warehouse.execute("update raw_acton.contacts set score = 55 where contact_id = 'c-lee'")
-    run_dbt(warehouse_path, "run", "--select", "+int_scores_observed", observed_at="2024-04-02 00:00:00")  # fmt: skip
+    run_dbt(warehouse_path, "run", "--select", "+int_scores_observed", observed_at="2024-04-02 00:00:00")
     history = rows(
         warehouse,
         "select email, score, previous_score, observed_at from intermediate.int_scores_observed order by 1, 4",

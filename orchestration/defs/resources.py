@@ -14,10 +14,14 @@ from ingest.sync_config import SyncConfig, load_sync_config
 from ingest.warehouse import connect, warehouse_path
 
 
+# Resolved once, to an absolute path, for every process the orchestration starts (dbt runs from dbt_project/).
+os.environ["WAREHOUSE_PATH"] = str(warehouse_path())
+
+
 class WarehouseResource(dg.ConfigurableResource):
     """The DuckDB warehouse. Its path is resolved to an absolute path once (dbt runs from dbt_project/)."""
 
-    path: str = str(warehouse_path())
+    path: str = os.environ["WAREHOUSE_PATH"]
 
     def connect(self) -> duckdb.DuckDBPyConnection:
         return connect(Path(self.path))
