@@ -223,14 +223,15 @@ class ActOnClient:
         return self.offset_pages(f"/api/1/message/{message_id}/report/{verb}", {"responseformat": "JSON"})
 
     # -- writes (used by the write-back) ---------------------------------------------------------------
-    def create_list(self, name: str, headings: Sequence[str], folder: str | None = None) -> str:
-        """An empty list with the given column headings; returns its id."""
-        specs = [{"columnHeading": h, "columnIndex": i, "ignoreColumn": "N"} for i, h in enumerate(headings)]
-        data = {"listname": name, "headings": "Y", "uploadspecs": json.dumps(specs)}
+    def create_list(
+        self, name: str, uploadspecs: Sequence[Mapping[str, Any]], folder: str | None = None
+    ) -> str:
+        """An empty list whose columns are given by ``uploadspecs`` (one must be of columnType EMAIL)."""
+        form = {"listname": name, "headings": "Y", "uploadspecs": json.dumps(list(uploadspecs))}
         if folder:
-            data["foldername"] = folder
-        # multipart without a file: requests needs a files entry to build multipart, so send the fields as parts
-        body = self.json("POST", "/api/1/list", files={k: (None, v) for k, v in data.items()})
+            form["foldername"] = folder
+        # no file part: requests builds multipart only from ``files``, so the fields go there as plain parts
+        body = self.json("POST", "/api/1/list", files={k: (None, v) for k, v in form.items()})
         return str(body["listId"])
 
     def merge_upload(

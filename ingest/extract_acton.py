@@ -389,11 +389,14 @@ def extract_messages(
     settings = settings or ActOnExtractSettings()
     run = _Run(conn, client, "messages")
     messages = [m for page in client.message_pages() for m in page.get("msgresult") or []]
-    recent = utc_now() - settings.message_window
+    # The window ends at the newest send rather than now: an account that paused sending keeps collecting the
+    # late opens and clicks of its last campaigns (and a sandbox world behind the wall clock works the same).
+    sent_at = {m["msgId"]: _ms(m.get("timeStamp")) for m in messages}
+    newest = max((t for t in sent_at.values() if t is not None), default=None)
     reports = {}
     for m in messages:
-        sent = _ms(m.get("timeStamp"))
-        if sent is not None and sent >= recent:
+        sent = sent_at[m["msgId"]]
+        if sent is not None and newest is not None and sent >= newest - settings.message_window:
             reports[m["msgId"]] = client.message_report(m["msgId"])
     rows = [
         {

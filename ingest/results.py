@@ -17,7 +17,3 @@ class ExtractResult:
     watermark_after: str | None = None
     budget_remaining: int | None = None
     mode: str = ""
-
-    @property
-    def rows_written(self) -> int:
-        return self.rows_inserted + self.rows_updated

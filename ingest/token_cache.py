@@ -77,10 +77,6 @@ class TokenCache:
         with locked_json(self.path) as data:
             data[key] = entry
 
-    def delete(self, key: str) -> None:
-        with locked_json(self.path) as data:
-            data.pop(key, None)
-
     def renew(
         self, key: str, stale_access_token: str | None, obtain: Callable[[Entry | None], Entry]
     ) -> Entry:

@@ -138,6 +138,8 @@ class Control:
         self._stats: dict[str, Counter[str]] = {"salesforce": Counter(), "acton": Counter()}
         self._daily: dict[str, int] = store.get_meta("calls_today", {})
         self._expirers: dict[str, Callable[[], None]] = {}
+        # Simulated hours are numbered; two at once would reuse an hour's seed.
+        self._simulate_lock = threading.Lock()
         if store.get_meta("admin_token") is None:
             store.set_meta("admin_token", f"sbx_{random.SystemRandom().getrandbits(128):032x}")
         self.admin_token: str = store.get_meta("admin_token")
@@ -267,7 +269,11 @@ class Control:
             hours = int(body.get("hours", 1))
             churn = body.get("churn")
             kwargs = {"churn": float(churn)} if churn is not None else {}
-            result = await asyncio.to_thread(run_simulation, self.store, hours, **kwargs)
+            def run() -> dict:
+                with self._simulate_lock:
+                    return run_simulation(self.store, hours, **kwargs)
+
+            result = await asyncio.to_thread(run)
             return JSONResponse({"hours": hours, "changes": result})
 
         async def mutate(request: Request) -> Response:

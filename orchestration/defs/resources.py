@@ -13,7 +13,6 @@ from ingest.salesforce import SalesforceClient
 from ingest.sync_config import SyncConfig, load_sync_config
 from ingest.warehouse import connect, warehouse_path
 
-
 # Resolved once, to an absolute path, for every process the orchestration starts (dbt runs from dbt_project/).
 os.environ["WAREHOUSE_PATH"] = str(warehouse_path())
 

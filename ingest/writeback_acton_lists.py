@@ -1,0 +1,277 @@
+"""Salesforce Contacts and Leads into their Act-On marketing lists (setup guide steps 1, 2 and 4).
+
+Each list whose direction pulls from Salesforce is created if missing (with the configured column headings and
+a "Salesforce Id" column), receives ``sync.sync_acton_list_members`` as one merge upload (UPSERT on EMAIL) —
+its Lead Score column carrying the behavioural score, which is the list-maintenance step — and loses the
+records of ``sync.sync_acton_list_removals``. A list with direction ``push`` is not re-imported and one with
+``off`` is left alone. Per-row outcomes go to ``sync_state.writeback_results``; rows Act-On rejected also go to
+``sync_state.rejects`` with Act-On's reason.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import duckdb
+
+from ingest.acton import DELETE_BATCH, ActOnClient
+from ingest.errors import ApiError
+from ingest.sync_config import ListConfig, SyncConfig
+from ingest.writeback_state import (
+    Reject,
+    ResultRow,
+    WritebackSummary,
+    already_succeeded,
+    as_text,
+    normalise_email,
+    read_sync_rows,
+    record_rejects,
+    record_results,
+)
+
+SYSTEM = "acton"
+SALESFORCE_ID_HEADING = "Salesforce Id"
+MEMBER_FIELD, REMOVE_FIELD = "member", "removed"
+IMPORTING = ("pull", "both")
+# List heading -> sync_acton_list_members column; headings Act-On knows get their column type.
+MEMBER_COLUMNS = {
+    "Email": "email",
+    "First Name": "first_name",
+    "Last Name": "last_name",
+    "Company": "company",
+    "Lead Score": "lead_score",
+    "Salesforce Owner": "salesforce_owner",
+    SALESFORCE_ID_HEADING: "salesforce_id",
+}
+COLUMN_TYPES = {"Email": "EMAIL", "First Name": "FIRSTNAME", "Last Name": "LASTNAME", "Company": "COMPANY"}
+
+
+def list_headings(lst: ListConfig) -> list[str]:
+    """The configured headings (Email first) plus the Salesforce Id the list records link back by."""
+    headings = ["Email", *(h for h in lst.fields if h != "Email")]
+    return [*headings, SALESFORCE_ID_HEADING]
+
+
+def upload_specs(headings: Sequence[str]) -> list[dict[str, Any]]:
+    specs = []
+    for i, heading in enumerate(headings):
+        spec: dict[str, Any] = {"columnHeading": heading, "columnIndex": i, "ignoreColumn": "N"}
+        if heading in COLUMN_TYPES:
+            spec["columnType"] = COLUMN_TYPES[heading]
+        specs.append(spec)
+    return specs
+
+
+def existing_lists(client: ActOnClient) -> dict[str, str]:
+    """Act-On list name -> id (the first list of a name, as the sync models pick it)."""
+    found: dict[str, str] = {}
+    for page in client.lists():
+        for entry in page.get("result") or []:
+            found.setdefault(entry["name"], str(entry["id"]))
+    return found
+
+
+def create_list(client: ActOnClient, lst: ListConfig) -> str:
+    """An empty list with typed column headings (Act-On requires the EMAIL column to be typed)."""
+    form = {
+        "listname": lst.name,
+        "headings": "Y",
+        "uploadspecs": json.dumps(upload_specs(list_headings(lst))),
+    }
+    body = client.json("POST", "/api/1/list", files={k: (None, v) for k, v in form.items()})
+    return str(body["listId"])
+
+
+def _member_csv(headings: Sequence[str], members: Sequence[Mapping[str, Any]]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(headings)
+    for m in members:
+        writer.writerow([as_text(m.get(MEMBER_COLUMNS[h])) or "" for h in headings])
+    return out.getvalue().encode()
+
+
+def _rejected_rows(client: ActOnClient, details: Mapping[str, Any], email_index: int) -> dict[str, str]:
+    """Normalised email -> Act-On's reason, from the job's rejected-records file (the row plus a reason)."""
+    filename = details.get("rejectedRecordsFileName")
+    if not filename:
+        return {}
+    data = client.rejected_records(str(filename)).decode("utf-8", "replace")
+    return {
+        normalise_email(row[email_index]): row[-1]
+        for row in csv.reader(io.StringIO(data))
+        if len(row) > email_index
+    }
+
+
+def _member_result(
+    lst: ListConfig, headings: Sequence[str], m: Mapping[str, Any], status: str, **error: Any
+) -> ResultRow:
+    sent = {h: as_text(m.get(MEMBER_COLUMNS[h])) for h in headings}
+    return ResultRow(
+        SYSTEM,
+        lst.name,
+        normalise_email(m["email"]),
+        MEMBER_FIELD,
+        m.get("record_id"),
+        json.dumps(sent, ensure_ascii=False),
+        status,
+        error.get("code"),
+        error.get("message"),
+    )
+
+
+def upsert_members(
+    conn: duckdb.DuckDBPyConnection,
+    client: ActOnClient,
+    lst: ListConfig,
+    list_id: str | None,
+    members: Sequence[Mapping[str, Any]],
+    run_id: str,
+    dry_run: bool,
+) -> WritebackSummary:
+    """One merge upload (UPSERT on EMAIL) of the list's members, polled to its outcome."""
+    headings = list_headings(lst)
+    summary = WritebackSummary(rows_sent=len(members), dry_run=dry_run)
+    if not members:
+        return summary
+    if dry_run:
+        record_results(conn, run_id, [_member_result(lst, headings, m, "dry_run") for m in members])
+        return summary
+    assert list_id is not None  # created before any upload outside a dry run
+    try:
+        job_id = client.merge_upload(list_id, _member_csv(headings, members), upload_specs(headings))
+        status = client.wait_for_job(job_id)
+    except ApiError as e:
+        status = {"status": "failed", "message": str(e), "details": {}}
+    details = status.get("details") or {}
+    if status.get("status") != "success":
+        message = str(status.get("message") or "list upload job failed")
+        summary.failed = len(members)
+        record_results(
+            conn,
+            run_id,
+            [_member_result(lst, headings, m, "failed", code="JOB_FAILED", message=message) for m in members],
+        )
+        return summary
+
+    rejected = _rejected_rows(client, details, headings.index("Email"))
+    results, rejects = [], []
+    for m in members:
+        reason = rejected.get(normalise_email(m["email"]))
+        if reason is None:
+            results.append(_member_result(lst, headings, m, "success"))
+            continue
+        results.append(_member_result(lst, headings, m, "failed", code="REJECTED", message=reason))
+        rejects.append(Reject(SYSTEM, lst.name, m.get("salesforce_id"), m["email"], reason))
+    summary.rejected = len(rejects)
+    summary.succeeded = len(members) - len(rejects)
+    summary.appended = int(details.get("appendCount") or 0)
+    summary.updated = int(details.get("updateCount") or 0)
+    record_results(conn, run_id, results)
+    record_rejects(conn, run_id, rejects)
+    return summary
+
+
+def remove_records(
+    conn: duckdb.DuckDBPyConnection,
+    client: ActOnClient,
+    lst: ListConfig,
+    list_id: str | None,
+    removals: Sequence[Mapping[str, Any]],
+    run_id: str,
+    dry_run: bool,
+) -> WritebackSummary:
+    """Bulk delete, 100 record ids per call; each failed id is recorded with Act-On's reason."""
+    summary = WritebackSummary(rows_sent=len(removals), dry_run=dry_run)
+
+    def result(
+        r: Mapping[str, Any], status: str, code: str | None = None, message: str | None = None
+    ) -> ResultRow:
+        # old value: the email the record held; message: why it left (or why the delete failed)
+        why = message if code else r.get("reason")
+        return ResultRow(
+            SYSTEM, lst.name, r["record_id"], REMOVE_FIELD, r.get("email"), None, status, code, why
+        )
+
+    if dry_run:
+        record_results(conn, run_id, [result(r, "dry_run") for r in removals])
+        return summary
+    assert list_id is not None
+    for start in range(0, len(removals), DELETE_BATCH):
+        batch = removals[start : start + DELETE_BATCH]
+        try:
+            (body,) = client.delete_records(list_id, [r["record_id"] for r in batch])
+        except ApiError as e:
+            failures = {r["record_id"]: (e.code or f"HTTP_{e.status}", e.message) for r in batch}
+        else:
+            failures = {
+                str(f.get("id")): ("DELETE_FAILED", str(f.get("reason") or ""))
+                for f in body.get("failedList") or []
+            }
+        rows = [
+            result(r, "failed", *failures[r["record_id"]])
+            if r["record_id"] in failures
+            else result(r, "success")
+            for r in batch
+        ]
+        summary.failed += sum(1 for r in batch if r["record_id"] in failures)
+        summary.succeeded += sum(1 for r in batch if r["record_id"] not in failures)
+        record_results(conn, run_id, rows)
+    return summary
+
+
+def _unsent(
+    rows: Sequence[Mapping[str, Any]], list_name: str, key: str, field: str, done: set[tuple[str, str, str]]
+) -> list[Mapping[str, Any]]:
+    """The list's rows, once per key, without those this run already wrote."""
+    out: dict[str, Mapping[str, Any]] = {}
+    for r in rows:
+        k = normalise_email(r[key]) if key == "email" else r[key]
+        if r["list_name"] == list_name and (list_name, k, field) not in done:
+            out.setdefault(k, r)
+    return list(out.values())
+
+
+def sync_acton_lists(
+    conn: duckdb.DuckDBPyConnection, client: ActOnClient, config: SyncConfig, run_id: str
+) -> WritebackSummary:
+    """Create missing lists, upsert members with their Lead Score, remove the records that left."""
+    lists = [lst for lst in config.lists if lst.direction in IMPORTING]
+    dry_run = config.writeback.dry_run
+    summary = WritebackSummary(dry_run=dry_run)
+    if not lists:
+        return summary
+    members = read_sync_rows(conn, "sync_acton_list_members")
+    removals = read_sync_rows(conn, "sync_acton_list_removals")
+    done = already_succeeded(conn, run_id, SYSTEM)
+    calls_before = client.calls
+    ids = existing_lists(client)
+    for lst in lists:
+        if lst.name not in ids and not dry_run:
+            ids[lst.name] = create_list(client, lst)
+        list_id = ids.get(lst.name)
+        summary += upsert_members(
+            conn,
+            client,
+            lst,
+            list_id,
+            _unsent(members, lst.name, "email", MEMBER_FIELD, done),
+            run_id,
+            dry_run,
+        )
+        summary += remove_records(
+            conn,
+            client,
+            lst,
+            list_id,
+            _unsent(removals, lst.name, "record_id", REMOVE_FIELD, done),
+            run_id,
+            dry_run,
+        )
+    summary.api_calls = client.calls - calls_before
+    return summary

@@ -1,0 +1,195 @@
+"""What every write-back shares: reading the rows a ``sync.*`` model says to send, and recording in
+``sync_state`` what was sent and what came of it (per-row results, the consent ledger, rejects)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, fields
+from datetime import date, datetime
+from typing import Any
+
+import duckdb
+
+from ingest.warehouse import transaction, utc_now
+
+SYNC_SCHEMA = "sync"
+_VALID_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class SyncModelMissing(RuntimeError):
+    """A ``sync.*`` model the write-back reads has not been built (dbt has not run against this warehouse)."""
+
+
+@dataclass
+class WritebackSummary:
+    """Counts one write-back step reports (the Dagster assets turn them into materialisation metadata)."""
+
+    rows_sent: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    retried: int = 0
+    rejected: int = 0
+    appended: int = 0  # Act-On list uploads: the job's own append / update counts
+    updated: int = 0
+    api_calls: int = 0
+    dry_run: bool = False
+
+    def __iadd__(self, other: WritebackSummary) -> WritebackSummary:
+        for f in fields(self):
+            if f.name != "dry_run":
+                setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+        self.dry_run = self.dry_run or other.dry_run
+        return self
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    """One row of ``sync_state.writeback_results`` (run id and time are added when recorded)."""
+
+    system: str
+    object: str
+    record_id: str | None
+    field: str
+    old_value: Any
+    new_value: Any
+    status: str  # success | failed | retried | dry_run
+    error_code: str | None = None
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One consent change that the target system accepted."""
+
+    email: str
+    system: str
+    old_value: Any
+    new_value: Any
+    source_event: str | None
+    event_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Reject:
+    source: str
+    object: str
+    record_id: str | None
+    email: str | None
+    reason: str
+
+
+def normalise_email(email: str | None) -> str:
+    return (email or "").strip().lower()
+
+
+def is_valid_email(email: str | None) -> bool:
+    return bool(_VALID_EMAIL.match(normalise_email(email)))
+
+
+def as_text(value: Any) -> str | None:
+    """A value as the results tables (VARCHAR) and CSV uploads carry it: booleans ``true``/``false``, whole
+    numbers without ``.0``, datetimes ISO 8601 UTC with milliseconds and ``Z`` (warehouse datetimes are naive UTC)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, datetime):
+        return f"{value:%Y-%m-%dT%H:%M:%S}.{value.microsecond // 1000:03d}Z"
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def read_sync_rows(conn: duckdb.DuckDBPyConnection, model: str) -> list[dict[str, Any]]:
+    """Every row of ``sync.<model>`` as dicts."""
+    exists = conn.execute(
+        "SELECT 1 FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+        [SYNC_SCHEMA, model],
+    ).fetchone()
+    if not exists:
+        raise SyncModelMissing(
+            f"{SYNC_SCHEMA}.{model} does not exist in the warehouse; fix: run the dbt build "
+            f"(`dbt build --select {model}+` or materialise the sync assets) before the write-back"
+        )
+    cursor = conn.execute(f"SELECT * FROM {SYNC_SCHEMA}.{model}")
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def already_succeeded(conn: duckdb.DuckDBPyConnection, run_id: str, system: str) -> set[tuple[str, str, str]]:
+    """(object, record_id, field) this run already wrote successfully: a re-executed step must not send them
+    again (no row is written twice in one run)."""
+    rows = conn.execute(
+        "SELECT DISTINCT object, record_id, field FROM sync_state.writeback_results "
+        "WHERE run_id = ? AND system = ? AND status = 'success'",
+        [run_id, system],
+    ).fetchall()
+    return {(o, r, f) for o, r, f in rows}
+
+
+def record_results(conn: duckdb.DuckDBPyConnection, run_id: str, rows: Sequence[ResultRow]) -> None:
+    if not rows:
+        return
+    now = utc_now()
+    with transaction(conn):
+        conn.executemany(
+            "INSERT INTO sync_state.writeback_results "
+            "(run_id, system, object, record_id, field, old_value, new_value, status, error_code, message, "
+            "written_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                [
+                    run_id,
+                    r.system,
+                    r.object,
+                    r.record_id,
+                    r.field,
+                    as_text(r.old_value),
+                    as_text(r.new_value),
+                    r.status,
+                    r.error_code,
+                    r.message,
+                    now,
+                ]
+                for r in rows
+            ],
+        )
+
+
+def record_ledger(conn: duckdb.DuckDBPyConnection, run_id: str, entries: Iterable[LedgerEntry]) -> int:
+    rows = [
+        [
+            e.email,
+            e.system,
+            as_text(e.old_value),
+            as_text(e.new_value),
+            e.source_event,
+            e.event_at,
+            run_id,
+            utc_now(),
+        ]
+        for e in entries
+    ]
+    if rows:
+        with transaction(conn):
+            conn.executemany(
+                "INSERT INTO sync_state.consent_ledger "
+                "(email, system, old_value, new_value, source_event, event_at, run_id, written_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+    return len(rows)
+
+
+def record_rejects(conn: duckdb.DuckDBPyConnection, run_id: str, rejects: Iterable[Reject]) -> int:
+    rows = [[run_id, r.source, r.object, r.record_id, r.email, r.reason, utc_now()] for r in rejects]
+    if rows:
+        with transaction(conn):
+            conn.executemany(
+                "INSERT INTO sync_state.rejects (run_id, source, object, record_id, email, reason, rejected_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+    return len(rows)

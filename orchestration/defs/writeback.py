@@ -1,0 +1,168 @@
+"""Write-back assets of group ``writeback``: each sends what its ``sync.*`` model computed and records every
+row's outcome in ``sync_state``. Graph order carries the setup guide's ordering: the Act-On list sync (with
+the Lead Score maintenance) runs before the Salesforce score push."""
+
+import dagster as dg
+
+from ingest.preflight import preflight
+from ingest.salesforce import SalesforceClient
+from ingest.sync_config import SyncConfig
+from ingest.writeback_acton_lists import sync_acton_lists
+from ingest.writeback_optouts import sync_optouts
+from ingest.writeback_salesforce import push_bounces, push_prospect_fields, push_scores
+from ingest.writeback_state import WritebackSummary
+from orchestration.defs.resources import (
+    ActOnResource,
+    SalesforceResource,
+    SyncConfigResource,
+    WarehouseResource,
+)
+
+GROUP = "writeback"
+
+
+def sync_model(name: str) -> dg.AssetKey:
+    """The asset key the dbt translator gives a model of schema ``sync``."""
+    return dg.AssetKey(["sync", name])
+
+
+def checked(
+    salesforce: SalesforceResource, sync_config: SyncConfigResource
+) -> tuple[SyncConfig, SalesforceClient]:
+    """The validated configuration and a Salesforce client, after the describe-based preflight passed."""
+    config = sync_config.load()
+    client = salesforce.client()
+    preflight(client, config, sync_config.path)
+    return config, client
+
+
+def summary_result(
+    context: dg.AssetExecutionContext,
+    summary: WritebackSummary,
+    extra: dict[str, dg.MetadataValue] | None = None,
+) -> dg.MaterializeResult:
+    context.log.info(
+        "%d rows sent: %d succeeded, %d failed, %d rejected, %d retried, %d API calls%s",
+        summary.rows_sent,
+        summary.succeeded,
+        summary.failed,
+        summary.rejected,
+        summary.retried,
+        summary.api_calls,
+        " (dry run: nothing sent)" if summary.dry_run else "",
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "rows_sent": dg.MetadataValue.int(summary.rows_sent),
+            "succeeded": dg.MetadataValue.int(summary.succeeded),
+            "failed": dg.MetadataValue.int(summary.failed),
+            "rejected": dg.MetadataValue.int(summary.rejected),
+            "retried": dg.MetadataValue.int(summary.retried),
+            "api_calls": dg.MetadataValue.int(summary.api_calls),
+            "dry_run": dg.MetadataValue.bool(summary.dry_run),
+            **(extra or {}),
+        }
+    )
+
+
+@dg.asset(
+    group_name=GROUP,
+    deps=[sync_model("sync_acton_list_members"), sync_model("sync_acton_list_removals")],
+    kinds={"acton"},
+)
+def acton_list_sync(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    salesforce: SalesforceResource,
+    acton: ActOnResource,
+    sync_config: SyncConfigResource,
+) -> dg.MaterializeResult:
+    """Salesforce Contacts and Leads in their Act-On marketing lists (created if missing): a merge upload
+    (UPSERT on EMAIL) whose Lead Score column carries the behavioural score — the list-maintenance step — and
+    the removal of converted, deleted and re-addressed records. Rejected rows land in sync_state.rejects."""
+    config, _ = checked(salesforce, sync_config)
+    with warehouse.connect() as conn:
+        summary = sync_acton_lists(conn, acton.client(), config, context.run_id)
+    # Act-On's own counts from the upload jobs, next to ours
+    job_counts = {
+        "acton_appended": dg.MetadataValue.int(summary.appended),
+        "acton_updated": dg.MetadataValue.int(summary.updated),
+    }
+    return summary_result(context, summary, job_counts)
+
+
+@dg.asset(
+    group_name=GROUP,
+    deps=[sync_model("sync_salesforce_scores"), "acton_list_sync"],
+    kinds={"salesforce"},
+)
+def salesforce_score_push(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    salesforce: SalesforceResource,
+    sync_config: SyncConfigResource,
+) -> dg.MaterializeResult:
+    """The behavioural score on the score field of every Lead and Contact whose value differs; after the list
+    maintenance, so Salesforce and the lists show the same score."""
+    config, client = checked(salesforce, sync_config)
+    with warehouse.connect() as conn:
+        return summary_result(context, push_scores(conn, client, config, context.run_id))
+
+
+@dg.asset(
+    group_name=GROUP,
+    deps=[sync_model("sync_salesforce_optouts"), sync_model("sync_acton_optouts")],
+    kinds={"salesforce", "acton"},
+)
+def optout_sync(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    salesforce: SalesforceResource,
+    acton: ActOnResource,
+    sync_config: SyncConfigResource,
+) -> dg.MaterializeResult:
+    """Opt-outs in the configured direction: HasOptedOutOfEmail on every Lead and Contact with the email, and
+    Act-On's opt-out list; every accepted change is a row in sync_state.consent_ledger."""
+    config, client = checked(salesforce, sync_config)
+    with warehouse.connect() as conn:
+        summary = sync_optouts(conn, client, acton.client(), config, context.run_id)
+    return summary_result(context, summary)
+
+
+@dg.asset(group_name=GROUP, deps=[sync_model("sync_salesforce_bounces")], kinds={"salesforce"})
+def salesforce_bounce_push(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    salesforce: SalesforceResource,
+    sync_config: SyncConfigResource,
+) -> dg.MaterializeResult:
+    """Act-On hard bounces on EmailBouncedReason / EmailBouncedDate (a bounce is not an opt-out)."""
+    config, client = checked(salesforce, sync_config)
+    with warehouse.connect() as conn:
+        return summary_result(context, push_bounces(conn, client, config, context.run_id))
+
+
+@dg.asset(group_name=GROUP, deps=[sync_model("sync_salesforce_prospect_fields")], kinds={"salesforce"})
+def salesforce_prospect_fields_push(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    salesforce: SalesforceResource,
+    sync_config: SyncConfigResource,
+) -> dg.MaterializeResult:
+    """The sales-prospect fields sales see on Leads and Contacts: high intent and last engagement."""
+    config, client = checked(salesforce, sync_config)
+    with warehouse.connect() as conn:
+        return summary_result(context, push_prospect_fields(conn, client, config, context.run_id))
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return dg.Definitions(
+        assets=[
+            acton_list_sync,
+            salesforce_score_push,
+            optout_sync,
+            salesforce_bounce_push,
+            salesforce_prospect_fields_push,
+        ]
+    )

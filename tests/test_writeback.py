@@ -1,0 +1,594 @@
+"""Integration: the write-back against a fresh sandbox, checked the way a user would — in Act-On's lists, on
+the Salesforce records, in Act-On's opt-out list and in sync_state. The sync.* input tables are created here
+directly (columns as the dbt models have them), so these tests do not depend on a dbt run."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import duckdb
+import pytest
+import yaml
+
+from ingest import warehouse
+from ingest.acton import ActOnClient
+from ingest.preflight import PreflightError, preflight
+from ingest.salesforce import SalesforceClient
+from ingest.sync_config import SyncConfig, parse_sync_config
+from ingest.writeback_acton_lists import sync_acton_lists
+from ingest.writeback_optouts import sync_optouts
+from ingest.writeback_salesforce import push_bounces, push_prospect_fields, push_scores
+from orchestration.defs.resources import (
+    ActOnResource,
+    SalesforceResource,
+    SyncConfigResource,
+    WarehouseResource,
+)
+from orchestration.defs.writeback import acton_list_sync, salesforce_score_push
+from sandbox.launcher import Sandbox
+
+SYNC_YAML = Path(__file__).resolve().parents[1] / "sync.yaml"
+SCORE_FIELD = "ActOn_Lead_Score__c"
+COMPOSITE = "PATCH /services/data/vXX.X/composite/sobjects"
+BULK_INGEST = "POST /services/data/vXX.X/jobs/ingest"
+
+# The sync models' columns and types (dbt_project/models/sync/_sync.yml).
+SYNC_COLUMNS: dict[str, dict[str, str]] = {
+    "sync_acton_list_members": {
+        "list_member_id": "VARCHAR",
+        "list_name": "VARCHAR",
+        "list_id": "VARCHAR",
+        "record_id": "VARCHAR",
+        "change_type": "VARCHAR",
+        "email": "VARCHAR",
+        "salesforce_object": "VARCHAR",
+        "salesforce_id": "VARCHAR",
+        "first_name": "VARCHAR",
+        "last_name": "VARCHAR",
+        "company": "VARCHAR",
+        "salesforce_owner": "VARCHAR",
+        "lead_score": "DOUBLE",
+    },
+    "sync_acton_list_removals": {
+        "record_id": "VARCHAR",
+        "list_name": "VARCHAR",
+        "list_id": "VARCHAR",
+        "email": "VARCHAR",
+        "salesforce_id": "VARCHAR",
+        "reason": "VARCHAR",
+    },
+    "sync_salesforce_scores": {
+        "salesforce_id": "VARCHAR",
+        "salesforce_object": "VARCHAR",
+        "email": "VARCHAR",
+        "field": "VARCHAR",
+        "old_value": "DOUBLE",
+        "new_value": "DOUBLE",
+    },
+    "sync_salesforce_optouts": {
+        "salesforce_id": "VARCHAR",
+        "salesforce_object": "VARCHAR",
+        "email": "VARCHAR",
+        "field": "VARCHAR",
+        "old_value": "BOOLEAN",
+        "new_value": "BOOLEAN",
+        "source_event": "VARCHAR",
+        "event_at": "TIMESTAMP",
+    },
+    "sync_acton_optouts": {"email": "VARCHAR", "source_event": "VARCHAR", "event_at": "TIMESTAMP"},
+    "sync_salesforce_bounces": {
+        "salesforce_id": "VARCHAR",
+        "salesforce_object": "VARCHAR",
+        "email": "VARCHAR",
+        "bounced_reason_old": "VARCHAR",
+        "bounced_reason_new": "VARCHAR",
+        "bounced_date_old": "TIMESTAMP",
+        "bounced_date_new": "TIMESTAMP",
+    },
+    "sync_salesforce_prospect_fields": {
+        "salesforce_id": "VARCHAR",
+        "salesforce_object": "VARCHAR",
+        "email": "VARCHAR",
+        "high_intent_field": "VARCHAR",
+        "high_intent_old": "BOOLEAN",
+        "high_intent_new": "BOOLEAN",
+        "last_engagement_field": "VARCHAR",
+        "last_engagement_old": "TIMESTAMP",
+        "last_engagement_new": "TIMESTAMP",
+    },
+}
+
+
+# -- helpers ---------------------------------------------------------------------------------------------------
+def env(sb: Sandbox, tmp: Path) -> dict[str, str]:
+    return {**sb.env, "TOKEN_CACHE_PATH": str(tmp / "tokens.json")}
+
+
+def config(**writeback: Any) -> SyncConfig:
+    data = yaml.safe_load(SYNC_YAML.read_text())
+    data["writeback"].update(writeback)
+    return parse_sync_config(data)
+
+
+def set_sync_rows(conn: duckdb.DuckDBPyConnection, model: str, rows: Sequence[Mapping[str, Any]]) -> None:
+    """(Re)create sync.<model> holding ``rows`` — what a dbt build would have left there."""
+    columns = SYNC_COLUMNS[model]
+    conn.execute("CREATE SCHEMA IF NOT EXISTS sync")
+    conn.execute(
+        f"CREATE OR REPLACE TABLE sync.{model} ({', '.join(f'{c} {t}' for c, t in columns.items())})"
+    )
+    if rows:
+        conn.executemany(
+            f"INSERT INTO sync.{model} VALUES ({', '.join('?' * len(columns))})",
+            [[r.get(c) for c in columns] for r in rows],
+        )
+
+
+def empty_sync_tables(conn: duckdb.DuckDBPyConnection) -> None:
+    for model in SYNC_COLUMNS:
+        set_sync_rows(conn, model, [])
+
+
+def records(sf: SalesforceClient, soql: str) -> list[dict[str, Any]]:
+    return [r for page in sf.query_pages(soql, include_deleted=False) for r in page["records"]]
+
+
+def people(sf: SalesforceClient, obj: str, n: int) -> list[dict[str, Any]]:
+    """Live records with an email (no converted leads: Salesforce refuses writes to them)."""
+    where = "Email != null" + (" AND IsConverted = false" if obj == "Lead" else "")
+    return records(
+        sf,
+        f"SELECT Id, Email, FirstName, LastName, HasOptedOutOfEmail, {SCORE_FIELD} FROM {obj} WHERE {where} LIMIT {n}",
+    )
+
+
+def score_rows(obj: str, recs: Sequence[Mapping[str, Any]], base: float = 10) -> list[dict[str, Any]]:
+    return [
+        {
+            "salesforce_id": r["Id"],
+            "salesforce_object": obj,
+            "email": r["Email"],
+            "field": SCORE_FIELD,
+            "old_value": r[SCORE_FIELD],
+            "new_value": base + i,
+        }
+        for i, r in enumerate(recs)
+    ]
+
+
+def values_in_salesforce(
+    sf: SalesforceClient, obj: str, ids: Sequence[str], field: str = SCORE_FIELD
+) -> dict[str, Any]:
+    quoted = ", ".join(f"'{i}'" for i in ids)
+    return {r["Id"]: r[field] for r in records(sf, f"SELECT Id, {field} FROM {obj} WHERE Id IN ({quoted})")}
+
+
+def results(conn: duckdb.DuckDBPyConnection, where: str = "true") -> list[dict[str, Any]]:
+    cur = conn.execute(f"SELECT * FROM sync_state.writeback_results WHERE {where} ORDER BY written_at")
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+def list_records(acton: ActOnClient, name: str) -> list[dict[str, str]]:
+    list_id = next(e["id"] for page in acton.lists() for e in page["result"] if e["name"] == name)
+    return list(csv.DictReader(io.StringIO(acton.list_csv(list_id).decode())))
+
+
+def list_names(acton: ActOnClient) -> set[str]:
+    return {e["name"] for page in acton.lists() for e in page["result"]}
+
+
+def dagster_resources(sb: Sandbox, tmp_path: Path) -> dict[str, Any]:
+    """The resources as the definitions build them, pointed at the sandbox (the rest comes from os.environ)."""
+    return {
+        "warehouse": WarehouseResource(path=str(tmp_path / "warehouse.duckdb")),
+        "salesforce": SalesforceResource(
+            login_url=sb.env["SALESFORCE_LOGIN_URL"], client_id=sb.env["SALESFORCE_CLIENT_ID"]
+        ),
+        "acton": ActOnResource(base_url=sb.env["ACTON_BASE_URL"], client_id=sb.env["ACTON_CLIENT_ID"]),
+        "sync_config": SyncConfigResource(path=str(SYNC_YAML)),
+    }
+
+
+@pytest.fixture
+def wh(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    conn = warehouse.connect(tmp_path / "warehouse.duckdb")
+    empty_sync_tables(conn)
+    yield conn
+    conn.close()
+
+
+@pytest.fixture
+def sf(fresh_sandbox: Sandbox, tmp_path: Path) -> SalesforceClient:
+    return SalesforceClient.from_env(env(fresh_sandbox, tmp_path))
+
+
+@pytest.fixture
+def acton(fresh_sandbox: Sandbox, tmp_path: Path) -> ActOnClient:
+    return ActOnClient.from_env(env(fresh_sandbox, tmp_path))
+
+
+def member_rows(list_name: str, obj: str, recs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "list_member_id": f"{list_name}|{r['Email'].lower()}",
+            "list_name": list_name,
+            "change_type": "insert",
+            "email": r["Email"],
+            "salesforce_object": obj,
+            "salesforce_id": r["Id"],
+            "first_name": r["FirstName"],
+            "last_name": r["LastName"],
+            "company": 'Acme, "Quoted" Inc.',
+            "salesforce_owner": "Owner Name",
+            "lead_score": float(20 + i),
+        }
+        for i, r in enumerate(recs)
+    ]
+
+
+# -- Act-On lists ---------------------------------------------------------------------------------------------
+def test_lists_are_created_filled_with_the_lead_score_and_pruned(
+    fresh_sandbox: Sandbox, wh: duckdb.DuckDBPyConnection, sf: SalesforceClient, acton: ActOnClient
+) -> None:
+    contacts, leads = people(sf, "Contact", 6), people(sf, "Lead", 5)
+    invalid = {
+        **member_rows("SFDC Master Leads", "Lead", leads[:1])[0],
+        "email": "not an email",
+        "list_member_id": "x",
+    }
+    set_sync_rows(
+        wh,
+        "sync_acton_list_members",
+        member_rows("SFDC Master Contacts", "Contact", contacts)
+        + member_rows("SFDC Master Leads", "Lead", leads)
+        + [invalid],
+    )
+    summary = sync_acton_lists(wh, acton, config(), "run-1")
+
+    assert {"SFDC Master Contacts", "SFDC Master Leads"} <= list_names(acton)
+    in_list = {r["Email"].lower(): r for r in list_records(acton, "SFDC Master Contacts")}
+    assert set(in_list) == {c["Email"].lower() for c in contacts}
+    first = in_list[contacts[0]["Email"].lower()]
+    assert (first["Lead Score"], first["Salesforce Id"], first["Company"]) == (
+        "20",
+        contacts[0]["Id"],
+        'Acme, "Quoted" Inc.',
+    )
+    assert len(list_records(acton, "SFDC Master Leads")) == len(leads)
+    assert (summary.rows_sent, summary.succeeded, summary.rejected, summary.appended) == (12, 11, 1, 11)
+    rejects = wh.execute("SELECT object, email, reason FROM sync_state.rejects").fetchall()
+    assert rejects == [("SFDC Master Leads", "not an email", "Invalid email address")]
+    assert {r["status"] for r in results(wh, "field = 'member'")} == {"success", "failed"}
+
+    # next run: the maintenance step moves one score, one record leaves; the rest is not in the diff
+    records_by_email = {r["Email"].lower(): r for r in list_records(acton, "SFDC Master Contacts")}
+    kept, gone = contacts[0], contacts[1]
+    update = {
+        **member_rows("SFDC Master Contacts", "Contact", [kept])[0],
+        "change_type": "update",
+        "lead_score": 77.0,
+    }
+    set_sync_rows(wh, "sync_acton_list_members", [update])
+    removal = {
+        "record_id": records_by_email[gone["Email"].lower()]["_contact_id_"],
+        "list_name": "SFDC Master Contacts",
+        "email": gone["Email"],
+        "salesforce_id": gone["Id"],
+        "reason": "deleted",
+    }
+    set_sync_rows(wh, "sync_acton_list_removals", [removal])
+    summary = sync_acton_lists(wh, acton, config(), "run-2")
+    after = {r["Email"].lower(): r for r in list_records(acton, "SFDC Master Contacts")}
+    assert gone["Email"].lower() not in after
+    assert after[kept["Email"].lower()]["Lead Score"] == "77"
+    assert (summary.updated, summary.succeeded, summary.failed) == (1, 2, 0)
+
+    # the same run again sends nothing (no row written twice in one run)
+    calls = fresh_sandbox.stats("acton")["total"]
+    again = sync_acton_lists(wh, acton, config(), "run-2")
+    assert again.rows_sent == 0
+    assert fresh_sandbox.stats("acton")["total"] - calls == 1  # the list lookup only
+
+
+def test_push_and_off_lists_are_not_imported(
+    wh: duckdb.DuckDBPyConnection, sf: SalesforceClient, acton: ActOnClient
+) -> None:
+    data = yaml.safe_load(SYNC_YAML.read_text())
+    data["lists"][0]["direction"], data["lists"][1]["direction"] = "push", "off"
+    set_sync_rows(
+        wh,
+        "sync_acton_list_members",
+        member_rows("SFDC Master Contacts", "Contact", people(sf, "Contact", 3)),
+    )
+    summary = sync_acton_lists(wh, acton, parse_sync_config(data), "run-1")
+    assert summary.rows_sent == 0
+    assert not {"SFDC Master Contacts", "SFDC Master Leads"} & list_names(acton)
+
+
+# -- Salesforce field writes ----------------------------------------------------------------------------------
+def test_scores_retry_locked_rows_and_succeed_in_the_same_run(
+    fresh_sandbox: Sandbox, wh: duckdb.DuckDBPyConnection, sf: SalesforceClient
+) -> None:
+    leads, contacts = people(sf, "Lead", 15), people(sf, "Contact", 15)
+    set_sync_rows(
+        wh, "sync_salesforce_scores", score_rows("Lead", leads) + score_rows("Contact", contacts, 50)
+    )
+    fresh_sandbox.faults(
+        "salesforce",
+        [
+            {
+                "path": "/services/data/*/composite/sobjects",
+                "kind": "row_error",
+                "error": "UNABLE_TO_LOCK_ROW",
+                "fraction": 0.3,
+                "seed": 1,
+                "times": 1,
+            }
+        ],
+    )
+    summary = push_scores(wh, sf, config(), "run-1")
+
+    assert values_in_salesforce(sf, "Lead", [r["Id"] for r in leads]) == {
+        r["Id"]: 10.0 + i for i, r in enumerate(leads)
+    }
+    assert values_in_salesforce(sf, "Contact", [r["Id"] for r in contacts]) == {
+        r["Id"]: 50.0 + i for i, r in enumerate(contacts)
+    }
+    retried = results(wh, "status = 'retried'")
+    assert retried and {r["error_code"] for r in retried} == {"UNABLE_TO_LOCK_ROW"}
+    final = {r["record_id"]: r["status"] for r in results(wh, "status <> 'retried'")}
+    assert len(final) == 30 and set(final.values()) == {"success"}
+    assert {r["record_id"] for r in retried} <= set(final)
+    assert (summary.rows_sent, summary.succeeded, summary.failed, summary.retried) == (
+        30,
+        30,
+        0,
+        len(retried),
+    )
+    row = results(wh, f"record_id = '{leads[1]['Id']}' AND status = 'success'")[0]
+    assert (row["system"], row["object"], row["field"], row["new_value"]) == (
+        "salesforce",
+        "Lead",
+        SCORE_FIELD,
+        "11",
+    )
+
+
+def test_permanent_row_errors_are_recorded_not_retried(
+    fresh_sandbox: Sandbox, wh: duckdb.DuckDBPyConnection, sf: SalesforceClient
+) -> None:
+    leads = people(sf, "Lead", 20)
+    set_sync_rows(wh, "sync_salesforce_scores", score_rows("Lead", leads))
+    rule = {"path": "/services/data/*/composite/sobjects", "kind": "row_error", "fraction": 0.3, "seed": 2}
+    fresh_sandbox.faults("salesforce", [{**rule, "error": "FIELD_CUSTOM_VALIDATION_EXCEPTION", "times": 1}])
+    summary = push_scores(wh, sf, config(), "run-1")
+
+    failed = results(wh, "status = 'failed'")
+    assert failed and {r["error_code"] for r in failed} == {"FIELD_CUSTOM_VALIDATION_EXCEPTION"}
+    assert failed[0]["message"] == "Record failed a validation rule"
+    assert not results(wh, "status = 'retried'")
+    assert fresh_sandbox.stats("salesforce")["by_endpoint"][COMPOSITE] == 1
+    now = values_in_salesforce(sf, "Lead", [r["Id"] for r in leads])
+    old = {r["Id"]: r[SCORE_FIELD] for r in leads}
+    assert all(now[r["record_id"]] == old[r["record_id"]] for r in failed)
+    assert (summary.succeeded, summary.failed) == (20 - len(failed), len(failed))
+
+
+def test_bulk_api_at_the_threshold_and_dry_run_sends_nothing(
+    fresh_sandbox: Sandbox, wh: duckdb.DuckDBPyConnection, sf: SalesforceClient
+) -> None:
+    leads = people(sf, "Lead", 8)
+    set_sync_rows(wh, "sync_salesforce_scores", score_rows("Lead", leads, 30))
+
+    dry = push_scores(wh, sf, config(dry_run=True), "run-dry")
+    assert dry.dry_run and dry.rows_sent == 8 and dry.api_calls == 0
+    assert {r["status"] for r in results(wh)} == {"dry_run"}
+    assert values_in_salesforce(sf, "Lead", [r["Id"] for r in leads]) == {
+        r["Id"]: r[SCORE_FIELD] for r in leads
+    }
+
+    summary = push_scores(wh, sf, config(bulk_threshold=8), "run-1")
+    calls = fresh_sandbox.stats("salesforce")["by_endpoint"]
+    assert calls.get(BULK_INGEST) == 1 and COMPOSITE not in calls
+    assert summary.succeeded == 8
+    assert values_in_salesforce(sf, "Lead", [r["Id"] for r in leads]) == {
+        r["Id"]: 30.0 + i for i, r in enumerate(leads)
+    }
+
+
+def test_bounces_and_prospect_fields_only_write_what_differs(
+    fresh_sandbox: Sandbox, wh: duckdb.DuckDBPyConnection, sf: SalesforceClient
+) -> None:
+    lead, contact = people(sf, "Lead", 1)[0], people(sf, "Contact", 1)[0]
+    bounced = datetime(2026, 3, 4, 5, 6, 7, 890000)
+    set_sync_rows(
+        wh,
+        "sync_salesforce_bounces",
+        [
+            {
+                "salesforce_id": lead["Id"],
+                "salesforce_object": "Lead",
+                "email": lead["Email"],
+                "bounced_reason_new": "Act-On hard bounce: mailbox full",
+                "bounced_date_new": bounced,
+            }
+        ],
+    )
+    set_sync_rows(
+        wh,
+        "sync_salesforce_prospect_fields",
+        [
+            {
+                "salesforce_id": contact["Id"],
+                "salesforce_object": "Contact",
+                "email": contact["Email"],
+                "high_intent_field": "ActOn_High_Intent__c",
+                "high_intent_old": None,
+                "high_intent_new": False,  # unchanged (null counts as unchecked): not sent
+                "last_engagement_field": "ActOn_Last_Engagement__c",
+                "last_engagement_new": bounced,
+            }
+        ],
+    )
+    assert push_bounces(wh, sf, config(), "run-1").succeeded == 2
+    assert push_prospect_fields(wh, sf, config(), "run-1").succeeded == 1
+    (got,) = records(sf, f"SELECT EmailBouncedReason, EmailBouncedDate FROM Lead WHERE Id = '{lead['Id']}'")
+    assert (got["EmailBouncedReason"], got["EmailBouncedDate"]) == (
+        "Act-On hard bounce: mailbox full",
+        "2026-03-04T05:06:07.890+0000",
+    )
+    (got,) = records(
+        sf, f"SELECT ActOn_High_Intent__c, ActOn_Last_Engagement__c FROM Contact WHERE Id = '{contact['Id']}'"
+    )
+    assert got["ActOn_Last_Engagement__c"] == "2026-03-04T05:06:07.890+0000"
+    assert [r["field"] for r in results(wh, "object = 'Contact'")] == ["ActOn_Last_Engagement__c"]
+
+
+# -- opt-outs ----------------------------------------------------------------------------------------------------
+def test_optouts_reach_both_sides_with_ledger_rows_and_a_failed_one_is_kept(
+    fresh_sandbox: Sandbox, wh: duckdb.DuckDBPyConnection, sf: SalesforceClient, acton: ActOnClient
+) -> None:
+    recs = [r for r in people(sf, "Lead", 30) if not r["HasOptedOutOfEmail"]][:3]
+    event = datetime(2026, 1, 2, 3, 4, 5)
+    set_sync_rows(
+        wh,
+        "sync_salesforce_optouts",
+        [
+            {
+                "salesforce_id": r["Id"],
+                "salesforce_object": "Lead",
+                "email": r["Email"].lower(),
+                "field": "HasOptedOutOfEmail",
+                "old_value": False,
+                "new_value": True,
+                "source_event": "acton_optout",
+                "event_at": event,
+            }
+            for r in recs
+        ],
+    )
+    acton_emails = ["fresh.optout.1@example.com", "Fresh.Optout.2@Example.com", "not-an-email"]
+    set_sync_rows(
+        wh,
+        "sync_acton_optouts",
+        [{"email": e, "source_event": "salesforce_optout", "event_at": event} for e in acton_emails],
+    )
+    # every Salesforce row fails once, permanently: no Salesforce ledger row until a later run succeeds
+    fresh_sandbox.faults(
+        "salesforce",
+        [
+            {
+                "path": "*/composite/sobjects",
+                "kind": "row_error",
+                "error": "FIELD_CUSTOM_VALIDATION_EXCEPTION",
+                "fraction": 1.0,
+                "times": 1,
+            }
+        ],
+    )
+    first = sync_optouts(wh, sf, acton, config(), "run-1")
+    assert (first.succeeded, first.failed, first.rejected) == (2, 3, 1)
+    on_list = {r["email"].lower() for page in acton.optout_pages() for r in page["result"]}
+    assert {"fresh.optout.1@example.com", "fresh.optout.2@example.com"} <= on_list
+    ledger = wh.execute(
+        "SELECT email, system, old_value, new_value, source_event, event_at FROM sync_state.consent_ledger"
+    ).fetchall()
+    assert sorted(ledger) == [
+        ("fresh.optout.1@example.com", "acton", "false", "true", "salesforce_optout", event),
+        ("fresh.optout.2@example.com", "acton", "false", "true", "salesforce_optout", event),
+    ]
+    ids = [r["Id"] for r in recs]
+    assert set(values_in_salesforce(sf, "Lead", ids, "HasOptedOutOfEmail").values()) == {False}
+
+    # the failed rows are still in the diff: the next run writes them and their ledger rows
+    set_sync_rows(wh, "sync_acton_optouts", [])
+    second = sync_optouts(wh, sf, acton, config(), "run-2")
+    assert (second.succeeded, second.failed) == (3, 0)
+    assert set(values_in_salesforce(sf, "Lead", ids, "HasOptedOutOfEmail").values()) == {True}
+    sf_ledger = wh.execute(
+        "SELECT email, old_value, new_value, run_id FROM sync_state.consent_ledger WHERE system = 'salesforce' ORDER BY email"
+    ).fetchall()
+    assert sf_ledger == sorted((r["Email"].lower(), "false", "true", "run-2") for r in recs)
+
+
+# -- preflight and the Dagster assets -------------------------------------------------------------------------
+def test_preflight_names_the_renamed_field_and_the_assets_write_nothing(
+    fresh_sandbox: Sandbox,
+    wh: duckdb.DuckDBPyConnection,
+    sf: SalesforceClient,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    preflight(sf, config(), SYNC_YAML)  # the default configuration matches the sandbox org
+    leads = people(sf, "Lead", 3)
+    set_sync_rows(wh, "sync_salesforce_scores", score_rows("Lead", leads))
+    set_sync_rows(wh, "sync_acton_list_members", member_rows("SFDC Master Leads", "Lead", leads))
+    wh.close()
+    fresh_sandbox.admin(
+        "salesforce",
+        "POST",
+        "mutate",
+        {
+            "ops": [
+                {"op": "rename_field", "object": "Lead", "field": SCORE_FIELD, "new_name": "Score_Renamed__c"}
+            ]
+        },
+    )
+    with pytest.raises(PreflightError) as raised:
+        preflight(sf, config(), SYNC_YAML)
+    message = str(raised.value)
+    assert f"{SYNC_YAML}: scores.salesforce_field: Lead.{SCORE_FIELD} does not exist; fix: create" in message
+    assert f"{SYNC_YAML}: lists[1].fields.Lead Score: Lead.{SCORE_FIELD} does not exist" in message
+    assert "Contact." not in message
+
+    monkeypatch.setattr(os, "environ", {**os.environ, **env(fresh_sandbox, tmp_path)})
+    before = fresh_sandbox.stats("acton")["total"]
+    outcome = dg.materialize(
+        [acton_list_sync, salesforce_score_push],
+        resources=dagster_resources(fresh_sandbox, tmp_path),
+        raise_on_error=False,
+    )
+    assert not outcome.success
+    failure = next(e for e in outcome.all_events if e.is_step_failure)
+    assert "scores.salesforce_field" in str(failure.event_specific_data.error)
+    calls = fresh_sandbox.stats("salesforce")["by_endpoint"]
+    assert not [k for k in calls if k.startswith(("PATCH", "POST /services/data/vXX.X/jobs"))]
+    assert fresh_sandbox.stats("acton")["total"] == before
+    with warehouse.connect(tmp_path / "warehouse.duckdb") as conn:
+        assert conn.execute("SELECT count(*) FROM sync_state.writeback_results").fetchone() == (0,)
+
+
+def test_assets_materialise_in_graph_order_with_metadata(
+    fresh_sandbox: Sandbox,
+    wh: duckdb.DuckDBPyConnection,
+    sf: SalesforceClient,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    leads = people(sf, "Lead", 4)
+    set_sync_rows(wh, "sync_salesforce_scores", score_rows("Lead", leads, 60))
+    set_sync_rows(wh, "sync_acton_list_members", member_rows("SFDC Master Leads", "Lead", leads))
+    wh.close()
+    monkeypatch.setattr(os, "environ", {**os.environ, **env(fresh_sandbox, tmp_path)})
+    outcome = dg.materialize(
+        [salesforce_score_push, acton_list_sync], resources=dagster_resources(fresh_sandbox, tmp_path)
+    )
+    order = [e.asset_key.path[-1] for e in outcome.get_asset_materialization_events() if e.asset_key]
+    assert order == ["acton_list_sync", "salesforce_score_push"]
+    meta = outcome.asset_materializations_for_node("salesforce_score_push")[0].metadata
+    assert (
+        meta["rows_sent"].value,
+        meta["succeeded"].value,
+        meta["failed"].value,
+        meta["dry_run"].value,
+    ) == (4, 4, 0, False)
+    assert meta["api_calls"].value >= 1
+    assert len(list_records(ActOnClient.from_env(env(fresh_sandbox, tmp_path)), "SFDC Master Leads")) == 4
