@@ -83,18 +83,21 @@ class _Describes:
         self.client = client
         self._fields: dict[str, dict[str, dict[str, Any]]] = {}
 
-    def field(self, obj: str, name: str) -> dict[str, Any] | None:
+    def _described(self, obj: str) -> dict[str, dict[str, Any]]:
         if obj not in self._fields:
-            described = self.client.describe(obj)
-            self._fields[obj] = {f["name"].lower(): f for f in described.get("fields") or []}
-        return self._fields[obj].get(name.lower())
+            fields = self.client.describe(obj).get("fields") or []
+            self._fields[obj] = {f["name"].lower(): f for f in fields}
+        return self._fields[obj]
+
+    def field(self, obj: str, name: str) -> dict[str, Any] | None:
+        return self._described(obj).get(name.lower())
 
     def relationship(self, obj: str, name: str) -> dict[str, Any] | None:
-        self.field(obj, "Id")
+        """The lookup field whose relationship name is ``name`` (``Account`` -> AccountId)."""
         return next(
             (
                 f
-                for f in self._fields[obj].values()
+                for f in self._described(obj).values()
                 if (f.get("relationshipName") or "").lower() == name.lower()
             ),
             None,

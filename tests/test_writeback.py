@@ -527,7 +527,18 @@ def test_preflight_names_the_renamed_field_and_the_assets_write_nothing(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    preflight(sf, config(), SYNC_YAML)  # the default configuration matches the sandbox org
+    preflight(sf, config(), SYNC_YAML)  # the default configuration (IsWon mapped, read-only) matches the org
+    data = yaml.safe_load(SYNC_YAML.read_text())
+    data["sales_prospects"]["high_intent_field"] = "IsDeleted"
+    data["lists"][0]["fields"]["Salesforce Owner"] = "Owner.Nickname__c"
+    with pytest.raises(PreflightError) as raised:
+        preflight(sf, parse_sync_config(data), "other.yaml")
+    assert "other.yaml: sales_prospects.high_intent_field: Lead.IsDeleted is not updateable; fix:" in str(
+        raised.value
+    )
+    assert "other.yaml: lists[0].fields.Salesforce Owner: User.Nickname__c does not exist" in str(
+        raised.value
+    )
     leads = people(sf, "Lead", 3)
     set_sync_rows(wh, "sync_salesforce_scores", score_rows("Lead", leads))
     set_sync_rows(wh, "sync_acton_list_members", member_rows("SFDC Master Leads", "Lead", leads))

@@ -82,7 +82,7 @@ def acton_list_sync(
     the removal of converted, deleted and re-addressed records. Rejected rows land in sync_state.rejects."""
     config, _ = checked(salesforce, sync_config)
     with warehouse.connect() as conn:
-        summary = sync_acton_lists(conn, acton.client(), config, context.run_id)
+        summary = sync_acton_lists(conn, acton.client(), config, context.run.run_id)
     # Act-On's own counts from the upload jobs, next to ours
     job_counts = {
         "acton_appended": dg.MetadataValue.int(summary.appended),
@@ -106,7 +106,7 @@ def salesforce_score_push(
     maintenance, so Salesforce and the lists show the same score."""
     config, client = checked(salesforce, sync_config)
     with warehouse.connect() as conn:
-        return summary_result(context, push_scores(conn, client, config, context.run_id))
+        return summary_result(context, push_scores(conn, client, config, context.run.run_id))
 
 
 @dg.asset(
@@ -125,7 +125,7 @@ def optout_sync(
     Act-On's opt-out list; every accepted change is a row in sync_state.consent_ledger."""
     config, client = checked(salesforce, sync_config)
     with warehouse.connect() as conn:
-        summary = sync_optouts(conn, client, acton.client(), config, context.run_id)
+        summary = sync_optouts(conn, client, acton.client(), config, context.run.run_id)
     return summary_result(context, summary)
 
 
@@ -139,7 +139,7 @@ def salesforce_bounce_push(
     """Act-On hard bounces on EmailBouncedReason / EmailBouncedDate (a bounce is not an opt-out)."""
     config, client = checked(salesforce, sync_config)
     with warehouse.connect() as conn:
-        return summary_result(context, push_bounces(conn, client, config, context.run_id))
+        return summary_result(context, push_bounces(conn, client, config, context.run.run_id))
 
 
 @dg.asset(group_name=GROUP, deps=[sync_model("sync_salesforce_prospect_fields")], kinds={"salesforce"})
@@ -152,7 +152,7 @@ def salesforce_prospect_fields_push(
     """The sales-prospect fields sales see on Leads and Contacts: high intent and last engagement."""
     config, client = checked(salesforce, sync_config)
     with warehouse.connect() as conn:
-        return summary_result(context, push_prospect_fields(conn, client, config, context.run_id))
+        return summary_result(context, push_prospect_fields(conn, client, config, context.run.run_id))
 
 
 @dg.definitions

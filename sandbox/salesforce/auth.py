@@ -195,7 +195,9 @@ class Auth:
             return oauth_error("invalid_client_id", "client identifier invalid")
         # A refresh may leave the secret out (public clients); when it is sent it must be right.
         secret_sent = grant != "refresh_token" or form.get("client_secret") is not None
-        if secret_sent and not hmac.compare_digest(str(form.get("client_secret", "")), self.creds["client_secret"]):
+        if secret_sent and not hmac.compare_digest(
+            str(form.get("client_secret", "")), self.creds["client_secret"]
+        ):
             return oauth_error("invalid_client", "invalid client credentials")
         if grant == "password":
             password = str(form.get("password", ""))

@@ -257,7 +257,7 @@ class Rest:
             return moment.astimezone(UTC).replace(second=0, microsecond=0)
 
         start, end = parse("start"), parse("end")
-        now = datetime.now(UTC).replace(second=0, microsecond=0)
+        now = datetime.now(UTC)
         if start < now - timedelta(days=REPLICATION_DAYS):
             raise SfError(400, "INVALID_REPLICATION_DATE", "startDate cannot be more than 30 days ago")
         if end <= start:

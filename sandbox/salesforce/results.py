@@ -30,7 +30,7 @@ class Results:
     def __init__(self, data_dir: Path, store_path: Path):
         self.path = data_dir / "salesforce_results.sqlite"
         self.store_path = store_path
-        self.lock = threading.Lock()  # serialises read-modify-write of job and cursor rows
+        self.lock = threading.RLock()  # serialises read-modify-write of job and cursor rows
         with closing(self.connect()) as c:
             c.execute("PRAGMA journal_mode=WAL")
             for ddl in _SCHEMA:
