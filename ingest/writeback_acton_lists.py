@@ -109,8 +109,14 @@ def _rejected_rows(client: ActOnClient, details: Mapping[str, Any], email_index:
 
 
 def _member_result(
-    lst: ListConfig, headings: Sequence[str], m: Mapping[str, Any], status: str, **error: Any
+    lst: ListConfig,
+    headings: Sequence[str],
+    m: Mapping[str, Any],
+    status: str,
+    code: str | None = None,
+    message: str | None = None,
 ) -> ResultRow:
+    """Keyed by the merge key (the email); old value: the record it updates; new value: the row as sent."""
     sent = {h: as_text(m.get(MEMBER_COLUMNS[h])) for h in headings}
     return ResultRow(
         SYSTEM,
@@ -120,8 +126,8 @@ def _member_result(
         m.get("record_id"),
         json.dumps(sent, ensure_ascii=False),
         status,
-        error.get("code"),
-        error.get("message"),
+        code,
+        message,
     )
 
 

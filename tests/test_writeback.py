@@ -5,8 +5,8 @@ directly (columns as the dbt models have them), so these tests do not depend on 
 from __future__ import annotations
 
 import csv
+import gc
 import io
-import os
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -185,9 +185,17 @@ def list_names(acton: ActOnClient) -> set[str]:
     return {e["name"] for page in acton.lists() for e in page["result"]}
 
 
-def dagster_resources(sb: Sandbox, tmp_path: Path) -> dict[str, Any]:
-    """The resources as the definitions build them, pointed at the sandbox (the rest comes from os.environ)."""
-    return {
+@pytest.fixture
+def asset_resources(
+    fresh_sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[dict[str, Any]]:
+    """The resources as the definitions build them, pointed at the sandbox (grants and CA from os.environ).
+    Afterwards the clients the assets built are collected: their keep-alive connections would otherwise hold
+    up the sandbox's graceful shutdown."""
+    for key, value in env(fresh_sandbox, tmp_path).items():
+        monkeypatch.setenv(key, value)
+    sb = fresh_sandbox
+    yield {
         "warehouse": WarehouseResource(path=str(tmp_path / "warehouse.duckdb")),
         "salesforce": SalesforceResource(
             login_url=sb.env["SALESFORCE_LOGIN_URL"], client_id=sb.env["SALESFORCE_CLIENT_ID"]
@@ -195,6 +203,7 @@ def dagster_resources(sb: Sandbox, tmp_path: Path) -> dict[str, Any]:
         "acton": ActOnResource(base_url=sb.env["ACTON_BASE_URL"], client_id=sb.env["ACTON_CLIENT_ID"]),
         "sync_config": SyncConfigResource(path=str(SYNC_YAML)),
     }
+    gc.collect()
 
 
 @pytest.fixture
@@ -205,14 +214,19 @@ def wh(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     conn.close()
 
 
+# Clients close their keep-alive connections before the sandbox stops, or its graceful shutdown waits on them.
 @pytest.fixture
-def sf(fresh_sandbox: Sandbox, tmp_path: Path) -> SalesforceClient:
-    return SalesforceClient.from_env(env(fresh_sandbox, tmp_path))
+def sf(fresh_sandbox: Sandbox, tmp_path: Path) -> Iterator[SalesforceClient]:
+    client = SalesforceClient.from_env(env(fresh_sandbox, tmp_path))
+    yield client
+    client.session.close()
 
 
 @pytest.fixture
-def acton(fresh_sandbox: Sandbox, tmp_path: Path) -> ActOnClient:
-    return ActOnClient.from_env(env(fresh_sandbox, tmp_path))
+def acton(fresh_sandbox: Sandbox, tmp_path: Path) -> Iterator[ActOnClient]:
+    client = ActOnClient.from_env(env(fresh_sandbox, tmp_path))
+    yield client
+    client.session.close()
 
 
 def member_rows(list_name: str, obj: str, recs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -525,7 +539,7 @@ def test_preflight_names_the_renamed_field_and_the_assets_write_nothing(
     wh: duckdb.DuckDBPyConnection,
     sf: SalesforceClient,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    asset_resources: dict[str, Any],
 ) -> None:
     preflight(sf, config(), SYNC_YAML)  # the default configuration (IsWon mapped, read-only) matches the org
     data = yaml.safe_load(SYNC_YAML.read_text())
@@ -560,11 +574,10 @@ def test_preflight_names_the_renamed_field_and_the_assets_write_nothing(
     assert f"{SYNC_YAML}: lists[1].fields.Lead Score: Lead.{SCORE_FIELD} does not exist" in message
     assert "Contact." not in message
 
-    monkeypatch.setattr(os, "environ", {**os.environ, **env(fresh_sandbox, tmp_path)})
     before = fresh_sandbox.stats("acton")["total"]
     outcome = dg.materialize(
         [acton_list_sync, salesforce_score_push],
-        resources=dagster_resources(fresh_sandbox, tmp_path),
+        resources=asset_resources,
         raise_on_error=False,
     )
     assert not outcome.success
@@ -582,16 +595,13 @@ def test_assets_materialise_in_graph_order_with_metadata(
     wh: duckdb.DuckDBPyConnection,
     sf: SalesforceClient,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    asset_resources: dict[str, Any],
 ) -> None:
     leads = people(sf, "Lead", 4)
     set_sync_rows(wh, "sync_salesforce_scores", score_rows("Lead", leads, 60))
     set_sync_rows(wh, "sync_acton_list_members", member_rows("SFDC Master Leads", "Lead", leads))
     wh.close()
-    monkeypatch.setattr(os, "environ", {**os.environ, **env(fresh_sandbox, tmp_path)})
-    outcome = dg.materialize(
-        [salesforce_score_push, acton_list_sync], resources=dagster_resources(fresh_sandbox, tmp_path)
-    )
+    outcome = dg.materialize([salesforce_score_push, acton_list_sync], resources=asset_resources)
     order = [e.asset_key.path[-1] for e in outcome.get_asset_materialization_events() if e.asset_key]
     assert order == ["acton_list_sync", "salesforce_score_push"]
     meta = outcome.asset_materializations_for_node("salesforce_score_push")[0].metadata

@@ -9,6 +9,7 @@ import duckdb
 from ingest import extract_acton as ex
 from ingest.acton import ActOnClient
 from ingest.results import ExtractResult
+from orchestration.defs.jobs import PREFLIGHT
 from orchestration.defs.metadata import extract_metadata
 from orchestration.defs.resources import ActOnResource, SyncConfigResource, WarehouseResource
 
@@ -36,7 +37,7 @@ def _extract_asset(
                 group_name="raw_acton",
                 kinds={"acton", "duckdb"},
                 description=description,
-                deps=[_key(d) for d in deps],
+                deps=[PREFLIGHT, *(_key(d) for d in deps)],
             )
             for t in tables
         ],

@@ -3,6 +3,7 @@
 import dagster as dg
 
 from ingest.extract_salesforce import OBJECTS, extract_object
+from orchestration.defs.jobs import PREFLIGHT
 from orchestration.defs.metadata import extract_metadata
 from orchestration.defs.resources import SalesforceResource, WarehouseResource
 
@@ -12,23 +13,15 @@ def _extract_asset(obj: str) -> dg.AssetsDefinition:
         key=["raw_salesforce", obj.lower()],
         group_name="raw_salesforce",
         kinds={"salesforce", "duckdb"},
+        deps=[PREFLIGHT],
         description=(
             f"Salesforce {obj} records in raw_salesforce.{obj.lower()}: incremental by SystemModstamp with an "
             "overlap window, deletes from queryAll, Bulk 2.0 for large windows, periodic Id reconciliation."
         ),
     )
-    def extract(
-        context: dg.AssetExecutionContext, warehouse: WarehouseResource, salesforce: SalesforceResource
-    ) -> dg.MaterializeResult:
+    def extract(warehouse: WarehouseResource, salesforce: SalesforceResource) -> dg.MaterializeResult:
         with warehouse.connect() as conn:
             result = extract_object(conn, salesforce.client(), obj)
-        context.log.info(
-            "%s: %d written, %d deleted, %d API calls",
-            obj,
-            result.rows_written,
-            result.rows_deleted,
-            result.api_calls,
-        )
         return dg.MaterializeResult(metadata=extract_metadata(result))
 
     return extract
