@@ -1,9 +1,9 @@
 """Salesforce Contacts and Leads into their Act-On marketing lists (setup guide steps 1, 2 and 4).
 
 Each list whose direction pulls from Salesforce is created if missing (with the configured column headings and
-a "Salesforce Id" column), receives ``sync.sync_acton_list_members`` as one merge upload (UPSERT on EMAIL) —
+a "Salesforce Id" column), receives ``sync.acton_list_upserts`` as one merge upload (UPSERT on EMAIL) —
 its Lead Score column carrying the behavioural score, which is the list-maintenance step — and loses the
-records of ``sync.sync_acton_list_removals``. A list with direction ``push`` is not re-imported and one with
+records of ``sync.acton_list_removals``. A list with direction ``push`` is not re-imported and one with
 ``off`` is left alone. Per-row outcomes go to ``sync_state.writeback_results``; rows Act-On rejected also go to
 ``sync_state.rejects`` with Act-On's reason.
 """
@@ -37,7 +37,7 @@ SYSTEM = "acton"
 SALESFORCE_ID_HEADING = "Salesforce Id"
 MEMBER_FIELD, REMOVE_FIELD = "member", "removed"
 IMPORTING = ("pull", "both")
-# List heading -> sync_acton_list_members column; headings Act-On knows get their column type.
+# List heading -> acton_list_upserts column; headings Act-On knows get their column type.
 MEMBER_COLUMNS = {
     "Email": "email",
     "First Name": "first_name",
@@ -252,8 +252,8 @@ def sync_acton_lists(
     summary = WritebackSummary(dry_run=dry_run)
     if not lists:
         return summary
-    members = read_sync_rows(conn, "sync_acton_list_members")
-    removals = read_sync_rows(conn, "sync_acton_list_removals")
+    members = read_sync_rows(conn, "acton_list_upserts")
+    removals = read_sync_rows(conn, "acton_list_removals")
     done = already_succeeded(conn, run_id, SYSTEM)
     calls_before = client.calls
     ids = existing_lists(client)

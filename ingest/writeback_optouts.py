@@ -1,6 +1,6 @@
 """Opt-outs in the configured direction (DESIGN.md, Semantics): HasOptedOutOfEmail on every Salesforce Lead
 and Contact with the email (push), and Act-On's opt-out list (pull). dbt has already resolved who must change
-(``sync.sync_salesforce_optouts``, ``sync.sync_acton_optouts``); this sends it and keeps the consent ledger.
+(``sync.salesforce_optout_updates``, ``sync.acton_optout_additions``); this sends it and keeps the consent ledger.
 
 An opt-out is never lost: a ledger row is written only after the API accepted the change, and a change that
 failed is still in the sync model's diff on the next run.
@@ -44,9 +44,9 @@ UPLOAD_BATCH = 5000  # emails per opt-out upload: one failed call holds back no 
 def push_salesforce_optouts(
     conn: duckdb.DuckDBPyConnection, client: SalesforceClient, config: SyncConfig, run_id: str
 ) -> WritebackSummary:
-    """HasOptedOutOfEmail on every record ``sync.sync_salesforce_optouts`` lists; one ledger row per email
+    """HasOptedOutOfEmail on every record ``sync.salesforce_optout_updates`` lists; one ledger row per email
     once Salesforce accepted the change for at least one of its records (the others stay in the diff)."""
-    rows = read_sync_rows(conn, "sync_salesforce_optouts")
+    rows = read_sync_rows(conn, "salesforce_optout_updates")
     by_record = {(r["salesforce_object"], r["salesforce_id"]): r for r in rows}
     writes = [
         FieldWrite(r["salesforce_object"], r["salesforce_id"], OPTOUT_FIELD, r["new_value"], r["old_value"])
@@ -103,7 +103,7 @@ def _upload_optouts(
 def push_acton_optouts(
     conn: duckdb.DuckDBPyConnection, client: ActOnClient, config: SyncConfig, run_id: str
 ) -> WritebackSummary:
-    """Add the emails of ``sync.sync_acton_optouts`` to Act-On's opt-out list; a ledger row for each accepted."""
+    """Add the emails of ``sync.acton_optout_additions`` to Act-On's opt-out list; a ledger row for each accepted."""
     already = {
         e
         for (e,) in conn.execute(
@@ -113,7 +113,7 @@ def push_acton_optouts(
     }
     events: dict[str, dict[str, Any]] = {}
     invalid: list[Reject] = []
-    for r in read_sync_rows(conn, "sync_acton_optouts"):
+    for r in read_sync_rows(conn, "acton_optout_additions"):
         email = normalise_email(r["email"])
         if not is_valid_email(email):
             invalid.append(Reject(ACTON, OPTOUT_LIST, None, r["email"], "invalid email address"))

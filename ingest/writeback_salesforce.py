@@ -278,7 +278,7 @@ def push_scores(
     conn: duckdb.DuckDBPyConnection, client: SalesforceClient, config: SyncConfig, run_id: str
 ) -> WritebackSummary:
     """The behavioural score to the score field of every Lead and Contact whose value differs."""
-    return push_model(conn, client, config, run_id, "sync_salesforce_scores", score_writes).summary
+    return push_model(conn, client, config, run_id, "salesforce_score_updates", score_writes).summary
 
 
 def push_prospect_fields(
@@ -286,7 +286,7 @@ def push_prospect_fields(
 ) -> WritebackSummary:
     """High intent and last engagement, the two fields sales see on Leads and Contacts."""
     return push_model(
-        conn, client, config, run_id, "sync_salesforce_prospect_fields", prospect_field_writes
+        conn, client, config, run_id, "salesforce_prospect_updates", prospect_field_writes
     ).summary
 
 
@@ -296,4 +296,4 @@ def push_bounces(
     """Act-On hard bounces to EmailBouncedReason / EmailBouncedDate (only when opt-outs push to Salesforce)."""
     if config.optouts.direction not in ("push", "both"):
         return WritebackSummary(dry_run=config.writeback.dry_run)
-    return push_model(conn, client, config, run_id, "sync_salesforce_bounces", bounce_writes).summary
+    return push_model(conn, client, config, run_id, "salesforce_bounce_updates", bounce_writes).summary

@@ -92,6 +92,7 @@ def serve(data_dir: Path, scale: int, seed: int, sf_port: int | None, acton_port
                 log_level="warning",
                 lifespan="off",
                 timeout_keep_alive=30,
+                timeout_graceful_shutdown=2,
             )
         )
         for system, app in (("salesforce", sf_app), ("acton", acton_app))

@@ -567,7 +567,7 @@ def test_funnel_stages_are_dated_and_counted(warehouse: duckdb.DuckDBPyConnectio
         for r in rows(
             warehouse,
             "select period_start, lead_source, stage, entries, reached_next_stage, conversion_rate, "
-            "median_days_to_next_stage from marts.funnel_by_period",
+            "median_days_to_next_stage from marts.funnel_report",
         )
     }
     jan = date(2024, 1, 1)
@@ -576,13 +576,13 @@ def test_funnel_stages_are_dated_and_counted(warehouse: duckdb.DuckDBPyConnectio
     assert by_period[(date(2024, 3, 1), "Web", "won")] == (1, 0, None, None)  # last stage: no conversion
 
 
-def test_campaign_roi_per_attribution_model(warehouse: duckdb.DuckDBPyConnection) -> None:
+def test_roi_report_per_attribution_model(warehouse: duckdb.DuckDBPyConnection) -> None:
     roi = {
         (r[0], r[1]): r[2:]
         for r in rows(
             warehouse,
             "select campaign_name, attribution_model, cost, attributed_won_revenue, attributed_pipeline, roi "
-            "from marts.campaign_roi",
+            "from marts.roi_report",
         )
     }
     # Webinar (actual cost 1,000) touched Pat first as a lead; Trade Show (budget 500) is primary and last.
@@ -626,7 +626,7 @@ def test_list_members_only_new_or_changed(warehouse: duckdb.DuckDBPyConnection) 
     members = rows(
         warehouse,
         "select list_name, email, change_type, record_id, salesforce_id, last_name, company, salesforce_owner, "
-        "lead_score from sync.sync_acton_list_members order by 1, 2",
+        "lead_score from sync.acton_list_upserts order by 1, 2",
     )
     assert members == [
         (CONTACTS, "lee@beta.io", "insert", None, "003L1", "Park", None, "Una Owner", 40.0),
@@ -634,7 +634,7 @@ def test_list_members_only_new_or_changed(warehouse: duckdb.DuckDBPyConnection) 
         (LEADS, "ann@gamma.org", "update", "l-0002:3", "00QA1", "Lee", "Gamma", "Dee Seller", 90.0),
         (LEADS, "lee@beta.io", "insert", None, "00QL1", "Park", "Beta", "Dee Seller", 40.0),
     ]
-    removals = rows(warehouse, "select record_id, reason from sync.sync_acton_list_removals order by 1")
+    removals = rows(warehouse, "select record_id, reason from sync.acton_list_removals order by 1")
     assert removals == [("l-0002:1", "converted"), ("l-0002:2", "deleted")]
 
 
@@ -642,7 +642,7 @@ def test_scores_sent_only_where_they_differ(warehouse: duckdb.DuckDBPyConnection
     # Pat's contact and Ann's lead already hold the score; Pat's converted lead cannot be written; Sam has none.
     assert rows(
         warehouse,
-        "select salesforce_object, salesforce_id, field, old_value, new_value from sync.sync_salesforce_scores "
+        "select salesforce_object, salesforce_id, field, old_value, new_value from sync.salesforce_score_updates "
         "order by 2",
     ) == [
         ("Contact", "003L1", "ActOn_Lead_Score__c", 35.0, 40.0),
@@ -654,7 +654,7 @@ def test_optouts_follow_the_latest_consent_event(warehouse: duckdb.DuckDBPyConne
     salesforce = rows(
         warehouse,
         "select salesforce_id, email, old_value, new_value, source_event, event_at "
-        "from sync.sync_salesforce_optouts order by 1",
+        "from sync.salesforce_optout_updates order by 1",
     )
     assert salesforce == [
         # Lee opted back in inside Act-On after checking the box: un-checked
@@ -663,12 +663,12 @@ def test_optouts_follow_the_latest_consent_event(warehouse: duckdb.DuckDBPyConne
         ("00QA1", "ann@gamma.org", False, True, "acton_optout", ts("2024-03-05 09:00")),
     ]
     # Sam checked the box after opting back in inside Act-On: opted out again in Act-On
-    assert rows(warehouse, "select email, source_event, event_at from sync.sync_acton_optouts") == [
+    assert rows(warehouse, "select email, source_event, event_at from sync.acton_optout_additions") == [
         ("sam@delta.com", "salesforce_check", ts("2024-01-10 09:00"))
     ]
     assert rows(
         warehouse,
-        "select salesforce_id, bounced_reason_new, bounced_date_new from sync.sync_salesforce_bounces",
+        "select salesforce_id, bounced_reason_new, bounced_date_new from sync.salesforce_bounce_updates",
     ) == [("003S1", "Act-On hard bounce: mailbox unknown", ts("2024-02-01 09:00"))]
 
 
@@ -676,7 +676,7 @@ def test_prospect_fields_sent_only_where_they_differ(warehouse: duckdb.DuckDBPyC
     assert rows(
         warehouse,
         "select salesforce_id, high_intent_old, high_intent_new, last_engagement_new "
-        "from sync.sync_salesforce_prospect_fields order by 1",
+        "from sync.salesforce_prospect_updates order by 1",
     ) == [("003P1", None, True, ts("2024-03-20 09:00")), ("00QA1", None, True, ts("2024-03-10 09:00"))]
 
 

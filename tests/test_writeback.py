@@ -41,7 +41,7 @@ BULK_INGEST = "POST /services/data/vXX.X/jobs/ingest"
 
 # The sync models' columns and types (dbt_project/models/sync/_sync.yml).
 SYNC_COLUMNS: dict[str, dict[str, str]] = {
-    "sync_acton_list_members": {
+    "acton_list_upserts": {
         "list_member_id": "VARCHAR",
         "list_name": "VARCHAR",
         "list_id": "VARCHAR",
@@ -56,7 +56,7 @@ SYNC_COLUMNS: dict[str, dict[str, str]] = {
         "salesforce_owner": "VARCHAR",
         "lead_score": "DOUBLE",
     },
-    "sync_acton_list_removals": {
+    "acton_list_removals": {
         "record_id": "VARCHAR",
         "list_name": "VARCHAR",
         "list_id": "VARCHAR",
@@ -64,7 +64,7 @@ SYNC_COLUMNS: dict[str, dict[str, str]] = {
         "salesforce_id": "VARCHAR",
         "reason": "VARCHAR",
     },
-    "sync_salesforce_scores": {
+    "salesforce_score_updates": {
         "salesforce_id": "VARCHAR",
         "salesforce_object": "VARCHAR",
         "email": "VARCHAR",
@@ -72,7 +72,7 @@ SYNC_COLUMNS: dict[str, dict[str, str]] = {
         "old_value": "DOUBLE",
         "new_value": "DOUBLE",
     },
-    "sync_salesforce_optouts": {
+    "salesforce_optout_updates": {
         "salesforce_id": "VARCHAR",
         "salesforce_object": "VARCHAR",
         "email": "VARCHAR",
@@ -82,8 +82,8 @@ SYNC_COLUMNS: dict[str, dict[str, str]] = {
         "source_event": "VARCHAR",
         "event_at": "TIMESTAMP",
     },
-    "sync_acton_optouts": {"email": "VARCHAR", "source_event": "VARCHAR", "event_at": "TIMESTAMP"},
-    "sync_salesforce_bounces": {
+    "acton_optout_additions": {"email": "VARCHAR", "source_event": "VARCHAR", "event_at": "TIMESTAMP"},
+    "salesforce_bounce_updates": {
         "salesforce_id": "VARCHAR",
         "salesforce_object": "VARCHAR",
         "email": "VARCHAR",
@@ -92,7 +92,7 @@ SYNC_COLUMNS: dict[str, dict[str, str]] = {
         "bounced_date_old": "TIMESTAMP",
         "bounced_date_new": "TIMESTAMP",
     },
-    "sync_salesforce_prospect_fields": {
+    "salesforce_prospect_updates": {
         "salesforce_id": "VARCHAR",
         "salesforce_object": "VARCHAR",
         "email": "VARCHAR",
@@ -260,7 +260,7 @@ def test_lists_are_created_filled_with_the_lead_score_and_pruned(
     }
     set_sync_rows(
         wh,
-        "sync_acton_list_members",
+        "acton_list_upserts",
         member_rows("SFDC Master Contacts", "Contact", contacts)
         + member_rows("SFDC Master Leads", "Lead", leads)
         + [invalid],
@@ -290,7 +290,7 @@ def test_lists_are_created_filled_with_the_lead_score_and_pruned(
         "change_type": "update",
         "lead_score": 77.0,
     }
-    set_sync_rows(wh, "sync_acton_list_members", [update])
+    set_sync_rows(wh, "acton_list_upserts", [update])
     removal = {
         "record_id": records_by_email[gone["Email"].lower()]["_contact_id_"],
         "list_name": "SFDC Master Contacts",
@@ -298,7 +298,7 @@ def test_lists_are_created_filled_with_the_lead_score_and_pruned(
         "salesforce_id": gone["Id"],
         "reason": "deleted",
     }
-    set_sync_rows(wh, "sync_acton_list_removals", [removal])
+    set_sync_rows(wh, "acton_list_removals", [removal])
     summary = sync_acton_lists(wh, acton, config(), "run-2")
     after = {r["Email"].lower(): r for r in list_records(acton, "SFDC Master Contacts")}
     assert gone["Email"].lower() not in after
@@ -319,7 +319,7 @@ def test_push_and_off_lists_are_not_imported(
     data["lists"][0]["direction"], data["lists"][1]["direction"] = "push", "off"
     set_sync_rows(
         wh,
-        "sync_acton_list_members",
+        "acton_list_upserts",
         member_rows("SFDC Master Contacts", "Contact", people(sf, "Contact", 3)),
     )
     summary = sync_acton_lists(wh, acton, parse_sync_config(data), "run-1")
@@ -333,7 +333,7 @@ def test_scores_retry_locked_rows_and_succeed_in_the_same_run(
 ) -> None:
     leads, contacts = people(sf, "Lead", 15), people(sf, "Contact", 15)
     set_sync_rows(
-        wh, "sync_salesforce_scores", score_rows("Lead", leads) + score_rows("Contact", contacts, 50)
+        wh, "salesforce_score_updates", score_rows("Lead", leads) + score_rows("Contact", contacts, 50)
     )
     fresh_sandbox.faults(
         "salesforce",
@@ -380,7 +380,7 @@ def test_permanent_row_errors_are_recorded_not_retried(
     fresh_sandbox: Sandbox, wh: duckdb.DuckDBPyConnection, sf: SalesforceClient
 ) -> None:
     leads = people(sf, "Lead", 20)
-    set_sync_rows(wh, "sync_salesforce_scores", score_rows("Lead", leads))
+    set_sync_rows(wh, "salesforce_score_updates", score_rows("Lead", leads))
     rule = {"path": "/services/data/*/composite/sobjects", "kind": "row_error", "fraction": 0.3, "seed": 2}
     fresh_sandbox.faults("salesforce", [{**rule, "error": "FIELD_CUSTOM_VALIDATION_EXCEPTION", "times": 1}])
     summary = push_scores(wh, sf, config(), "run-1")
@@ -400,7 +400,7 @@ def test_bulk_api_at_the_threshold_and_dry_run_sends_nothing(
     fresh_sandbox: Sandbox, wh: duckdb.DuckDBPyConnection, sf: SalesforceClient
 ) -> None:
     leads = people(sf, "Lead", 8)
-    set_sync_rows(wh, "sync_salesforce_scores", score_rows("Lead", leads, 30))
+    set_sync_rows(wh, "salesforce_score_updates", score_rows("Lead", leads, 30))
 
     dry = push_scores(wh, sf, config(dry_run=True), "run-dry")
     assert dry.dry_run and dry.rows_sent == 8 and dry.api_calls == 0
@@ -425,7 +425,7 @@ def test_bounces_and_prospect_fields_only_write_what_differs(
     bounced = datetime(2026, 3, 4, 5, 6, 7, 890000)
     set_sync_rows(
         wh,
-        "sync_salesforce_bounces",
+        "salesforce_bounce_updates",
         [
             {
                 "salesforce_id": lead["Id"],
@@ -438,7 +438,7 @@ def test_bounces_and_prospect_fields_only_write_what_differs(
     )
     set_sync_rows(
         wh,
-        "sync_salesforce_prospect_fields",
+        "salesforce_prospect_updates",
         [
             {
                 "salesforce_id": contact["Id"],
@@ -474,7 +474,7 @@ def test_optouts_reach_both_sides_with_ledger_rows_and_a_failed_one_is_kept(
     event = datetime(2026, 1, 2, 3, 4, 5)
     set_sync_rows(
         wh,
-        "sync_salesforce_optouts",
+        "salesforce_optout_updates",
         [
             {
                 "salesforce_id": r["Id"],
@@ -492,7 +492,7 @@ def test_optouts_reach_both_sides_with_ledger_rows_and_a_failed_one_is_kept(
     acton_emails = ["fresh.optout.1@example.com", "Fresh.Optout.2@Example.com", "not-an-email"]
     set_sync_rows(
         wh,
-        "sync_acton_optouts",
+        "acton_optout_additions",
         [{"email": e, "source_event": "salesforce_optout", "event_at": event} for e in acton_emails],
     )
     # every Salesforce row fails once, permanently: no Salesforce ledger row until a later run succeeds
@@ -523,7 +523,7 @@ def test_optouts_reach_both_sides_with_ledger_rows_and_a_failed_one_is_kept(
     assert set(values_in_salesforce(sf, "Lead", ids, "HasOptedOutOfEmail").values()) == {False}
 
     # the failed rows are still in the diff: the next run writes them and their ledger rows
-    set_sync_rows(wh, "sync_acton_optouts", [])
+    set_sync_rows(wh, "acton_optout_additions", [])
     second = sync_optouts(wh, sf, acton, config(), "run-2")
     assert (second.succeeded, second.failed) == (3, 0)
     assert set(values_in_salesforce(sf, "Lead", ids, "HasOptedOutOfEmail").values()) == {True}
@@ -554,8 +554,8 @@ def test_preflight_names_the_renamed_field_and_the_assets_write_nothing(
         raised.value
     )
     leads = people(sf, "Lead", 3)
-    set_sync_rows(wh, "sync_salesforce_scores", score_rows("Lead", leads))
-    set_sync_rows(wh, "sync_acton_list_members", member_rows("SFDC Master Leads", "Lead", leads))
+    set_sync_rows(wh, "salesforce_score_updates", score_rows("Lead", leads))
+    set_sync_rows(wh, "acton_list_upserts", member_rows("SFDC Master Leads", "Lead", leads))
     wh.close()
     fresh_sandbox.admin(
         "salesforce",
@@ -598,8 +598,8 @@ def test_assets_materialise_in_graph_order_with_metadata(
     asset_resources: dict[str, Any],
 ) -> None:
     leads = people(sf, "Lead", 4)
-    set_sync_rows(wh, "sync_salesforce_scores", score_rows("Lead", leads, 60))
-    set_sync_rows(wh, "sync_acton_list_members", member_rows("SFDC Master Leads", "Lead", leads))
+    set_sync_rows(wh, "salesforce_score_updates", score_rows("Lead", leads, 60))
+    set_sync_rows(wh, "acton_list_upserts", member_rows("SFDC Master Leads", "Lead", leads))
     wh.close()
     outcome = dg.materialize([salesforce_score_push, acton_list_sync], resources=asset_resources)
     order = [e.asset_key.path[-1] for e in outcome.get_asset_materialization_events() if e.asset_key]

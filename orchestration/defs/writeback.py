@@ -67,7 +67,7 @@ def summary_result(
 
 @dg.asset(
     group_name=GROUP,
-    deps=[sync_model("sync_acton_list_members"), sync_model("sync_acton_list_removals")],
+    deps=[sync_model("acton_list_upserts"), sync_model("acton_list_removals")],
     kinds={"acton"},
 )
 def acton_list_sync(
@@ -93,7 +93,7 @@ def acton_list_sync(
 
 @dg.asset(
     group_name=GROUP,
-    deps=[sync_model("sync_salesforce_scores"), "acton_list_sync"],
+    deps=[sync_model("salesforce_score_updates"), "acton_list_sync"],
     kinds={"salesforce"},
 )
 def salesforce_score_push(
@@ -111,7 +111,7 @@ def salesforce_score_push(
 
 @dg.asset(
     group_name=GROUP,
-    deps=[sync_model("sync_salesforce_optouts"), sync_model("sync_acton_optouts")],
+    deps=[sync_model("salesforce_optout_updates"), sync_model("acton_optout_additions")],
     kinds={"salesforce", "acton"},
 )
 def optout_sync(
@@ -129,7 +129,7 @@ def optout_sync(
     return summary_result(context, summary)
 
 
-@dg.asset(group_name=GROUP, deps=[sync_model("sync_salesforce_bounces")], kinds={"salesforce"})
+@dg.asset(group_name=GROUP, deps=[sync_model("salesforce_bounce_updates")], kinds={"salesforce"})
 def salesforce_bounce_push(
     context: dg.AssetExecutionContext,
     warehouse: WarehouseResource,
@@ -142,7 +142,7 @@ def salesforce_bounce_push(
         return summary_result(context, push_bounces(conn, client, config, context.run.run_id))
 
 
-@dg.asset(group_name=GROUP, deps=[sync_model("sync_salesforce_prospect_fields")], kinds={"salesforce"})
+@dg.asset(group_name=GROUP, deps=[sync_model("salesforce_prospect_updates")], kinds={"salesforce"})
 def salesforce_prospect_fields_push(
     context: dg.AssetExecutionContext,
     warehouse: WarehouseResource,

@@ -1,7 +1,7 @@
 {#- Records to delete from Act-On lists (lists whose direction pulls from Salesforce): records that came from
     Salesforce (linked by Salesforce Id or email to a record of the list's object) but that the list should no
     longer hold: the lead was converted (it now lives in the Contacts list), the record was deleted, or the
-    record's email changed (the new email is upserted by sync_acton_list_members). Act-On-only records stay. -#}
+    record's email changed (the new email is upserted by acton_list_upserts). Act-On-only records stay. -#}
 with lists as (
     {{ configured_lists() }}
 ),

@@ -31,7 +31,7 @@ campaigns as (
 )
 
 select
-    {{ dbt.concat(["c.campaign_id", "'|'", "m.attribution_model"]) }} as campaign_roi_id,
+    {{ dbt.concat(["c.campaign_id", "'|'", "m.attribution_model"]) }} as roi_report_id,
     c.campaign_id,
     c.campaign_name,
     c.campaign_type,
