@@ -269,6 +269,7 @@ class Control:
             hours = int(body.get("hours", 1))
             churn = body.get("churn")
             kwargs = {"churn": float(churn)} if churn is not None else {}
+
             def run() -> dict:
                 with self._simulate_lock:
                     return run_simulation(self.store, hours, **kwargs)

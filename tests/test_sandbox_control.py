@@ -30,7 +30,12 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Control]]:
     control = Control(store, tmp_path)
     expired: list[bool] = []
     control.register_expirer("salesforce", lambda: expired.append(True))
-    app = Starlette(routes=[Route("/services/data/v{version}/query", _echo), Route("/services/oauth2/token", _echo, methods=["POST"])])
+    app = Starlette(
+        routes=[
+            Route("/services/data/v{version}/query", _echo),
+            Route("/services/oauth2/token", _echo, methods=["POST"]),
+        ]
+    )
     _, cert, key = write_tls(tmp_path)
     port = free_port()
     server = uvicorn.Server(
@@ -69,7 +74,9 @@ def test_stats_count_api_calls_by_route_template_not_admin_calls(served: tuple[s
     base, control = served
     ca = str(control.data_dir / "ca.pem")
     for version in ("59.0", "60.0"):
-        assert requests.get(f"{base}/services/data/v{version}/query", verify=ca, timeout=10).status_code == 200
+        assert (
+            requests.get(f"{base}/services/data/v{version}/query", verify=ca, timeout=10).status_code == 200
+        )
     requests.post(f"{base}/services/oauth2/token", verify=ca, timeout=10)
     stats = _admin(base, control, "GET", "stats").json()
     assert stats == {
@@ -90,12 +97,21 @@ def test_admin_api_requires_the_admin_token(served: tuple[str, Control]) -> None
 
 def test_status_fault_every_nth_call_with_real_error_body(served: tuple[str, Control]) -> None:
     base, control = served
-    rule = {"method": "GET", "path": "/services/data/*/query*", "kind": "status", "status": 403, "every": 2, "times": 1}
+    rule = {
+        "method": "GET",
+        "path": "/services/data/*/query*",
+        "kind": "status",
+        "status": 403,
+        "every": 2,
+        "times": 1,
+    }
     assert _admin(base, control, "POST", "faults", {"rules": [rule]}).status_code == 200
     ca = str(control.data_dir / "ca.pem")
     codes = [requests.get(f"{base}/services/data/v59.0/query", verify=ca, timeout=10) for _ in range(4)]
     assert [r.status_code for r in codes] == [200, 403, 200, 200]
-    assert codes[1].json() == [{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}]
+    assert codes[1].json() == [
+        {"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}
+    ]
 
 
 def test_reset_fault_drops_the_connection_mid_body(served: tuple[str, Control]) -> None:

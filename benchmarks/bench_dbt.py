@@ -1,0 +1,127 @@
+"""Time `dbt build` (models, data tests, unit tests, contracts) on a warehouse extracted from a sandbox org.
+
+    .venv/bin/python benchmarks/bench_dbt.py --scale 100000 [--seed 1] [--keep DIR]
+    .venv/bin/python benchmarks/bench_dbt.py --warehouse DIR/warehouse.duckdb   # re-time an existing warehouse
+
+Starts a sandbox at the scale (number of Leads), extracts both systems into a fresh DuckDB warehouse exactly
+as the pipeline does, stops the sandbox, then runs `dbt build` with the vars of sync.yaml in a fresh process and
+prints its seconds and peak RSS (DuckDB runs inside that process, so its memory counts). Every dbt node must
+pass: a failing model or test is a benchmark failure, not a number.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from ingest import extract_acton, extract_salesforce, warehouse  # noqa: E402
+from ingest.acton import ActOnClient  # noqa: E402
+from ingest.salesforce import SalesforceClient  # noqa: E402
+from ingest.sync_config import load_sync_config  # noqa: E402
+from sandbox import launcher  # noqa: E402
+
+
+def build_raw_warehouse(directory: Path, scale: int, seed: int) -> Path:
+    """Generate the org in a sandbox and extract it into DIR/warehouse.duckdb; returns the warehouse path."""
+    path = directory / "warehouse.duckdb"
+    started = time.perf_counter()
+    sandbox = launcher.start(directory / "sandbox", scale=scale, seed=seed, timeout=7200)
+    print(f"sandbox scale={scale} seed={seed}: {time.perf_counter() - started:.1f} s", flush=True)
+    try:
+        env = {**sandbox.env, "TOKEN_CACHE_PATH": str(directory / "tokens.json")}
+        lists = [lst.name for lst in load_sync_config(ROOT / "sync.yaml").lists if lst.direction != "off"]
+        started = time.perf_counter()
+        with warehouse.connect(path) as conn:
+            extract_salesforce.extract_all(conn, SalesforceClient.from_env(env))
+            extract_acton.extract_all(conn, ActOnClient.from_env(env), list_names=lists)
+            counts = {
+                f"{schema}.{table}": conn.execute(f'select count(*) from {schema}."{table}"').fetchone()[0]
+                for schema, table in conn.execute(
+                    "select table_schema, table_name from information_schema.tables "
+                    "where table_schema in ('raw_salesforce', 'raw_acton') order by 1, 2"
+                ).fetchall()
+            }
+        print(f"extract: {time.perf_counter() - started:.1f} s", flush=True)
+        for table, n in counts.items():
+            print(f"  {table:<40} {n:>10,}")
+    finally:
+        sandbox.stop()
+    return path
+
+
+def _dbt_build(path: str, work_dir: str, results: multiprocessing.Queue) -> None:
+    """In a fresh process: one `dbt build`, then (seconds, peak RSS MiB, failed nodes) on the queue."""
+    import os
+
+    from dbt.cli.main import dbtRunner
+
+    os.environ["WAREHOUSE_PATH"] = path
+    dbt_vars = load_sync_config(ROOT / "sync.yaml").to_dbt_vars()
+    started = time.perf_counter()
+    result = dbtRunner().invoke(
+        [
+            "build",
+            "--project-dir", str(ROOT / "dbt_project"),
+            "--profiles-dir", str(ROOT / "dbt_project"),
+            "--target-path", str(Path(work_dir) / "target"),
+            "--log-path", str(Path(work_dir) / "logs"),
+            "--vars", json.dumps(dbt_vars),
+            "--quiet",
+        ]
+    )  # fmt: skip
+    seconds = time.perf_counter() - started
+    failed = [
+        f"{r.node.name}: {r.status} {r.message}"
+        for r in (result.result or [])
+        if str(r.status) not in ("success", "pass")
+    ]
+    if not result.success and not failed:
+        failed = [repr(result.exception)]
+    # ru_maxrss is KiB on Linux
+    results.put((seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10, len(result.result or []), failed))
+
+
+def time_dbt_build(path: Path) -> bool:
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    process = context.Process(target=_dbt_build, args=(str(path), str(path.parent), results))
+    process.start()
+    seconds, rss_mib, nodes, failed = results.get()
+    process.join()
+    print(f"dbt build: {seconds:.1f} s, {nodes} nodes, peak RSS {rss_mib:.0f} MiB")
+    print(f"warehouse: {path.stat().st_size / 2**20:.0f} MiB")
+    for failure in failed:
+        print(f"  FAILED {failure}")
+    return not failed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=int, default=100_000, help="number of Leads")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--keep", type=Path, help="directory to keep the sandbox and warehouse in")
+    parser.add_argument("--warehouse", type=Path, help="time dbt build on this existing warehouse instead")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.warehouse:
+            path = args.warehouse.resolve()
+        else:
+            directory = (args.keep or Path(tmp)).resolve()
+            directory.mkdir(parents=True, exist_ok=True)
+            path = build_raw_warehouse(directory, args.scale, args.seed)
+        ok = time_dbt_build(path)
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
