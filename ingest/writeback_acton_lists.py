@@ -77,13 +77,7 @@ def existing_lists(client: ActOnClient) -> dict[str, str]:
 
 def create_list(client: ActOnClient, lst: ListConfig) -> str:
     """An empty list with typed column headings (Act-On requires the EMAIL column to be typed)."""
-    form = {
-        "listname": lst.name,
-        "headings": "Y",
-        "uploadspecs": json.dumps(upload_specs(list_headings(lst))),
-    }
-    body = client.json("POST", "/api/1/list", files={k: (None, v) for k, v in form.items()})
-    return str(body["listId"])
+    return client.create_list(lst.name, upload_specs(list_headings(lst)))
 
 
 def _member_csv(headings: Sequence[str], members: Sequence[Mapping[str, Any]]) -> bytes:
