@@ -2,18 +2,25 @@
 
 `create_raw_tables(conn)` makes every `raw_salesforce`, `raw_acton` and `sync_state` table dbt reads (Salesforce
 columns from the sandbox's field definitions, typed by their describe type); `insert_rows` fills a table from
-dicts, leaving unnamed columns null.
+dicts, leaving unnamed columns null; `run_dbt` runs the dbt project on such a warehouse.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import duckdb
+import pytest
+from dbt.cli.main import dbtRunner
 
+from ingest.sync_config import load_sync_config
 from sandbox.salesforce_schema import OBJECTS
+
+ROOT = Path(__file__).resolve().parents[1]
 
 SALESFORCE_OBJECTS = (
     "Lead",
@@ -159,3 +166,29 @@ def insert_rows(conn: duckdb.DuckDBPyConnection, table: str, rows: Iterable[Mapp
         quoted = ", ".join(f'"{n}"' for n in names)
         placeholders = ", ".join("?" for _ in names)
         conn.executemany(f"insert into {table} ({quoted}) values ({placeholders})", values)
+
+
+def run_dbt(path: Path, *args: str, observed_at: str | None = None) -> None:
+    """One dbt invocation on the warehouse at `path` with the shipped sync.yaml (observation time pinned when
+    given); every node must succeed. Target and logs go next to the warehouse, not into the project."""
+    dbt_vars = load_sync_config(ROOT / "sync.yaml").to_dbt_vars()
+    if observed_at is not None:
+        dbt_vars["observed_at"] = observed_at
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("WAREHOUSE_PATH", str(path))
+        result = dbtRunner().invoke(
+            [
+                *args,
+                "--project-dir", str(ROOT / "dbt_project"),
+                "--profiles-dir", str(ROOT / "dbt_project"),
+                "--target-path", str(path.parent / "target"),
+                "--log-path", str(path.parent / "logs"),
+                "--vars", json.dumps(dbt_vars),
+            ]
+        )  # fmt: skip
+    failures = [
+        f"{r.node.name}: {r.status} {r.message}"
+        for r in (result.result or [])
+        if str(r.status) not in ("success", "pass")
+    ]
+    assert result.success and not failures, failures or result.exception

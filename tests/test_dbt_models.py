@@ -23,12 +23,9 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from dbt.cli.main import dbtRunner
 
-from ingest.sync_config import load_sync_config
-from tests.raw_fixtures import create_raw_tables, insert_rows
+from tests.raw_fixtures import create_raw_tables, insert_rows, run_dbt
 
-ROOT = Path(__file__).resolve().parents[1]
 OBSERVED_AT = "2024-04-01 00:00:00"
 CONTACTS, LEADS = "SFDC Master Contacts", "SFDC Master Leads"
 
@@ -456,29 +453,6 @@ def load_world(conn: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def run_dbt(path: Path, *args: str, observed_at: str) -> None:
-    """One dbt invocation on the warehouse at `path` with the shipped sync.yaml; every node must succeed."""
-    dbt_vars = {**load_sync_config(ROOT / "sync.yaml").to_dbt_vars(), "observed_at": observed_at}
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("WAREHOUSE_PATH", str(path))
-        result = dbtRunner().invoke(
-            [
-                *args,
-                "--project-dir", str(ROOT / "dbt_project"),
-                "--profiles-dir", str(ROOT / "dbt_project"),
-                "--target-path", str(path.parent / "target"),
-                "--log-path", str(path.parent / "logs"),
-                "--vars", json.dumps(dbt_vars),
-            ]
-        )  # fmt: skip
-    failures = [
-        f"{r.node.name}: {r.status} {r.message}"
-        for r in (result.result or [])
-        if str(r.status) not in ("success", "pass")
-    ]
-    assert result.success and not failures, failures or result.exception
-
-
 @pytest.fixture(scope="module")
 def warehouse_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The warehouse after one `dbt build` of the whole project (models, data tests, unit tests, contracts)."""
@@ -524,9 +498,40 @@ def test_people_are_emails_across_both_systems(warehouse: duckdb.DuckDBPyConnect
     assert people["manual@elsewhere.com"] == (None, None, "acton", False, "Unknown", 0)
 
 
+def test_people_carry_ids_owner_consent_and_stage(warehouse: duckdb.DuckDBPyConnection) -> None:
+    lee = rows(
+        warehouse,
+        "select salesforce_ids, acton_contact_id, owner_name, owner_email, score, salesforce_opted_out, "
+        "acton_opted_out, consent_source_event, consent_event_at, stage_reached, stage_reached_at "
+        "from marts.people where email = 'lee@beta.io'",
+    )
+    # the Contact's box is checked, but Lee opted back in inside Act-On later: that event decides
+    assert lee == [
+        (
+            "003L1,00QL1",
+            "c-lee",
+            "Una Owner",
+            "una@corp.com",
+            40.0,
+            True,
+            False,
+            "acton_optin",
+            ts("2024-03-01 09:00"),
+            "opportunity",
+            ts("2024-03-01 09:00"),
+        )
+    ]
+    ann = rows(
+        warehouse,
+        "select acton_opted_out, salesforce_opted_out, consent_source_event from marts.people "
+        "where email = 'ann@gamma.org'",
+    )
+    assert ann == [(True, False, "acton_optout")]
+
+
 def test_records_without_valid_email_are_rejected(warehouse: duckdb.DuckDBPyConnection) -> None:
     rejected = rows(
-        warehouse, "select source_object, record_id, reason from intermediate.int_records_rejected order by 2"
+        warehouse, "select source_object, record_id, reason from marts.rejected_records order by 2"
     )
     assert rejected == [
         ("Contact", "003X1", "invalid email"),
@@ -566,14 +571,15 @@ def test_funnel_stages_are_dated_and_counted(warehouse: duckdb.DuckDBPyConnectio
         (r[0], r[1], r[2]): r[3:]
         for r in rows(
             warehouse,
-            "select period_start, lead_source, stage, entries, reached_next_stage, conversion_rate, "
-            "median_days_to_next_stage from marts.funnel_report",
+            "select period_start, lead_source, stage, entered, conversion_rate, median_days_to_next "
+            "from marts.funnel_report",
         )
     }
     jan = date(2024, 1, 1)
-    assert by_period[(jan, "Web", "known")] == (1, 1, 1.0, 8.0)  # Pat: known 2 Jan, engaged 10 Jan
-    assert by_period[(jan, "Unknown", "known")] == (2, 0, 0.0, None)  # Sam and the hand-added record
-    assert by_period[(date(2024, 3, 1), "Web", "won")] == (1, 0, None, None)  # last stage: no conversion
+    assert by_period[(jan, "Web", "known")] == (1, 1.0, 8.0)  # Pat: known 2 Jan, engaged 10 Jan
+    assert by_period[(jan, "Unknown", "known")] == (2, 0.0, None)  # Sam and the hand-added record
+    assert by_period[(date(2024, 3, 1), "Web", "won")] == (1, None, None)  # last stage: no conversion
+    assert by_period[(date(2024, 3, 1), "(all)", "won")] == (1, None, None)
 
 
 def test_roi_report_per_attribution_model(warehouse: duckdb.DuckDBPyConnection) -> None:
@@ -581,7 +587,7 @@ def test_roi_report_per_attribution_model(warehouse: duckdb.DuckDBPyConnection) 
         (r[0], r[1]): r[2:]
         for r in rows(
             warehouse,
-            "select campaign_name, attribution_model, cost, attributed_won_revenue, attributed_pipeline, roi "
+            "select campaign_name, attribution_model, cost, won_revenue, pipeline_amount, roi "
             "from marts.roi_report",
         )
     }
@@ -611,14 +617,14 @@ def test_opportunities_use_the_report_mapping(warehouse: duckdb.DuckDBPyConnecti
 def test_sales_prospects_ranked_per_owner(warehouse: duckdb.DuckDBPyConnection) -> None:
     prospects = rows(
         warehouse,
-        "select owner_name, intent_rank, email, is_high_intent, in_prospects_in_active_opportunities "
+        "select owner_name, owner_email, intent_rank, email, is_high_intent, in_prospects_in_active_opportunities "
         "from marts.sales_prospects order by owner_name, intent_rank",
     )
     assert prospects == [
-        ("Dee Seller", 1, "ann@gamma.org", True, False),
-        ("Una Owner", 1, "pat@acme.com", True, False),
-        ("Una Owner", 2, "lee@beta.io", False, True),
-        ("Una Owner", 3, "sam@delta.com", False, False),
+        ("Dee Seller", "dee@corp.com", 1, "ann@gamma.org", True, False),
+        ("Una Owner", "una@corp.com", 1, "pat@acme.com", True, False),
+        ("Una Owner", "una@corp.com", 2, "lee@beta.io", False, True),
+        ("Una Owner", "una@corp.com", 3, "sam@delta.com", False, False),
     ]
 
 

@@ -1,6 +1,7 @@
 {#- Credit per (opportunity, campaign) under each attribution model, weights summing to 1 per opportunity:
-    primary = the opportunity's primary campaign; first_touch / last_touch = the earliest / latest touch;
-    linear = every touch an equal share. -#}
+    primary = the opportunity's primary campaign (when it is a live campaign); first_touch / last_touch = the
+    earliest / latest touch; linear = every touch an equal share. An opportunity without touches gets no
+    multi-touch credit, so each multi-touch model distributes exactly the opportunities that have touches. -#}
 with touches as (
     select
         *,
@@ -11,10 +12,14 @@ with touches as (
     from {{ ref('int_campaign_touches_collected') }}
 ),
 
+live_campaigns as (
+    select campaign_id from {{ ref('stg_salesforce__campaigns') }} where not is_deleted
+),
+
 credits as (
-    select opportunity_id, primary_campaign_id as campaign_id, 'primary' as attribution_model, 1.0 as weight
-    from {{ ref('int_opportunities_mapped') }}
-    where primary_campaign_id is not null
+    select o.opportunity_id, o.primary_campaign_id as campaign_id, 'primary' as attribution_model, 1.0 as weight
+    from {{ ref('int_opportunities_mapped') }} as o
+    inner join live_campaigns as c on c.campaign_id = o.primary_campaign_id
     union all
     select opportunity_id, campaign_id, 'first_touch', 1.0 from touches where from_first = 1
     union all

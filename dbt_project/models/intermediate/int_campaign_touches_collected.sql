@@ -1,5 +1,6 @@
 {#- An opportunity's touches: campaign memberships, created before the opportunity, of its contact-role
-    contacts and of the leads converted into those contacts. -#}
+    contacts and of the leads converted into those contacts. Only memberships of live campaigns count: the ROI
+    report lists live campaigns, and credit given to a deleted one would vanish from its totals. -#}
 with role_contacts as (
     select distinct opportunity_id, contact_id
     from {{ ref('stg_salesforce__opportunity_contact_roles') }}
@@ -7,8 +8,10 @@ with role_contacts as (
 ),
 
 members as (
-    select * from {{ ref('stg_salesforce__campaign_members') }}
-    where not is_deleted
+    select m.*
+    from {{ ref('stg_salesforce__campaign_members') }} as m
+    inner join {{ ref('stg_salesforce__campaigns') }} as c on c.campaign_id = m.campaign_id
+    where not m.is_deleted and not c.is_deleted
 ),
 
 touches as (

@@ -1,7 +1,11 @@
 {#- Every consent event per normalised email, from both systems:
     Act-On opt-outs (history and current list), opt-ins (an email leaving the opt-out list), spam complaints
     (count as opt-outs); Salesforce checks and un-checks of HasOptedOutOfEmail (an un-check is kept here for
-    the record, but int_consent_states_resolved never treats it as an opt-in). Hard bounces are not consent. -#}
+    the record, but int_consent_states_resolved never treats it as an opt-in). Hard bounces are not consent.
+    A check our own write-back made (consent ledger, system salesforce, written since the record's previous
+    observation and before this one) is the echo of the event that decided it, so it carries that event's time:
+    dated by when a later run saw it, it would look newer than an Act-On opt-in made while the write was on
+    its way, and opt that person out again. -#}
 with acton_optouts as (
     select email, coalesce(opted_out_at, first_seen_at) as event_at
     from {{ ref('stg_acton__optout_history_entries') }}
@@ -10,6 +14,38 @@ with acton_optouts as (
     select email, opted_out_at as event_at
     from {{ ref('stg_acton__optouts') }}
     where is_valid_email
+),
+
+salesforce_transitions as (
+    select
+        o.salesforce_id,
+        o.is_opted_out,
+        o.changed_at,
+        o.observed_at,
+        lag(o.observed_at) over (partition by o.salesforce_id order by o.observed_at) as previous_observed_at,
+        r.person_email
+    from {{ ref('int_salesforce_optouts_observed') }} as o
+    inner join {{ ref('int_salesforce_records_unioned') }} as r on r.salesforce_id = o.salesforce_id
+    where r.person_email is not null and not r.is_deleted
+),
+
+our_salesforce_checks as (
+    select email, event_at, written_at
+    from {{ ref('stg_sync_state__consent_ledger_entries') }}
+    where system = 'salesforce' and lower(new_value) = 'true'
+),
+
+salesforce_changes as (
+    select
+        t.*,
+        w.event_at as echoed_event_at,
+        row_number() over (partition by t.salesforce_id, t.observed_at order by w.written_at desc) as echo_rank
+    from salesforce_transitions as t
+    left join our_salesforce_checks as w
+        on t.is_opted_out
+        and w.email = t.person_email
+        and w.written_at <= t.observed_at
+        and (t.previous_observed_at is null or w.written_at > t.previous_observed_at)
 ),
 
 events as (
@@ -37,15 +73,14 @@ events as (
     union all
 
     select
-        r.person_email,
+        person_email,
         'salesforce',
-        case when o.is_opted_out then 'opt_out' else 'opt_in' end,
-        case when o.is_opted_out then 'salesforce_check' else 'salesforce_uncheck' end,
-        o.salesforce_id,
-        o.changed_at
-    from {{ ref('int_salesforce_optouts_observed') }} as o
-    inner join {{ ref('int_salesforce_records_unioned') }} as r on r.salesforce_id = o.salesforce_id
-    where r.person_email is not null and not r.is_deleted
+        case when is_opted_out then 'opt_out' else 'opt_in' end,
+        case when is_opted_out then 'salesforce_check' else 'salesforce_uncheck' end,
+        salesforce_id,
+        coalesce(echoed_event_at, changed_at)
+    from salesforce_changes
+    where echo_rank = 1
 )
 
 select

@@ -1,21 +1,36 @@
-{#- Net-new entries per stage per month by lead source; conversion by cohort: of those who entered the stage in
-    that month, the share that has reached the next stage by now; median days to the next stage. -#}
+{#- Net-new entries per month x stage x lead source, plus one row per month x stage over all sources
+    (lead_source '(all)'). conversion_rate is by cohort: of those who entered the stage in that month, the share
+    that has reached the next stage by now (null for the last stage, Won); median_days_to_next is over those
+    who reached it. -#}
+with by_source as (
+    select period_start, stage, stage_order, lead_source, next_stage, next_stage_entered_at, days_to_next_stage
+    from {{ ref('funnel_stage_entries') }}
+),
+
+all_sources as (
+    select
+        period_start, stage, stage_order, '(all)' as lead_source, next_stage, next_stage_entered_at,
+        days_to_next_stage
+    from by_source
+),
+
+entries as (
+    select * from by_source
+    union all
+    select * from all_sources
+)
+
 select
-    {{ dbt.concat([dbt.cast("period_start", dbt.type_string()), "'|'", "lead_source", "'|'", "stage"]) }}
-        as funnel_period_id,
     period_start,
-    lead_source,
     stage,
-    stage_order,
-    cast(count(*) as {{ dbt.type_int() }}) as entries,
-    cast(sum(case when next_stage_entered_at is not null then 1 else 0 end) as {{ dbt.type_int() }})
-        as reached_next_stage,
+    cast(stage_order as {{ dbt.type_int() }}) as stage_order,
+    lead_source,
+    cast(count(*) as {{ dbt.type_int() }}) as entered,
     case
         when max(next_stage) is not null
             then cast(sum(case when next_stage_entered_at is not null then 1 else 0 end) as {{ type_double() }})
                 / count(*)
     end as conversion_rate,
-    cast(percentile_cont(0.5) within group (order by days_to_next_stage) as {{ type_double() }})
-        as median_days_to_next_stage
-from {{ ref('funnel_stage_entries') }}
-group by period_start, lead_source, stage, stage_order
+    cast({{ median('days_to_next_stage') }} as {{ type_double() }}) as median_days_to_next
+from entries
+group by period_start, stage, stage_order, lead_source

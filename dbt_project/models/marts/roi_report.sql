@@ -1,16 +1,28 @@
-{#- ROI per campaign under each attribution model. cost = ActualCost, else BudgetedCost;
-    roi = (attributed won revenue - cost) / cost, null when the cost is 0 or unknown. -#}
+{#- ROI per live campaign under each attribution model (primary, first_touch, last_touch, linear).
+    cost = ActualCost, else BudgetedCost; members and leads count the campaign's live memberships;
+    opportunities, pipeline_amount and won_revenue are the credit the model gives the campaign (fractions under
+    linear); roi = (won_revenue - cost) / cost, null when the cost is 0 or unknown. -#}
 with credited as (
     select
         a.campaign_id,
         a.attribution_model,
-        sum(a.weight) as attributed_opportunities,
-        sum(a.weight * coalesce(o.amount, 0)) as attributed_pipeline,
-        sum(case when o.is_won then a.weight else 0 end) as attributed_won_opportunities,
-        sum(case when o.is_won then a.weight * coalesce(o.amount, 0) else 0 end) as attributed_won_revenue
+        sum(a.weight) as opportunities,
+        sum(a.weight * coalesce(o.amount, 0)) as pipeline_amount,
+        sum(case when o.is_won then a.weight else 0 end) as won_opportunities,
+        sum(case when o.is_won then a.weight * coalesce(o.amount, 0) else 0 end) as won_revenue
     from {{ ref('int_campaign_attributions_computed') }} as a
     inner join {{ ref('int_opportunities_mapped') }} as o on o.opportunity_id = a.opportunity_id
     group by a.campaign_id, a.attribution_model
+),
+
+memberships as (
+    select
+        campaign_id,
+        count(*) as members,
+        count(distinct lead_id) as leads
+    from {{ ref('stg_salesforce__campaign_members') }}
+    where not is_deleted
+    group by campaign_id
 ),
 
 models as (
@@ -31,20 +43,22 @@ campaigns as (
 )
 
 select
-    {{ dbt.concat(["c.campaign_id", "'|'", "m.attribution_model"]) }} as roi_report_id,
+    m.attribution_model,
     c.campaign_id,
     c.campaign_name,
     c.campaign_type,
-    m.attribution_model,
     cast(c.cost as {{ type_double() }}) as cost,
-    cast(coalesce(cr.attributed_opportunities, 0) as {{ type_double() }}) as attributed_opportunities,
-    cast(coalesce(cr.attributed_pipeline, 0) as {{ type_double() }}) as attributed_pipeline,
-    cast(coalesce(cr.attributed_won_opportunities, 0) as {{ type_double() }}) as attributed_won_opportunities,
-    cast(coalesce(cr.attributed_won_revenue, 0) as {{ type_double() }}) as attributed_won_revenue,
+    cast(coalesce(ms.members, 0) as {{ dbt.type_int() }}) as members,
+    cast(coalesce(ms.leads, 0) as {{ dbt.type_int() }}) as leads,
+    cast(coalesce(cr.opportunities, 0) as {{ type_double() }}) as opportunities,
+    cast(coalesce(cr.won_opportunities, 0) as {{ type_double() }}) as won_opportunities,
+    cast(coalesce(cr.pipeline_amount, 0) as {{ type_double() }}) as pipeline_amount,
+    cast(coalesce(cr.won_revenue, 0) as {{ type_double() }}) as won_revenue,
     cast(
-        case when c.cost > 0 then (coalesce(cr.attributed_won_revenue, 0) - c.cost) / c.cost end
+        case when c.cost > 0 then (coalesce(cr.won_revenue, 0) - c.cost) / c.cost end
         as {{ type_double() }}
     ) as roi
 from campaigns as c
 cross join models as m
 left join credited as cr on cr.campaign_id = c.campaign_id and cr.attribution_model = m.attribution_model
+left join memberships as ms on ms.campaign_id = c.campaign_id

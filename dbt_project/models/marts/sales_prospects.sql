@@ -42,6 +42,7 @@ prospects as (
         p.primary_salesforce_id,
         p.owner_id,
         u.user_name as owner_name,
+        u.email as owner_email,
         s.score,
         e.last_engaged_at,
         coalesce(
@@ -65,12 +66,19 @@ select
     primary_salesforce_id,
     owner_id,
     owner_name,
+    owner_email,
     score,
     last_engaged_at,
     is_high_intent,
     cast(row_number() over (
         partition by owner_id
-        order by case when is_high_intent then 0 else 1 end, score desc nulls last, last_engaged_at desc nulls last, email
+        order by
+            case when is_high_intent then 0 else 1 end,
+            case when score is null then 1 else 0 end,
+            score desc,
+            case when last_engaged_at is null then 1 else 0 end,
+            last_engaged_at desc,
+            email
     ) as {{ dbt.type_int() }}) as intent_rank,
     in_prospects_assigned_to_sales,
     in_existing_contacts_assigned_to_sales,
