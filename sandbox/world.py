@@ -308,7 +308,7 @@ HISTORY_COLUMNS = (
 )  # fmt: skip
 MEMBER_COLUMNS = (
     "CampaignId", "LeadId", "ContactId", "LeadOrContactId", "Status", "HasResponded", "FirstRespondedDate",
-    "Email", "CreatedDate",
+    "Email", "IsDeleted", "CreatedDate",
 )  # fmt: skip
 _LEAD_EMAIL, _LEAD_DELETED = LEAD_COLUMNS.index("Email"), LEAD_COLUMNS.index("IsDeleted")
 
@@ -546,6 +546,7 @@ class _OrgBuilder:
                     int(responded),
                     first_response,
                     email,
+                    0,
                     _dt(created),
                 )
             )

@@ -398,3 +398,12 @@ def test_acton_world_is_called_with_its_own_seeds(tmp_path: Path, monkeypatch: p
         ),
     ]
     assert counts["acton_opens"] == 6
+
+
+def test_every_generated_row_has_a_deleted_flag(tmp_path: Path) -> None:
+    store = Store(tmp_path / "flags.sqlite")
+    world.generate(store, 200, SEED)
+    for obj in store.objects():
+        if store.field(obj, "IsDeleted") is not None:
+            (missing,) = store.conn.execute(f'SELECT COUNT(*) FROM "{obj}" WHERE "IsDeleted" IS NULL').fetchone()
+            assert missing == 0, obj
