@@ -11,6 +11,11 @@
     {%- endfor %}
 {%- endmacro %}
 
+{#- Act-On trims what it is sent and stores blanks as empty: compare in that form, or padded values resend forever. -#}
+{% macro list_value(expr) -%}
+    nullif({{ trim_whitespace(expr) }}, '')
+{%- endmacro %}
+
 {#- One SQL expression for a list column: "Field" on the record, "Account.Field" / "Owner.Field" on the lookup. -#}
 {% macro list_field(list_config, heading) -%}
     {%- set path = list_config['fields'].get(heading) -%}
@@ -18,9 +23,9 @@
         cast(null as {{ dbt.type_string() }})
     {%- elif '.' in path -%}
         {%- set lookup, field = path.split('.') -%}
-        cast({{ 'account' if lookup == 'Account' else 'owner' }}.{{ cfg_column(field) }} as {{ dbt.type_string() }})
+        {{ list_value("cast(" ~ ('account' if lookup == 'Account' else 'owner') ~ "." ~ cfg_column(field) ~ " as " ~ dbt.type_string() ~ ")") }}
     {%- else -%}
-        cast(rec.{{ cfg_column(path) }} as {{ dbt.type_string() }})
+        {{ list_value("cast(rec." ~ cfg_column(path) ~ " as " ~ dbt.type_string() ~ ")") }}
     {%- endif -%}
 {%- endmacro %}
 

@@ -1,6 +1,16 @@
-{#- Emails are compared normalised (trim + lower-case); valid = something@something.tld without spaces. -#}
+{#- Emails are compared normalised (surrounding whitespace - spaces, tabs, newlines - removed, lower-cased);
+    valid = something@something.tld without spaces. ingest.writeback_state.normalise_email is the same rule. -#}
 {% macro normalised_email(expr) -%}
-    lower(trim({{ expr }}))
+    lower({{ trim_whitespace(expr) }})
+{%- endmacro %}
+
+{#- SQL's trim() removes spaces only; Act-On and Salesforce users also leave tabs and newlines around values. -#}
+{% macro trim_whitespace(expr) -%}
+    {{ return(adapter.dispatch('trim_whitespace')(expr)) }}
+{%- endmacro %}
+
+{% macro default__trim_whitespace(expr) -%}
+    regexp_replace({{ expr }}, '^[[:space:]]+|[[:space:]]+$', '', 'g')
 {%- endmacro %}
 
 {% macro email_columns(expr) -%}

@@ -74,7 +74,10 @@ def _metered_nodes(nodes: Iterable[dg.AssetsDefinition | object]) -> Iterator[tu
         if group in RAW_GROUPS or group == WRITEBACK_GROUP:
             for system in SYSTEMS:
                 if system in getattr(node, "kinds", ()):
-                    yield system, node.assets_def.node_def.name, node  # type: ignore[attr-defined]
+                    # outside a job's selection (optout_job) a node has no op: count it under its key
+                    node_def = getattr(getattr(node, "assets_def", None), "node_def", None)
+                    op = node_def.name if node_def is not None else node.key.to_user_string()  # type: ignore[attr-defined]
+                    yield system, op, node
 
 
 def last_run_calls(instance: dg.DagsterInstance, nodes: Iterable[object]) -> dict[str, int]:

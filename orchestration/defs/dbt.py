@@ -2,6 +2,7 @@
 tests surface as asset checks. The sync configuration reaches dbt as vars."""
 
 import json
+import os
 import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
-from orchestration.defs.resources import SyncConfigResource
+from orchestration.defs.resources import DUCKDB_POOL, SyncConfigResource
 
 DBT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
 # The venv's dbt, whether or not the venv is on PATH (make runs .venv/bin/python directly).
@@ -45,13 +46,27 @@ class SyncTranslator(DagsterDbtTranslator):
         return dbt_resource_props["schema"]
 
 
-@dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, dagster_dbt_translator=SyncTranslator())
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    project=dbt_project,
+    dagster_dbt_translator=SyncTranslator(),
+    pool=DUCKDB_POOL,
+)
 def dbt_models(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, sync_config: SyncConfigResource
 ) -> Iterator[Any]:
     """Staging, the person spine, the funnel and ROI marts, and the sync.* tables the write-back sends."""
-    dbt_vars = {**sync_config.load().to_dbt_vars(), "run_id": context.run_id}
-    yield from dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context).stream()
+    dbt_vars = {
+        **sync_config.load().to_dbt_vars(),
+        "run_id": context.run_id,
+        # the sync's own writes must not count as people's changes when duplicates are ranked
+        "integration_username": os.environ.get("SALESFORCE_USERNAME", ""),
+    }
+    args = ["build", "--vars", json.dumps(dbt_vars)]
+    if context.is_subset:
+        # a partial graph (optout_job) must not run relationship tests against models it does not build
+        args += ["--indirect-selection", "cautious"]
+    yield from dbt.cli(args, context=context).stream()
 
 
 @dg.definitions

@@ -27,7 +27,8 @@ with leads as (
         cast({{ cfg_column(var('last_engagement_field')) }} as {{ dbt.type_timestamp() }})
             as last_engagement_field_value,
         created_at,
-        last_modified_at
+        last_modified_at,
+        last_modified_by_id
     from {{ ref('stg_salesforce__leads') }}
 ),
 
@@ -57,7 +58,8 @@ contacts as (
         cast(c.{{ cfg_column(var('last_engagement_field')) }} as {{ dbt.type_timestamp() }})
             as last_engagement_field_value,
         c.created_at,
-        c.last_modified_at
+        c.last_modified_at,
+        c.last_modified_by_id
     from {{ ref('stg_salesforce__contacts') }} as c
     left join {{ ref('stg_salesforce__accounts') }} as a on a.account_id = c.account_id
 ),
@@ -70,11 +72,18 @@ records as (
 
 select
     r.*,
+    {#- Which duplicate is "most recently modified" must not follow the sync's own writes (every score push would
+        reorder duplicates and resend their list rows): a record last modified by the integration user ranks by
+        its creation instead. -#}
+    case when r.last_modified_by_id = integration_user.user_id then r.created_at else r.last_modified_at end
+        as changed_by_people_at,
     case
         when converted_to.is_valid_email then converted_to.email
         when r.is_valid_email then r.email
     end as person_email
 from records as r
+left join {{ ref('stg_salesforce__users') }} as integration_user
+    on lower(integration_user.username) = lower({{ sql_string(var('integration_username', '')) }})
 left join records as converted_to
     on converted_to.salesforce_object = 'Contact'
     and converted_to.salesforce_id = r.converted_contact_id

@@ -12,6 +12,7 @@ select
     cast("EmailBouncedDate" as {{ dbt.type_timestamp() }}) as email_bounced_date,
     coalesce("IsDeleted", false) as is_deleted,
     cast("CreatedDate" as {{ dbt.type_timestamp() }}) as created_at,
-    cast("LastModifiedDate" as {{ dbt.type_timestamp() }}) as last_modified_at
+    cast("LastModifiedDate" as {{ dbt.type_timestamp() }}) as last_modified_at,
+    "LastModifiedById" as last_modified_by_id
     {{ configured_salesforce_columns('contact') }}
 from {{ source('raw_salesforce', 'contact') }}

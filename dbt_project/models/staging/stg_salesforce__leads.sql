@@ -18,6 +18,7 @@ select
     cast("ConvertedDate" as date) as converted_date,
     coalesce("IsDeleted", false) as is_deleted,
     cast("CreatedDate" as {{ dbt.type_timestamp() }}) as created_at,
-    cast("LastModifiedDate" as {{ dbt.type_timestamp() }}) as last_modified_at
+    cast("LastModifiedDate" as {{ dbt.type_timestamp() }}) as last_modified_at,
+    "LastModifiedById" as last_modified_by_id
     {{ configured_salesforce_columns('lead') }}
 from {{ source('raw_salesforce', 'lead') }}
