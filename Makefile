@@ -6,8 +6,12 @@ STAMP := $(VENV)/.installed
 DATA ?= .data/demo
 SCALE ?= 2000
 BENCH_SCALE ?= 100000
+DEV_DATA ?= .data/dev
+# The committed Dagster instance of `make dev` and `make sync` (.dagster/dagster.yaml: the one-writer pool for
+# DuckDB); their runs and schedule ticks are kept there.
+INSTANCE := $(CURDIR)/.dagster
 
-.PHONY: setup demo test lint format sandbox bench clean
+.PHONY: setup demo test lint format sandbox bench clean dev sync
 
 setup: $(STAMP)
 
@@ -36,6 +40,39 @@ sandbox: setup
 
 demo: setup
 	$(BIN)/python -m orchestration.demo --data-dir $(DATA) --scale $(SCALE)
+
+# UI + daemon (schedules really run) against the sandboxes: serve them in the background, wait for their
+# coordinates, load them, then `dg dev`; Ctrl-C stops both. $(DEV_DATA)/dev.env holds the sandbox coordinates
+# plus this setup's warehouse and token cache, for `make sync ENV_FILE=$(DEV_DATA)/dev.env`.
+dev: setup
+	mkdir -p $(DEV_DATA)
+	rm -f $(DEV_DATA)/sandbox.env
+	$(BIN)/python -m sandbox serve --data-dir $(DEV_DATA) --scale $(SCALE) >> $(DEV_DATA)/sandbox.log 2>&1 & \
+	sandbox=$$!; trap 'kill $$sandbox 2>/dev/null' EXIT INT TERM; \
+	while [ ! -f $(DEV_DATA)/sandbox.env ]; do \
+	  kill -0 $$sandbox 2>/dev/null || { tail -20 $(DEV_DATA)/sandbox.log; exit 1; }; sleep 1; \
+	done; \
+	{ cat $(DEV_DATA)/sandbox.env; \
+	  echo WAREHOUSE_PATH=$(CURDIR)/$(DEV_DATA)/warehouse.duckdb; \
+	  echo TOKEN_CACHE_PATH=$(CURDIR)/$(DEV_DATA)/tokens.json; } > $(DEV_DATA)/dev.env; \
+	set -a; . $(DEV_DATA)/dev.env; set +a; \
+	PATH=$(CURDIR)/$(BIN):$$PATH DAGSTER_HOME=$(INSTANCE) $(BIN)/dg dev
+
+# Run sync_job once against whatever environment is loaded (a real org's variables, or ENV_FILE=<file> first).
+sync: setup
+	set -a; if [ -n "$(ENV_FILE)" ]; then . $(ENV_FILE); fi; set +a; \
+	DAGSTER_HOME=$(INSTANCE) $(BIN)/dagster job execute -m orchestration.definitions -j sync_job
+
+# One person's journey through both systems and the sync: make trace Q=<email or Salesforce Id>
+trace: setup
+	set -a; if [ -n "$(ENV_FILE)" ]; then . $(ENV_FILE); fi; set +a; \
+	$(BIN)/python -m ingest.trace "$(Q)"
+
+# Refresh both systems (extract and dbt, no write-back), run every check, exit non-zero on a failure; freshness
+# is judged from the instance the scheduled runs record in (ENV_FILE as for `make sync`).
+doctor: setup
+	set -a; if [ -n "$(ENV_FILE)" ]; then . $(ENV_FILE); fi; set +a; \
+	DAGSTER_HOME=$${DAGSTER_HOME:-$(INSTANCE)} $(BIN)/python -m orchestration.doctor
 
 bench: setup
 	$(BIN)/python -m benchmarks.run --scale $(BENCH_SCALE)

@@ -87,7 +87,14 @@ def _dbt_build(path: str, work_dir: str, results: multiprocessing.Queue) -> None
     if not result.success and not failed:
         failed = [repr(result.exception)]
     # ru_maxrss is KiB on Linux
-    results.put((seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10, len(result.result or []), failed))
+    results.put(
+        (
+            seconds,
+            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10,
+            len(result.result or []),
+            failed,
+        )
+    )
 
 
 def time_dbt_build(path: Path) -> bool:

@@ -57,7 +57,7 @@ def rate_floor_s(acton_calls: int) -> float:
     return acton_calls / ACTON_RATE_PER_S
 
 
-def _bulk_csv_pages(
+def bulk_csv_pages(
     session: requests.Session, base: str, headers: Mapping[str, str], query: str, out_dir: Path
 ) -> tuple[list[Path], int]:
     """One queryAll job; its result pages written to files as they arrive. Returns (files, calls)."""
@@ -94,6 +94,15 @@ def _bulk_csv_pages(
             return files, calls
 
 
+def plain_http(client: SalesforceClient) -> tuple[requests.Session, str, dict[str, str]]:
+    """A bare requests session, the versioned data URL and the bearer header of ``client``'s token."""
+    session = requests.Session()
+    # else a REQUESTS_CA_BUNDLE in the environment would override the pinned sandbox CA
+    session.trust_env = False
+    session.verify = client.config.ca_bundle or True
+    return session, client.url("").rstrip("/"), {"Authorization": f"Bearer {client.token['access_token']}"}
+
+
 def extract_floor(
     client: SalesforceClient, objects: Sequence[str], work_dir: Path
 ) -> dict[str, dict[str, Any]]:
@@ -101,10 +110,7 @@ def extract_floor(
     ``read_csv`` into a DuckDB file. Authentication and describe (for the SELECT list) are not timed."""
     shutil.rmtree(work_dir, ignore_errors=True)
     work_dir.mkdir(parents=True)
-    session = requests.Session()
-    session.verify = client.config.ca_bundle or True
-    headers = {"Authorization": f"Bearer {client.token['access_token']}"}
-    base = client.url("").rstrip("/")
+    session, base, headers = plain_http(client)
     conn = duckdb.connect(str(work_dir / "floor.duckdb"))
     out: dict[str, dict[str, Any]] = {}
     for obj in objects:
@@ -112,7 +118,7 @@ def extract_floor(
         pages_dir = work_dir / obj
         pages_dir.mkdir()
         started = time.perf_counter()
-        files, calls = _bulk_csv_pages(session, base, headers, f"SELECT {select} FROM {obj}", pages_dir)
+        files, calls = bulk_csv_pages(session, base, headers, f"SELECT {select} FROM {obj}", pages_dir)
         fetched = time.perf_counter() - started
         conn.execute(
             f'CREATE TABLE "{obj}" AS SELECT * FROM read_csv(?, header = true)', [[str(f) for f in files]]
@@ -123,4 +129,3 @@ def extract_floor(
     conn.close()
     shutil.rmtree(work_dir, ignore_errors=True)
     return out
-

@@ -20,7 +20,9 @@ def machine() -> dict[str, Any]:
         platform.processor() or "unknown",
     )
     mem_kib = next(
-        int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")
+        int(line.split()[1])
+        for line in Path("/proc/meminfo").read_text().splitlines()
+        if line.startswith("MemTotal")
     )
     return {
         "nproc": os.cpu_count(),

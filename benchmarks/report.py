@@ -50,8 +50,6 @@ def stages(
     for step in sorted(cycle.steps.values(), key=lambda s: s.start):
         floor, acton_floor = step_floor(step, changed, lists, first_run)
         rows = step.rows
-        if step.key.startswith(SF_PREFIX):
-            rows = step.rows  # rows the extract wrote; `changed` holds what the source changed
         out.append(
             {
                 "step": step.key,
@@ -71,7 +69,9 @@ def stages(
 
 def print_stages(title: str, rows: list[dict[str, Any]]) -> None:
     print(f"\n{title}")
-    print(f"  {'step':<40}{'s':>8}{'rows':>10}{'rows/s':>10}{'calls':>7}{'floor':>7}{'ratio':>7}{'RSS MiB':>9}")
+    print(
+        f"  {'step':<40}{'s':>8}{'rows':>10}{'rows/s':>10}{'calls':>7}{'floor':>7}{'ratio':>7}{'RSS MiB':>9}"
+    )
     for r in rows:
         print(
             f"  {r['step']:<40}{r['seconds']:>8.2f}{r['rows']:>10,}{r['rows_per_s'] or '':>10}"

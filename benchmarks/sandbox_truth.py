@@ -29,7 +29,9 @@ class SandboxTruth:
             out: Marks = {}
             for obj in self.objects:
                 cursor = self._cursor(conn, obj)
-                out[obj] = conn.execute(f'SELECT max("{cursor}") FROM "{obj}"').fetchone()[0] if cursor else None
+                out[obj] = (
+                    conn.execute(f'SELECT max("{cursor}") FROM "{obj}"').fetchone()[0] if cursor else None
+                )
             return out
 
     def changed_since(self, marks: Marks | None) -> dict[str, int]:

@@ -17,6 +17,10 @@ import duckdb
 
 from sandbox.launcher import Sandbox, start
 
+PROJECT = Path(__file__).resolve().parents[1]
+# The committed instance config (the one-writer pool for DuckDB), copied into the demo's own DAGSTER_HOME.
+INSTANCE_CONFIG = PROJECT / ".dagster" / "dagster.yaml"
+
 
 def _step(message: str) -> None:
     print(f"\n==> {message}", flush=True)
@@ -31,7 +35,8 @@ def _table(conn: duckdb.DuckDBPyConnection, title: str, sql: str) -> None:
         return
     cols = rel.columns
     cells = [
-        [("" if v is None else f"{v:,.2f}" if isinstance(v, float) else str(v)) for v in r] for r in rows
+        [("" if v is None else f"{v:,.2f}" if isinstance(v, float) else str(v).replace("\n", " ")) for v in r]
+        for r in rows
     ]
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(cols)]
     print("  " + "  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)))
@@ -90,6 +95,18 @@ def show_reports(warehouse: Path, sandbox: Sandbox) -> None:
     print(f"\nAPI calls spent: Salesforce {calls['salesforce']:,}, Act-On {calls['acton']:,}")
 
 
+def show_images(warehouse: Path) -> None:
+    # imported late: the orchestration modules read the environment run_sync sets
+    from orchestration.defs.reports import reports_dir
+
+    images = sorted(reports_dir(warehouse).glob("*.png"))
+    print(
+        "\nReport images (also in the Dagster UI, asset report_charts):" if images else "\nNo report images."
+    )
+    for image in images:
+        print(f"  {image}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m orchestration.demo")
     parser.add_argument("--data-dir", type=Path, default=Path(".data/demo"))
@@ -106,10 +123,12 @@ def main(argv: list[str] | None = None) -> int:
         env = {
             **sandbox.env,
             "WAREHOUSE_PATH": str(data_dir / "warehouse.duckdb"),
+            "ANALYTICS_PATH": str(data_dir / "warehouse_analytics.duckdb"),
             "TOKEN_CACHE_PATH": str(data_dir / "tokens.json"),
             "DAGSTER_HOME": str(data_dir / "dagster_home"),
         }
         Path(env["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+        shutil.copy(INSTANCE_CONFIG, Path(env["DAGSTER_HOME"]) / "dagster.yaml")
         print(f"  Salesforce {env['SALESFORCE_LOGIN_URL']}, Act-On {env['ACTON_BASE_URL']}")
 
         _step("Running sync_job: extract -> dbt -> Act-On lists -> scores -> opt-outs -> prospects")
@@ -117,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         show_reports(Path(env["WAREHOUSE_PATH"]), sandbox)
     finally:
         sandbox.stop()
+    show_images(Path(env["WAREHOUSE_PATH"]))
+    print(f"\nAnalysts' read-only copy of the marts: {env['ANALYTICS_PATH']}")
     _step(f"{'Done' if ok else 'FAILED'} in {time.monotonic() - started:.0f} s")
     return 0 if ok else 1
 

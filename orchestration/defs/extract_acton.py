@@ -9,9 +9,10 @@ import duckdb
 from ingest import extract_acton as ex
 from ingest.acton import ActOnClient
 from ingest.results import ExtractResult
+from orchestration.defs.freshness import freshness_policy
 from orchestration.defs.jobs import PREFLIGHT
 from orchestration.defs.metadata import extract_metadata
-from orchestration.defs.resources import ActOnResource, SyncConfigResource, WarehouseResource
+from orchestration.defs.resources import DUCKDB_POOL, ActOnResource, SyncConfigResource, WarehouseResource
 
 Step = Callable[[duckdb.DuckDBPyConnection, ActOnClient, SyncConfigResource], Sequence[ExtractResult]]
 
@@ -31,6 +32,7 @@ def _extract_asset(
 ) -> dg.AssetsDefinition:
     @dg.multi_asset(
         name=f"raw_acton_{tables[0]}",
+        pool=DUCKDB_POOL,
         specs=[
             dg.AssetSpec(
                 _key(t),
@@ -38,6 +40,7 @@ def _extract_asset(
                 kinds={"acton", "duckdb"},
                 description=description,
                 deps=[PREFLIGHT, *(_key(d) for d in deps)],
+                freshness_policy=freshness_policy(),
             )
             for t in tables
         ],

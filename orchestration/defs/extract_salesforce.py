@@ -3,17 +3,20 @@
 import dagster as dg
 
 from ingest.extract_salesforce import OBJECTS, extract_object
+from orchestration.defs.freshness import freshness_policy
 from orchestration.defs.jobs import PREFLIGHT
 from orchestration.defs.metadata import extract_metadata
-from orchestration.defs.resources import SalesforceResource, WarehouseResource
+from orchestration.defs.resources import DUCKDB_POOL, SalesforceResource, WarehouseResource
 
 
 def _extract_asset(obj: str) -> dg.AssetsDefinition:
     @dg.asset(
         key=["raw_salesforce", obj.lower()],
         group_name="raw_salesforce",
+        pool=DUCKDB_POOL,
         kinds={"salesforce", "duckdb"},
         deps=[PREFLIGHT],
+        freshness_policy=freshness_policy(),
         description=(
             f"Salesforce {obj} records in raw_salesforce.{obj.lower()}: incremental by SystemModstamp with an "
             "overlap window, deletes from queryAll, Bulk 2.0 for large windows, periodic Id reconciliation."

@@ -15,6 +15,9 @@ from ingest.warehouse import connect, warehouse_path
 
 # Resolved once, to an absolute path, for every process the orchestration starts (dbt runs from dbt_project/).
 os.environ["WAREHOUSE_PATH"] = str(warehouse_path())
+# The concurrency pool of every asset that writes the warehouse: DuckDB has one writer, and .dagster/dagster.yaml
+# limits each pool to one op at a time across all runs.
+DUCKDB_POOL = "duckdb"
 
 
 class WarehouseResource(dg.ConfigurableResource):

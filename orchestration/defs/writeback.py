@@ -11,7 +11,9 @@ from ingest.writeback_acton_lists import sync_acton_lists
 from ingest.writeback_optouts import sync_optouts
 from ingest.writeback_salesforce import push_bounces, push_prospect_fields, push_scores
 from ingest.writeback_state import WritebackSummary
+from orchestration.defs.freshness import freshness_policy
 from orchestration.defs.resources import (
+    DUCKDB_POOL,
     ActOnResource,
     SalesforceResource,
     SyncConfigResource,
@@ -67,8 +69,10 @@ def summary_result(
 
 @dg.asset(
     group_name=GROUP,
+    pool=DUCKDB_POOL,
     deps=[sync_model("acton_list_upserts"), sync_model("acton_list_removals")],
     kinds={"acton"},
+    freshness_policy=freshness_policy("acton_list_sync"),
 )
 def acton_list_sync(
     context: dg.AssetExecutionContext,
@@ -93,8 +97,10 @@ def acton_list_sync(
 
 @dg.asset(
     group_name=GROUP,
+    pool=DUCKDB_POOL,
     deps=[sync_model("salesforce_score_updates"), "acton_list_sync"],
     kinds={"salesforce"},
+    freshness_policy=freshness_policy("salesforce_score_push"),
 )
 def salesforce_score_push(
     context: dg.AssetExecutionContext,
@@ -111,8 +117,10 @@ def salesforce_score_push(
 
 @dg.asset(
     group_name=GROUP,
+    pool=DUCKDB_POOL,
     deps=[sync_model("salesforce_optout_updates"), sync_model("acton_optout_additions")],
     kinds={"salesforce", "acton"},
+    freshness_policy=freshness_policy("optout_sync"),
 )
 def optout_sync(
     context: dg.AssetExecutionContext,
@@ -129,7 +137,10 @@ def optout_sync(
     return summary_result(context, summary)
 
 
-@dg.asset(group_name=GROUP, deps=[sync_model("salesforce_bounce_updates")], kinds={"salesforce"})
+@dg.asset(
+    group_name=GROUP, pool=DUCKDB_POOL, deps=[sync_model("salesforce_bounce_updates")], kinds={"salesforce"},
+    freshness_policy=freshness_policy("salesforce_bounce_push"),
+)
 def salesforce_bounce_push(
     context: dg.AssetExecutionContext,
     warehouse: WarehouseResource,
@@ -142,7 +153,10 @@ def salesforce_bounce_push(
         return summary_result(context, push_bounces(conn, client, config, context.run.run_id))
 
 
-@dg.asset(group_name=GROUP, deps=[sync_model("salesforce_prospect_updates")], kinds={"salesforce"})
+@dg.asset(
+    group_name=GROUP, pool=DUCKDB_POOL, deps=[sync_model("salesforce_prospect_updates")], kinds={"salesforce"},
+    freshness_policy=freshness_policy("salesforce_prospect_fields_push"),
+)
 def salesforce_prospect_fields_push(
     context: dg.AssetExecutionContext,
     warehouse: WarehouseResource,

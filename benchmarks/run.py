@@ -1,0 +1,261 @@
+"""`make bench`: generate the sandbox world at SCALE, run the full cycle, one simulated hour at CHURN and the
+incremental cycle, a 0%-churn cycle, and the floors on the same data; write benchmarks/results/<date>-<scale>.json
+and a row of the table in benchmarks/README.md.
+
+    .venv/bin/python -m benchmarks.run --scale 100000 [--churn 0.01] [--seed 1] [--data-dir .data/bench]
+
+Numbers come from a shared machine: other work running at the same time slows every stage (see load_avg).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from benchmarks import floors, machine
+from benchmarks.cycle import Cycle, run_sync_job
+from benchmarks.report import ACTON_PREFIX, SF_PREFIX, print_stages, stages
+from benchmarks.rss import Sampler, hwm_kib, maxrss_mib
+from benchmarks.sandbox_truth import Marks, SandboxTruth
+from ingest.extract_salesforce import OBJECTS
+from sandbox.launcher import Sandbox, start
+
+RESULTS = Path(__file__).with_name("results")
+SYSTEMS = ("salesforce", "acton")
+
+
+def _stats_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for system in SYSTEMS:
+        b, a = before[system]["by_endpoint"], after[system]["by_endpoint"]
+        by = {k: a[k] - b.get(k, 0) for k in a if a[k] - b.get(k, 0)}
+        out[system] = {"total": sum(by.values()), "by_endpoint": by}
+    return out
+
+
+def _model_rows(warehouse: Path) -> int | None:
+    """Rows in every table the models and the sync state hold (what dbt built, plus bookkeeping)."""
+    try:
+        conn = duckdb.connect(str(warehouse), read_only=True)
+    except duckdb.IOException:  # a failed dbt step can leave its process holding the lock for a while
+        return None
+    try:
+        (n,) = conn.execute(
+            "SELECT coalesce(sum(estimated_size), 0) FROM duckdb_tables() WHERE schema_name NOT LIKE 'raw_%'"
+        ).fetchone()  # type: ignore[misc]
+    finally:
+        conn.close()
+    return int(n)
+
+
+class Bench:
+    def __init__(self, sandbox: Sandbox, sampler: Sampler, env: dict[str, str], lists: int):
+        import dagster as dg
+
+        self.sandbox, self.sampler, self.env, self.lists = sandbox, sampler, env, lists
+        self.instance = dg.DagsterInstance.get()
+        self.truth = SandboxTruth(sandbox.data_dir, OBJECTS)
+
+    def cycle(self, name: str, marks: Marks | None) -> tuple[dict[str, Any], Cycle]:
+        """One sync_job; ``marks`` are the cursor marks taken before the previous cycle (None: a full read)."""
+        changed = self.truth.changed_since(marks)
+        before = {s: self.sandbox.admin(s, "GET", "stats")["calls"] for s in SYSTEMS}
+        cycle = run_sync_job(self.instance)
+        after = {s: self.sandbox.admin(s, "GET", "stats")["calls"] for s in SYSTEMS}
+        rows = stages(cycle, changed, self.sampler, self.lists, first_run=marks is None)
+        dbt = next((r for r in rows if r["step"] == "dbt_models"), None)
+        if dbt is not None:
+            dbt["rows"] = _model_rows(Path(self.env["WAREHOUSE_PATH"]))
+            dbt["rows_per_s"] = (
+                round(dbt["rows"] / dbt["seconds"]) if dbt["rows"] and dbt["seconds"] else None
+            )
+        sf_extract = [r for r in rows if r["step"].startswith(SF_PREFIX)]
+        acton_floor = sum(r["acton_api_floor"] for r in rows)
+        report = {
+            "name": name,
+            "ok": cycle.ok,
+            "failures": cycle.failures,
+            "seconds": round(cycle.seconds, 2),
+            "salesforce_changed_rows": changed,
+            "salesforce_extract_seconds": round(sum(r["seconds"] for r in sf_extract), 2),
+            "salesforce_extract_calls": sum(r["api_calls"] or 0 for r in sf_extract),
+            "salesforce_extract_floor": sum(r["api_floor"] for r in sf_extract),
+            "salesforce_extract_max_calls_per_object": max(
+                (r["api_calls"] or 0 for r in sf_extract), default=0
+            ),
+            "acton_extract_calls": sum(
+                r["api_calls"] or 0 for r in rows if r["step"].startswith(ACTON_PREFIX)
+            ),
+            "metadata_api_calls": sum(r["api_calls"] or 0 for r in rows),
+            "api_floor": sum(r["api_floor"] for r in rows),
+            "acton_api_floor": acton_floor,
+            "rate_floor_s": round(floors.rate_floor_s(acton_floor), 1),
+            "sandbox_calls": _stats_delta(before, after),
+            "peak_rss_mib": self.sampler.peak_mib(cycle.start, cycle.end),
+            "stages": rows,
+        }
+        print_stages(f"{name}: {cycle.seconds:.1f} s, ok={cycle.ok}", rows)
+        for failure in cycle.failures:
+            print(f"  FAILED {failure}")
+        return report, cycle
+
+
+def _targets(scale: int, result: dict[str, Any]) -> dict[str, Any]:
+    full, incr, zero = (result["cycles"][k] for k in ("full", "incremental", "zero_churn"))
+    floor_s = result["extract_floor"]["seconds"]
+    bound = max(floor_s, full["rate_floor_s"])
+    out: dict[str, Any] = {
+        "full_cycle_vs_max_floor": round(full["seconds"] / bound, 2) if bound else None,
+        "extract_vs_extract_floor": round(full["salesforce_extract_seconds"] / floor_s, 2)
+        if floor_s
+        else None,
+        "incremental_extract_calls_vs_floor": round(
+            incr["salesforce_extract_calls"] / max(1, incr["salesforce_extract_floor"]), 2
+        ),
+        "zero_churn_max_calls_per_object": zero["salesforce_extract_max_calls_per_object"],
+        "peak_rss_pipeline_mib": round(max(c["peak_rss_mib"]["pipeline"] for c in result["cycles"].values())),
+    }
+    if scale >= 1_000_000:
+        out["met"] = {
+            "full_cycle_1.5x": out["full_cycle_vs_max_floor"] is not None
+            and out["full_cycle_vs_max_floor"] <= 1.5,
+            "full_cycle_10min": full["seconds"] < 600,
+            "incremental_60s": incr["seconds"] < 60,
+            "zero_churn_20s": zero["seconds"] < 20,
+            "rss_2gib": out["peak_rss_pipeline_mib"] < 2048,
+        }
+    out["met_at_any_scale"] = {
+        "extract_2x_floor": out["extract_vs_extract_floor"] is not None
+        and out["extract_vs_extract_floor"] <= 2,
+        "incremental_calls_1.2x": out["incremental_extract_calls_vs_floor"] <= 1.2,
+        "zero_churn_2_calls_per_object": out["zero_churn_max_calls_per_object"] <= 2,
+    }
+    return out
+
+
+def _readme_row(result: dict[str, Any]) -> None:
+    c, t, fl = result["cycles"], result["targets"], result["extract_floor"]
+    rss = t["peak_rss_pipeline_mib"]
+    sandbox_rss = result["sandbox_peak_rss_mib"]
+    machine.append_row(
+        "make bench results",
+        [
+            "date",
+            "scale",
+            "churn",
+            "generate s",
+            "full cycle s",
+            "SF extract s / floor s",
+            "incr. cycle s",
+            "incr. SF extract calls / floor",
+            "0% cycle s",
+            "0% max calls/object",
+            "peak RSS MiB (pipeline / sandbox)",
+            "ok",
+            "machine (shared, noisy)",
+        ],
+        [
+            result["date"],
+            f"{result['scale']:,}",
+            f"{result['churn']:.0%}",
+            f"{result['generate_seconds']:.0f}",
+            f"{c['full']['seconds']:.0f}",
+            f"{c['full']['salesforce_extract_seconds']:.1f} / {fl['seconds']:.1f} ({t['extract_vs_extract_floor']}x)",
+            f"{c['incremental']['seconds']:.1f}",
+            f"{c['incremental']['salesforce_extract_calls']} / {c['incremental']['salesforce_extract_floor']}",
+            f"{c['zero_churn']['seconds']:.1f}",
+            str(t["zero_churn_max_calls_per_object"]),
+            f"{rss} / {sandbox_rss:.0f}",
+            "yes" if all(x["ok"] for x in c.values()) else "NO",
+            machine.describe(result["machine"]),
+        ],
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=int, default=100_000, help="number of Leads")
+    parser.add_argument(
+        "--churn", type=float, default=0.01, help="share of records the simulated hour changes"
+    )
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--data-dir", type=Path, default=Path(".data/bench"))
+    args = parser.parse_args(argv)
+    data_dir = (args.data_dir / str(args.scale)).resolve()
+    shutil.rmtree(data_dir, ignore_errors=True)
+    result: dict[str, Any] = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+        "scale": args.scale,
+        "churn": args.churn,
+        "seed": args.seed,
+        "machine": machine.machine(),
+        "cycles": {},
+    }
+
+    started = time.perf_counter()
+    sandbox = start(data_dir / "sandbox", scale=args.scale, seed=args.seed, timeout=4 * 3600)
+    result["generate_seconds"] = round(time.perf_counter() - started, 1)  # includes server start (~1-2 s)
+    print(f"generated the world at {args.scale:,} Leads in {result['generate_seconds']} s", flush=True)
+    try:
+        env = {
+            **sandbox.env,
+            "WAREHOUSE_PATH": str(data_dir / "warehouse.duckdb"),
+            "TOKEN_CACHE_PATH": str(data_dir / "tokens.json"),
+            "DAGSTER_HOME": str(data_dir / "dagster_home"),
+        }
+        Path(env["DAGSTER_HOME"]).mkdir(parents=True)
+        (Path(env["DAGSTER_HOME"]) / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+        os.environ.update(env)  # before the orchestration is imported: its resources read the environment
+        from ingest.salesforce import SalesforceClient
+        from ingest.sync_config import load_sync_config
+
+        lists = sum(1 for lst in load_sync_config().lists if lst.direction != "off")
+        with Sampler(os.getpid(), sandbox.proc.pid) as sampler:
+            bench = Bench(sandbox, sampler, env, lists)
+            marks_full = bench.truth.marks()
+            result["cycles"]["full"], _ = bench.cycle("full cycle (empty warehouse)", None)
+
+            print("\nextract floor: plain HTTP Bulk 2.0 pages + DuckDB read_csv", flush=True)
+            floor = floors.extract_floor(SalesforceClient.from_env(env), OBJECTS, data_dir / "floor")
+            result["extract_floor"] = {
+                "seconds": round(sum(f["seconds"] for f in floor.values()), 2),
+                "objects": floor,
+            }
+            for obj, f in floor.items():
+                print(f"  {obj:<24}{f['rows']:>10,} rows {f['seconds']:>7.2f} s {f['calls']:>4} calls")
+
+            started = time.perf_counter()
+            sim = sandbox.admin("salesforce", "POST", "simulate", {"hours": 1, "churn": args.churn})
+            result["simulate"] = {"seconds": round(time.perf_counter() - started, 1), **sim}
+            print(f"\nsimulated one hour at {args.churn:.0%} churn in {result['simulate']['seconds']} s")
+            marks_incr = bench.truth.marks()
+            result["cycles"]["incremental"], _ = bench.cycle(
+                f"incremental cycle ({args.churn:.0%} churn)", marks_full
+            )
+
+            result["cycles"]["zero_churn"], _ = bench.cycle("0% churn cycle", marks_incr)
+            result["sandbox_peak_rss_mib"] = hwm_kib(sandbox.proc.pid) / 1024
+        result["maxrss_mib"] = maxrss_mib()
+    finally:
+        sandbox.stop()
+
+    result["targets"] = _targets(args.scale, result)
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"{result['date']}-{args.scale}.json"
+    out.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    _readme_row(result)
+    print(f"\ntargets: {json.dumps(result['targets'], indent=2)}\nwrote {out}")
+    return 0 if all(c["ok"] for c in result["cycles"].values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
