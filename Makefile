@@ -5,13 +5,15 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DATA ?= .data/demo
 SCALE ?= 2000
-BENCH_SCALE ?= 100000
+# `make bench SCALE=N CHURN=x`: SCALE given on the command line, else 100,000 Leads for the benchmark.
+BENCH_SCALE = $(if $(filter command line,$(origin SCALE)),$(SCALE),100000)
+CHURN ?= 0.01
 DEV_DATA ?= .data/dev
 # The committed Dagster instance of `make dev` and `make sync` (.dagster/dagster.yaml: the one-writer pool for
 # DuckDB); their runs and schedule ticks are kept there.
 INSTANCE := $(CURDIR)/.dagster
 
-.PHONY: setup demo test lint format sandbox bench clean dev sync
+.PHONY: setup demo test lint format sandbox bench clean dev sync trace doctor
 
 setup: $(STAMP)
 
@@ -75,7 +77,7 @@ doctor: setup
 	DAGSTER_HOME=$${DAGSTER_HOME:-$(INSTANCE)} $(BIN)/python -m orchestration.doctor
 
 bench: setup
-	$(BIN)/python -m benchmarks.run --scale $(BENCH_SCALE)
+	$(BIN)/python -m benchmarks.run --scale $(BENCH_SCALE) --churn $(CHURN)
 
 clean:
 	rm -rf .data dbt_project/target dbt_project/logs warehouse.duckdb*
