@@ -156,18 +156,23 @@ class _Run:
         self.result.rows_updated += counts.updated
 
     def advance(self, value: int | None) -> None:
-        """Raise the (integer) watermark inside the caller's transaction."""
+        """Note a newer (integer) watermark; ``done`` stores it once every page is in. Act-On pages come in
+        record order, not time order: a watermark stored after page 1 of a run that then broke off would
+        skip the older changes of the pages never read."""
         if value is None:
             return
         before = self.result.watermark_after
         if before is None or value > int(before):
             self.result.watermark_after = str(value)
-            set_watermark(self.conn, SOURCE, self.result.entity, str(value))
 
     def since(self, lookback_units: int) -> int | None:
         return int(self.result.watermark_before) - lookback_units if self.result.watermark_before else None
 
     def done(self) -> ExtractResult:
+        after = self.result.watermark_after
+        if after is not None and after != self.result.watermark_before:
+            with transaction(self.conn):
+                set_watermark(self.conn, SOURCE, self.result.entity, after)
         self.result.api_calls = self.client.calls - self._calls
         return self.result
 

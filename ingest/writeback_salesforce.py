@@ -106,7 +106,8 @@ def _send_collections(client: SalesforceClient, obj: str, records: Records) -> O
 
 def _bulk_csv(obj: str, records: Records, columns: Sequence[str]) -> bytes:
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    # Every value quoted: minimal quoting leaves a lone "\r" bare, which a reader takes for a line end.
+    writer = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
     writer.writerow(["Id", *columns])
     for (_, rid), values in records.items():
         row = [

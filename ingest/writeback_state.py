@@ -14,7 +14,13 @@ import duckdb
 from ingest.warehouse import transaction, utc_now
 
 SYNC_SCHEMA = "sync"
-_VALID_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# Exactly the dbt macro's rule (macros/email.sql) as DuckDB computes it, so that Python and SQL never disagree about
+# a person: surrounding ASCII whitespace goes (RE2's [:space:]), and lower() maps one character to one (so U+0130
+# becomes "i", where Python's full mapping adds a combining dot).
+_WHITESPACE = " \t\n\v\f\r"
+_SIMPLE_LOWER = {0x130: "i"}
+_NOT_AT_OR_SPACE = "[^@ \t\n\v\f\r]+"
+_VALID_EMAIL = re.compile(rf"{_NOT_AT_OR_SPACE}@{_NOT_AT_OR_SPACE}\.{_NOT_AT_OR_SPACE}")
 
 
 class SyncModelMissing(RuntimeError):
@@ -80,11 +86,11 @@ class Reject:
 
 
 def normalise_email(email: str | None) -> str:
-    return (email or "").strip().lower()
+    return (email or "").strip(_WHITESPACE).translate(_SIMPLE_LOWER).lower()
 
 
 def is_valid_email(email: str | None) -> bool:
-    return bool(_VALID_EMAIL.match(normalise_email(email)))
+    return bool(_VALID_EMAIL.fullmatch(normalise_email(email)))
 
 
 def as_text(value: Any) -> str | None:

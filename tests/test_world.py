@@ -405,5 +405,7 @@ def test_every_generated_row_has_a_deleted_flag(tmp_path: Path) -> None:
     world.generate(store, 200, SEED)
     for obj in store.objects():
         if store.field(obj, "IsDeleted") is not None:
-            (missing,) = store.conn.execute(f'SELECT COUNT(*) FROM "{obj}" WHERE "IsDeleted" IS NULL').fetchone()
+            (missing,) = store.conn.execute(
+                f'SELECT COUNT(*) FROM "{obj}" WHERE "IsDeleted" IS NULL'
+            ).fetchone()
             assert missing == 0, obj

@@ -138,7 +138,10 @@ def optout_sync(
 
 
 @dg.asset(
-    group_name=GROUP, pool=DUCKDB_POOL, deps=[sync_model("salesforce_bounce_updates")], kinds={"salesforce"},
+    group_name=GROUP,
+    pool=DUCKDB_POOL,
+    deps=[sync_model("salesforce_bounce_updates")],
+    kinds={"salesforce"},
     freshness_policy=freshness_policy("salesforce_bounce_push"),
 )
 def salesforce_bounce_push(
@@ -154,7 +157,10 @@ def salesforce_bounce_push(
 
 
 @dg.asset(
-    group_name=GROUP, pool=DUCKDB_POOL, deps=[sync_model("salesforce_prospect_updates")], kinds={"salesforce"},
+    group_name=GROUP,
+    pool=DUCKDB_POOL,
+    deps=[sync_model("salesforce_prospect_updates")],
+    kinds={"salesforce"},
     freshness_policy=freshness_policy("salesforce_prospect_fields_push"),
 )
 def salesforce_prospect_fields_push(

@@ -235,6 +235,16 @@ class BulkIngest:
         except _BatchError as e:
             self.jobs.transition("ingest", job_id, ("InProgress",), state="Failed", errorMessage=str(e))
             return
+        if self.control.bulk_job_fails("salesforce", method, path):
+            # a failed job writes nothing: every row stays unprocessed
+            self.jobs.transition(
+                "ingest",
+                job_id,
+                ("InProgress",),
+                state="Failed",
+                errorMessage="InternalServerError : retry later",
+            )
+            return
         faults = self.control.row_errors("salesforce", method, path, len(rows))
         user_id = info["createdById"]
         succeeded: list[list[Any]] = []
