@@ -16,9 +16,11 @@ with ranked as (
         {{ list_field(lst, 'Company') }} as company,
         {{ list_field(lst, 'Salesforce Owner') }} as salesforce_owner,
         {{ 'true' if 'Lead Score' in lst['fields'] else 'false' }} as carries_lead_score,
-        row_number() over (partition by r.person_email order by r.changed_by_people_at desc, r.salesforce_id)
+        row_number() over (partition by r.person_email order by changes.changed_by_people_at desc, r.salesforce_id)
             as recency
     from {{ ref('int_salesforce_records_unioned') }} as r
+    inner join {{ ref('int_salesforce_people_changes_observed') }} as changes
+        on changes.salesforce_id = r.salesforce_id
     inner join {{ ref('stg_salesforce__' ~ obj ~ 's') }} as rec on rec.{{ obj }}_id = r.salesforce_id
     {%- if obj == 'contact' %}
     left join {{ ref('stg_salesforce__accounts') }} as account on account.account_id = rec.account_id

@@ -1,9 +1,11 @@
 {#- One row per person (normalised email) known to either system. The primary record is the Contact before
     the Lead, then the most recently modified; the lead source is that of the earliest record that has one. -#}
 with salesforce as (
-    select *
-    from {{ ref('int_salesforce_records_unioned') }}
-    where not is_deleted and person_email is not null
+    select r.*, changes.changed_by_people_at
+    from {{ ref('int_salesforce_records_unioned') }} as r
+    inner join {{ ref('int_salesforce_people_changes_observed') }} as changes
+        on changes.salesforce_id = r.salesforce_id
+    where not r.is_deleted and r.person_email is not null
 ),
 
 ranked as (

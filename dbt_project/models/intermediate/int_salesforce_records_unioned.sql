@@ -72,18 +72,11 @@ records as (
 
 select
     r.*,
-    {#- Which duplicate is "most recently modified" must not follow the sync's own writes (every score push would
-        reorder duplicates and resend their list rows): a record last modified by the integration user ranks by
-        its creation instead. -#}
-    case when r.last_modified_by_id = integration_user.user_id then r.created_at else r.last_modified_at end
-        as changed_by_people_at,
     case
         when converted_to.is_valid_email then converted_to.email
         when r.is_valid_email then r.email
     end as person_email
 from records as r
-left join {{ ref('stg_salesforce__users') }} as integration_user
-    on lower(integration_user.username) = lower({{ sql_string(var('integration_username', '')) }})
 left join records as converted_to
     on converted_to.salesforce_object = 'Contact'
     and converted_to.salesforce_id = r.converted_contact_id
