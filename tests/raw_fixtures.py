@@ -18,6 +18,7 @@ import pytest
 from dbt.cli.main import dbtRunner
 
 from ingest.sync_config import load_sync_config
+from ingest.warehouse import SYNC_STATE_TABLES as WAREHOUSE_SYNC_STATE
 from sandbox.salesforce_schema import OBJECTS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -97,31 +98,8 @@ ACTON_TABLES: dict[str, dict[str, str]] = {
 # optout_history is kept across runs by the extract, so it has no _extracted_at
 ACTON_WITHOUT_EXTRACTED_AT = {"optout_history"}
 
-SYNC_STATE_TABLES: dict[str, dict[str, str]] = {
-    "writeback_results": {
-        "run_id": "VARCHAR",
-        "system": "VARCHAR",
-        "object": "VARCHAR",
-        "record_id": "VARCHAR",
-        "field": "VARCHAR",
-        "old_value": "VARCHAR",
-        "new_value": "VARCHAR",
-        "status": "VARCHAR",
-        "error_code": "VARCHAR",
-        "message": "VARCHAR",
-        "written_at": "TIMESTAMP",
-    },
-    "consent_ledger": {
-        "email": "VARCHAR",
-        "system": "VARCHAR",
-        "old_value": "VARCHAR",
-        "new_value": "VARCHAR",
-        "source_event": "VARCHAR",
-        "event_at": "TIMESTAMP",
-        "run_id": "VARCHAR",
-        "written_at": "TIMESTAMP",
-    },
-}
+# the sync_state tables dbt reads, exactly as the extract creates them
+SYNC_STATE_TABLES = {name: WAREHOUSE_SYNC_STATE[name] for name in ("writeback_results", "consent_ledger")}
 
 
 def salesforce_columns(object_name: str) -> dict[str, str]:
