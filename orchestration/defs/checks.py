@@ -75,8 +75,8 @@ def _metered_nodes(nodes: Iterable[dg.AssetsDefinition | object]) -> Iterator[tu
             for system in SYSTEMS:
                 if system in getattr(node, "kinds", ()):
                     # outside a job's selection (optout_job) a node has no op: count it under its key
-                    node_def = getattr(getattr(node, "assets_def", None), "node_def", None)
-                    op = node_def.name if node_def is not None else node.key.to_user_string()  # type: ignore[attr-defined]
+                    computation = getattr(getattr(node, "assets_def", None), "computation", None)
+                    op = computation.node_def.name if computation else node.key.to_user_string()  # type: ignore[attr-defined]
                     yield system, op, node
 
 
