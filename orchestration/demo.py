@@ -75,8 +75,11 @@ def show_reports(warehouse: Path, sandbox: Sandbox) -> None:
     )
     _table(
         conn,
-        "Rejects",
-        "select source, reason, count(*) as records from sync_state.rejects group by all order by all",
+        "Rejects (records that cannot sync, and rows the APIs refused)",
+        """select source_system as source, reason, count(*) as records from marts.rejected_records group by all
+           union all
+           select source, reason, count(*) from sync_state.rejects group by all
+           order by all""",
     )
     _table(
         conn,
