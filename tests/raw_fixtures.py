@@ -17,6 +17,7 @@ import duckdb
 import pytest
 from dbt.cli.main import dbtRunner
 
+from ingest.extract_acton import TABLES as ACTON_EXTRACT_TABLES
 from ingest.sync_config import load_sync_config
 from ingest.warehouse import SYNC_STATE_TABLES as WAREHOUSE_SYNC_STATE
 from sandbox.salesforce_schema import OBJECTS
@@ -46,56 +47,8 @@ DESCRIBE_TYPES = {
     "datetime": "TIMESTAMP",
 }
 
-ACTON_TABLES: dict[str, dict[str, str]] = {
-    "lists": {
-        "list_id": "VARCHAR",
-        "name": "VARCHAR",
-        "folder_name": "VARCHAR",
-        "size": "BIGINT",
-        "last_modified_at": "TIMESTAMP",
-    },
-    "list_records": {
-        "list_id": "VARCHAR",
-        "record_id": "VARCHAR",
-        "email": "VARCHAR",
-        "salesforce_id": "VARCHAR",
-        "first_name": "VARCHAR",
-        "last_name": "VARCHAR",
-        "company": "VARCHAR",
-        "lead_score": "DOUBLE",
-        "salesforce_owner": "VARCHAR",
-        "created_at": "TIMESTAMP",
-        "modified_at": "TIMESTAMP",
-        "is_deleted": "BOOLEAN",
-    },
-    "contacts": {
-        "contact_id": "VARCHAR",
-        "email": "VARCHAR",
-        "score": "DOUBLE",
-        "created_at": "TIMESTAMP",
-        "updated_at": "TIMESTAMP",
-        "fields": "JSON",
-    },
-    "optouts": {"email": "VARCHAR", "opted_out_at": "TIMESTAMP", "origin": "VARCHAR"},
-    "optout_history": {
-        "email": "VARCHAR",
-        "opted_out_at": "TIMESTAMP",
-        "first_seen_at": "TIMESTAMP",
-        "last_seen_at": "TIMESTAMP",
-        "removed_at": "TIMESTAMP",
-    },
-    "hard_bounces": {"email": "VARCHAR", "bounced_at": "TIMESTAMP", "origin": "VARCHAR"},
-    "spam_complaints": {"email": "VARCHAR", "complained_at": "TIMESTAMP", "origin": "VARCHAR"},
-    "messages": {"message_id": "VARCHAR", "name": "VARCHAR", "subject": "VARCHAR", "sent_at": "TIMESTAMP"},
-    "message_events": {
-        "message_id": "VARCHAR",
-        "event_type": "VARCHAR",
-        "email": "VARCHAR",
-        "contact_id": "VARCHAR",
-        "event_at": "TIMESTAMP",
-    },
-}
-# optout_history is kept across runs by the extract, so it has no _extracted_at
+# raw_acton exactly as the extract creates it (optout_history is kept across runs, so it has no _extracted_at)
+ACTON_TABLES = ACTON_EXTRACT_TABLES
 ACTON_WITHOUT_EXTRACTED_AT = {"optout_history"}
 
 # the sync_state tables dbt reads, exactly as the extract creates them
