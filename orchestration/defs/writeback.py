@@ -2,6 +2,8 @@
 row's outcome in ``sync_state``. Graph order carries the setup guide's ordering: the Act-On list sync (with
 the Lead Score maintenance) runs before the Salesforce score push."""
 
+from collections.abc import Callable, Sequence
+
 import dagster as dg
 
 from ingest.preflight import preflight
@@ -98,26 +100,6 @@ def acton_list_sync(
 @dg.asset(
     group_name=GROUP,
     pool=DUCKDB_POOL,
-    deps=[sync_model("salesforce_score_updates"), "acton_list_sync"],
-    kinds={"salesforce"},
-    freshness_policy=freshness_policy("salesforce_score_push"),
-)
-def salesforce_score_push(
-    context: dg.AssetExecutionContext,
-    warehouse: WarehouseResource,
-    salesforce: SalesforceResource,
-    sync_config: SyncConfigResource,
-) -> dg.MaterializeResult:
-    """The behavioural score on the score field of every Lead and Contact whose value differs; after the list
-    maintenance, so Salesforce and the lists show the same score."""
-    config, client = checked(salesforce, sync_config)
-    with warehouse.connect() as conn:
-        return summary_result(context, push_scores(conn, client, config, context.run.run_id))
-
-
-@dg.asset(
-    group_name=GROUP,
-    pool=DUCKDB_POOL,
     deps=[sync_model("salesforce_optout_updates"), sync_model("acton_optout_additions")],
     kinds={"salesforce", "acton"},
     freshness_policy=freshness_policy("optout_sync"),
@@ -137,42 +119,53 @@ def optout_sync(
     return summary_result(context, summary)
 
 
-@dg.asset(
-    group_name=GROUP,
-    pool=DUCKDB_POOL,
-    deps=[sync_model("salesforce_bounce_updates")],
-    kinds={"salesforce"},
-    freshness_policy=freshness_policy("salesforce_bounce_push"),
-)
-def salesforce_bounce_push(
-    context: dg.AssetExecutionContext,
-    warehouse: WarehouseResource,
-    salesforce: SalesforceResource,
-    sync_config: SyncConfigResource,
-) -> dg.MaterializeResult:
-    """Act-On hard bounces on EmailBouncedReason / EmailBouncedDate (a bounce is not an opt-out)."""
-    config, client = checked(salesforce, sync_config)
-    with warehouse.connect() as conn:
-        return summary_result(context, push_bounces(conn, client, config, context.run.run_id))
+def _field_push(
+    name: str, model: str, push: Callable[..., WritebackSummary], description: str, after: Sequence[str] = ()
+) -> dg.AssetsDefinition:
+    """A Salesforce field write-back: what its sync model computed, to every Lead and Contact concerned."""
+
+    @dg.asset(
+        name=name,
+        group_name=GROUP,
+        pool=DUCKDB_POOL,
+        deps=[sync_model(model), *after],
+        kinds={"salesforce"},
+        freshness_policy=freshness_policy(name),
+        description=description,
+    )
+    def field_push(
+        context: dg.AssetExecutionContext,
+        warehouse: WarehouseResource,
+        salesforce: SalesforceResource,
+        sync_config: SyncConfigResource,
+    ) -> dg.MaterializeResult:
+        config, client = checked(salesforce, sync_config)
+        with warehouse.connect() as conn:
+            return summary_result(context, push(conn, client, config, context.run.run_id))
+
+    return field_push
 
 
-@dg.asset(
-    group_name=GROUP,
-    pool=DUCKDB_POOL,
-    deps=[sync_model("salesforce_prospect_updates")],
-    kinds={"salesforce"},
-    freshness_policy=freshness_policy("salesforce_prospect_fields_push"),
+salesforce_score_push = _field_push(
+    "salesforce_score_push",
+    "salesforce_score_updates",
+    push_scores,
+    "The behavioural score on the score field of every Lead and Contact whose value differs; after the list "
+    "maintenance, so Salesforce and the lists show the same score.",
+    after=["acton_list_sync"],
 )
-def salesforce_prospect_fields_push(
-    context: dg.AssetExecutionContext,
-    warehouse: WarehouseResource,
-    salesforce: SalesforceResource,
-    sync_config: SyncConfigResource,
-) -> dg.MaterializeResult:
-    """The sales-prospect fields sales see on Leads and Contacts: high intent and last engagement."""
-    config, client = checked(salesforce, sync_config)
-    with warehouse.connect() as conn:
-        return summary_result(context, push_prospect_fields(conn, client, config, context.run.run_id))
+salesforce_bounce_push = _field_push(
+    "salesforce_bounce_push",
+    "salesforce_bounce_updates",
+    push_bounces,
+    "Act-On hard bounces on EmailBouncedReason / EmailBouncedDate (a bounce is not an opt-out).",
+)
+salesforce_prospect_fields_push = _field_push(
+    "salesforce_prospect_fields_push",
+    "salesforce_prospect_updates",
+    push_prospect_fields,
+    "The sales-prospect fields sales see on Leads and Contacts: high intent and last engagement.",
+)
 
 
 @dg.definitions
