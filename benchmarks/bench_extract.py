@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         env = client_env(sandbox, work)
         source_rows = SandboxTruth(sandbox.data_dir, OBJECTS).changed_since(None)
-        client = SalesforceClient.from_env(env)
+        client = SalesforceClient.from_env(env, prefetch=OBJECTS)  # as the pipeline's run: one describe call
         client.token  # authenticate before the clock starts, as the floor does  # noqa: B018
         conn = connect(Path(env["WAREHOUSE_PATH"]))
         with Sampler(os.getpid(), sandbox.proc.pid) as sampler:

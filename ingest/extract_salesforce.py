@@ -3,8 +3,9 @@
 Per object: describe (new fields become columns; a new column triggers a full re-read so that existing rows get
 its values), a window ``cursor >= watermark - lookback`` read with queryAll (so IsDeleted rows arrive), REST for
 small windows and Bulk 2.0 for large ones, page by page into DuckDB. The watermark is the largest cursor value
-seen and commits in the transaction of the last page. A periodic Id reconciliation catches hard deletes
-(CampaignMember) and rows that committed behind the watermark.
+seen and commits in the transaction of the last page. A periodic reconciliation re-reads the object and compares
+it field by field: it catches hard deletes (CampaignMember), rows that committed behind the watermark and changes
+that did not move SystemModstamp.
 """
 
 from __future__ import annotations
@@ -66,7 +67,6 @@ class SalesforceExtractSettings:
     bulk_threshold: int = field(default_factory=_bulk_threshold)
     reconcile_every: timedelta = timedelta(days=1)
     rest_batch_size: int = 2000
-    ids_per_query: int = 300  # keeps the GET query URL well under Salesforce's 16 KB
 
 
 def _parse_ts(value: str) -> datetime:
@@ -74,16 +74,27 @@ def _parse_ts(value: str) -> datetime:
 
 
 def _frames(
-    client: SalesforceClient, query: str, columns: Sequence[Column], settings: SalesforceExtractSettings
+    client: SalesforceClient,
+    query: str,
+    columns: Sequence[Column],
+    settings: SalesforceExtractSettings,
+    expected: int | None = None,
 ) -> tuple[str, Iterator[pl.DataFrame]]:
-    """Typed frames of a queryAll. The first REST page's totalSize is the window's COUNT(): above the
-    threshold the REST cursor is dropped for a Bulk 2.0 job, so a small window costs a single call."""
+    """Typed frames of a queryAll. Bulk 2.0 straight away when ``expected`` (the object's record count, for a
+    full read) is above the threshold; otherwise REST, whose first page's totalSize is the window's COUNT():
+    above the threshold the REST cursor is dropped for a Bulk job, so a small window costs a single call."""
     now = utc_now()
+
+    def bulk() -> Iterator[pl.DataFrame]:
+        return (frame_from_csv(p, columns, now) for p in client.bulk_query_pages(query))
+
+    if expected is not None and expected > settings.bulk_threshold:
+        return "bulk", bulk()
     pages = client.query_pages(query, batch_size=settings.rest_batch_size)
     first = next(pages)
     if int(first["totalSize"]) > settings.bulk_threshold:
         pages.close()
-        return "bulk", (frame_from_csv(p, columns, now) for p in client.bulk_query_pages(query))
+        return "bulk", bulk()
     return "rest", (frame_from_records(p["records"], columns, now) for p in chain([first], pages))
 
 
@@ -146,49 +157,41 @@ def _reconcile(
     client: SalesforceClient,
     loader: _ObjectLoader,
     columns: Sequence[Column],
-    cursor: str | None,
     settings: SalesforceExtractSettings,
     result: ExtractResult,
 ) -> None:
-    """Compare every source Id (and cursor) with the warehouse: fetch what is missing or differs, flag
-    IsDeleted on rows the source no longer has (hard deletes)."""
-    id_cols = [c for c in columns if c.name in ("Id", cursor)]
-    _, frames = _frames(
-        client, f"SELECT {', '.join(c.name for c in id_cols)} FROM {loader.obj}", id_cols, settings
-    )
-    names = ", ".join(q(c.name) for c in id_cols)
+    """Re-read every row and compare it with the warehouse, field by field: rows that are missing or differ are
+    written (late commits behind the watermark, changes that did not move SystemModstamp such as formula
+    fields), rows the source no longer has are flagged IsDeleted (hard deletes). Costs what a full read costs."""
+    names = [c.name for c in columns]
+    select = ", ".join(q(n) for n in names)
     conn.execute(
-        f"CREATE OR REPLACE TEMP TABLE _source_ids ({', '.join(f'{q(c.name)} {c.duckdb_type}' for c in id_cols)})"
+        f"CREATE OR REPLACE TEMP TABLE _source ({', '.join(f'{q(c.name)} {c.duckdb_type}' for c in columns)})"
     )
+    query = f"SELECT {', '.join(names)} FROM {loader.obj}"
+    _, frames = _frames(client, query, columns, settings, expected=client.record_count(loader.obj))
     for frame in frames:
-        batch = register(conn, frame.select([c.name for c in id_cols]))
-        conn.execute(f"INSERT INTO _source_ids SELECT {names} FROM {batch}")
+        batch = register(conn, frame.select(names))
+        conn.execute(f"INSERT INTO _source SELECT {select} FROM {batch}")
         conn.unregister(batch)
-    differs = f" OR t.{q(cursor)} IS DISTINCT FROM s.{q(cursor)}" if cursor else ""
-    stale = [
-        r[0]
-        for r in conn.execute(
-            f'SELECT s."Id" FROM _source_ids s LEFT JOIN {loader.target} t ON t."Id" = s."Id" '
-            f'WHERE t."Id" IS NULL{differs} ORDER BY 1'
-        ).fetchall()
-    ]
-    select = ", ".join(c.name for c in columns)
-    for i in range(0, len(stale), settings.ids_per_query):
-        chunk = stale[i : i + settings.ids_per_query]
-        query = f"SELECT {select} FROM {loader.obj} WHERE Id IN {soql.id_list(chunk)}"
-        _load(conn, loader, _frames(client, query, columns, settings)[1], None, result)
+    changed = conn.execute(
+        f"SELECT {select}, ?::TIMESTAMP AS _extracted_at FROM (SELECT {select} FROM _source "
+        f"EXCEPT SELECT {select} FROM {loader.target})",
+        [utc_now()],
+    ).pl()
     with transaction(conn):
+        loader.write(changed, result)
         if loader.has_deleted:
             row = conn.execute(
                 f'UPDATE {loader.target} SET "IsDeleted" = true, "_extracted_at" = ? '
-                f'WHERE NOT coalesce("IsDeleted", false) AND "Id" NOT IN (SELECT "Id" FROM _source_ids)',
+                f'WHERE NOT coalesce("IsDeleted", false) AND "Id" NOT IN (SELECT "Id" FROM _source)',
                 [utc_now()],
             ).fetchone()
             result.rows_deleted += int(row[0]) if row else 0
         set_watermark(conn, SOURCE, f"{loader.obj}.reconciled_at", soql.datetime_literal(utc_now()))
-    conn.execute("DROP TABLE _source_ids")
-    if stale:
-        log.info("%s reconciliation re-read %d rows", loader.obj, len(stale))
+    conn.execute("DROP TABLE _source")
+    if changed.height:
+        log.info("%s reconciliation wrote %d rows that were missing or differed", loader.obj, changed.height)
 
 
 def extract_object(
@@ -222,14 +225,15 @@ def extract_object(
     if not full and cursor and result.watermark_before:
         since = _parse_ts(result.watermark_before) - settings.lookback
         query += f" WHERE {cursor} >= {soql.datetime_literal(since)}"
-    result.mode, frames = _frames(client, query, columns, settings)
+    expected = client.record_count(obj) if full else None
+    result.mode, frames = _frames(client, query, columns, settings, expected)
     _load(conn, loader, frames, cursor, result)
     result.watermark_after = result.watermark_after or result.watermark_before
 
     last = get_watermark(conn, SOURCE, f"{obj}.reconciled_at")
     due = last is None or utc_now() - _parse_ts(last) >= settings.reconcile_every
     if reconcile or (reconcile is None and due and not full):
-        _reconcile(conn, client, loader, columns, cursor, settings, result)
+        _reconcile(conn, client, loader, columns, settings, result)
     elif full:
         # a full read is itself a reconciliation of everything but hard deletes of rows never seen
         with transaction(conn):

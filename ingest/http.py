@@ -92,7 +92,9 @@ class ApiSession(requests.Session):
     """A Session that also repeats idempotent calls whose body broke off mid-transfer.
 
     urllib3 retries what fails before the response headers; a connection cut while the body streams surfaces
-    later, in requests, as ChunkedEncodingError. ``idempotent=True`` marks a POST that is safe to repeat.
+    later, in requests, as ChunkedEncodingError. ``idempotent=True`` marks a POST that is safe to repeat (a read
+    such as a query job or a Composite of describes): it is also repeated on the 5xx answers urllib3 repeats only
+    for the idempotent methods.
     """
 
     def __init__(self, system: str, body_retries: int, backoff: float):
@@ -102,28 +104,40 @@ class ApiSession(requests.Session):
         self._backoff = backoff
 
     def request(self, method: str, url: str, *args: Any, idempotent: bool | None = None, **kwargs: Any):  # type: ignore[override]
+        urllib3_repeats = method.upper() in IDEMPOTENT
         if idempotent is None:
-            idempotent = method.upper() in IDEMPOTENT
+            idempotent = urllib3_repeats
         # requests lets REQUESTS_CA_BUNDLE from os.environ override session.verify; a pinned CA must win.
         kwargs.setdefault("verify", self.verify)
         if not idempotent:
             return super().request(method, url, *args, **kwargs)
+        failed_status = _RETRY_STATUSES - _REFUSED  # urllib3 has already repeated the refusals for any method
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(
                 (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)
-            ),
+            )
+            | tenacity.retry_if_result(lambda r: not urllib3_repeats and r.status_code in failed_status),
             stop=tenacity.stop_after_attempt(self._body_retries + 1),
             wait=tenacity.wait_exponential_jitter(initial=self._backoff, max=30),
             before_sleep=lambda rs: log.warning(
-                "%s %s %s: body broke off (%s), repeating",
+                "%s %s %s: %s, repeating",
                 self.system,
                 method,
                 urlsplit(url).path,
-                rs.outcome.exception() if rs.outcome else "",
+                _outcome(rs.outcome),
             ),
-            reraise=True,
+            # out of attempts: the last response (the caller reads its error) or the last exception
+            retry_error_callback=lambda rs: rs.outcome.result() if rs.outcome else None,
         )
         return retrying(super().request, method, url, *args, **kwargs)
+
+
+def _outcome(outcome: Any) -> str:
+    if outcome is None:
+        return ""
+    if outcome.failed:
+        return f"body broke off ({outcome.exception()})"
+    return f"HTTP {outcome.result().status_code}"
 
 
 def new_session(

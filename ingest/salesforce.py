@@ -31,6 +31,7 @@ log.addFilter(RedactingFilter())
 T = TypeVar("T")
 _LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
 COLLECTION_MAX = 200
+COMPOSITE_MAX = 25
 _TERMINAL = {"JobComplete", "Failed", "Aborted"}
 
 
@@ -66,11 +67,15 @@ class SalesforceClient:
         token_cache: TokenCache,
         counter: CallCounter | None = None,
         poll_max_seconds: float = 3600,
+        prefetch: Sequence[str] = (),
     ):
         self.config = config
         self.token_cache = token_cache
         self.counter = counter or CallCounter()
         self.poll_max_seconds = poll_max_seconds
+        self.prefetch = tuple(prefetch)
+        self._describes: dict[str, dict[str, Any]] = {}
+        self._counts: dict[str, int] = {}
         self.session = new_session(SYSTEM, counter=self.counter, ca_bundle=config.ca_bundle)
         self.session.hooks["response"].append(self._read_limit_info)
         self.api_usage: ApiUsage | None = None
@@ -79,10 +84,13 @@ class SalesforceClient:
 
     @classmethod
     def from_env(
-        cls, env: Mapping[str, str] | None = None, counter: CallCounter | None = None
+        cls,
+        env: Mapping[str, str] | None = None,
+        counter: CallCounter | None = None,
+        prefetch: Sequence[str] = (),
     ) -> SalesforceClient:
         """Built from SALESFORCE_* variables (``env`` defaults to os.environ; tests pass a sandbox.env dict)."""
-        return cls(SalesforceConfig.from_env(env), TokenCache.from_env(env), counter)
+        return cls(SalesforceConfig.from_env(env), TokenCache.from_env(env), counter, prefetch=prefetch)
 
     @property
     def calls(self) -> int:
@@ -176,9 +184,47 @@ class SalesforceClient:
 
     # -- REST helpers -----------------------------------------------------------------------------------
     def describe(self, obj: str) -> dict[str, Any]:
-        return self._with_session(
-            f"GET sobjects/{obj}/describe", lambda: self.sf.restful(f"sobjects/{obj}/describe")
-        )
+        """The object's describe, cached for this client's life (one run): the first call also describes the
+        ``prefetch`` objects, up to 25 in one Composite request, which Salesforce bills as a single call."""
+        if obj not in self._describes:
+            wanted = [obj, *(o for o in self.prefetch if o != obj and o not in self._describes)]
+            for start in range(0, len(wanted), COMPOSITE_MAX):
+                self._describes.update(self._describe_composite(wanted[start : start + COMPOSITE_MAX]))
+        return self._describes[obj]
+
+    def _describe_composite(self, objs: Sequence[str]) -> dict[str, dict[str, Any]]:
+        base = f"/services/data/v{self.config.api_version}/sobjects"
+        body = {
+            "allOrNone": False,
+            "compositeRequest": [
+                {"method": "GET", "url": f"{base}/{o}/describe", "referenceId": f"d{i}"}
+                for i, o in enumerate(objs)
+            ],
+        }
+        answers = self._with_session(
+            "POST composite",
+            lambda: self.sf.restful("composite", method="POST", json=body, idempotent=True),  # reads only
+        )["compositeResponse"]
+        described: dict[str, dict[str, Any]] = {}
+        for obj, answer in zip(objs, answers, strict=True):
+            if answer["httpStatusCode"] == 200:
+                described[obj] = answer["body"]
+            elif obj == objs[0]:  # the prefetched others may not exist in this org; the one asked for must
+                code, message = error_fields(answer["body"])
+                raise ApiError(
+                    SYSTEM, f"GET sobjects/{obj}/describe", answer["httpStatusCode"], code, message
+                )
+        return described
+
+    def record_count(self, obj: str) -> int:
+        """Salesforce's (approximate) count of the object's live rows, cached like ``describe``: the first call
+        counts the ``prefetch`` objects too, in one call."""
+        if obj not in self._counts:
+            wanted = [obj, *(o for o in self.prefetch if o != obj and o not in self._counts)]
+            answer = self.json("GET", "limits/recordCount", params={"sObjects": ",".join(wanted)})
+            self._counts.update({o: 0 for o in wanted})  # an object without rows is left out of the answer
+            self._counts.update({e["name"]: int(e["count"]) for e in answer.get("sObjects", [])})
+        return self._counts[obj]
 
     def limits(self) -> dict[str, Any]:
         return self._with_session("GET limits", lambda: self.sf.limits())

@@ -33,8 +33,3 @@ def datetime_literal(value: datetime) -> str:
         value = value.replace(tzinfo=UTC)
     value = value.astimezone(UTC)
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
-
-
-def id_list(ids: list[str]) -> str:
-    """``('a','b')`` for an ``IN`` clause."""
-    return "(" + ",".join(quote(i) for i in ids) + ")"

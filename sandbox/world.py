@@ -3,7 +3,10 @@
 Every random choice comes from ``random.Random`` seeded from the world seed (and, in ``simulate``, the hour
 index), and every business timestamp (CreatedDate, CloseDate, ConvertedDate, ...) from the world clock
 (meta ``world_clock``). Two stores given the same calls therefore hold the same rows, apart from the
-wall-clock audit stamps (SystemModstamp, LastModifiedDate) that a real org also moves when data is loaded.
+wall-clock audit stamps (SystemModstamp, LastModifiedDate). Generated rows carry stamps spread over the
+``AUDIT_SPREAD_DAYS`` before generation (drawn from the seed, measured back from the wall clock), as the
+records of a real org were last modified at many past times; every later write (API, ``simulate``) stamps the
+wall clock.
 
 The org carries the mess real data has: missing, invalid, duplicate, mixed-case and padded emails, the same
 person as a Lead and a Contact (converted or not, with differing opt-outs), unicode, quotes, commas and
@@ -29,6 +32,7 @@ from sandbox.store import Store, parse_sf_datetime, salesforce_id, wall_clock
 WORLD_START = "2026-01-01T00:00:00.000+0000"
 HISTORY_DAYS = 730
 CHUNK_ROWS = 50_000
+AUDIT_SPREAD_DAYS = 30
 DEFAULT_CHURN = 0.001  # share of Leads + Contacts touched per simulated hour
 DEFAULT_API_USERNAME = "integration@sandbox.example.com"
 
@@ -239,16 +243,39 @@ def _acton_world() -> ModuleType | None:
 
 
 # -- bulk writing ------------------------------------------------------------------------------------------
+class _LoadStamps:
+    """SystemModstamp/LastModifiedDate of generated rows: spread evenly over the ``AUDIT_SPREAD_DAYS`` before
+    ``loaded_at``, so an incremental read's lookback window holds a few generated rows, not all of them. Never
+    before the row's CreatedDate (a record is not modified before it exists) nor after ``loaded_at``. Each object
+    draws from a ``random.Random`` of its own, so the stamps leave the business data unchanged."""
+
+    def __init__(self, r: random.Random, loaded_at: int):
+        self.r, self.loaded_at, self.latest = r, loaded_at, _dt(loaded_at)
+
+    def __call__(self, created: str) -> str:
+        stamp = _dt(self.loaded_at - int(self.r.random() * AUDIT_SPREAD_DAYS * _DAY))
+        return min(max(stamp, created), self.latest)
+
+
 class _BulkWriter:
     """Buffers one object's rows and writes them with executemany, ``CHUNK_ROWS`` per transaction.
 
-    Rows hold the business columns; Id comes from ``ids`` (reserved up front because other objects refer to
-    them) or is reserved per chunk, and the audit columns are filled with the loading user and wall clock.
+    Rows hold the business columns, CreatedDate among them; Id comes from ``ids`` (reserved up front because
+    other objects refer to them) or is reserved per chunk, and the audit columns are filled with the loading
+    user and ``stamps``.
     """
 
     def __init__(
-        self, store: Store, obj: str, columns: Sequence[str], user_id: str, ids: list[str] | None = None
+        self,
+        store: Store,
+        obj: str,
+        columns: Sequence[str],
+        user_id: str,
+        stamps: _LoadStamps,
+        ids: list[str] | None = None,
     ):
+        self.created = list(columns).index("CreatedDate")
+        self.stamps = stamps
         names = {f.name for f in store.fields(obj)}
         self.audit_columns = [c for c in ("LastModifiedDate", "SystemModstamp") if c in names]
         self.user_columns = [c for c in ("CreatedById", "LastModifiedById") if c in names]
@@ -271,9 +298,15 @@ class _BulkWriter:
         ids = (
             self.store.new_ids(self.obj, n) if self.ids is None else self.ids[self.written : self.written + n]
         )
-        tail = (self.user_id,) * len(self.user_columns) + (wall_clock(),) * len(self.audit_columns)
+        users, audits = (self.user_id,) * len(self.user_columns), len(self.audit_columns)
         with self.store.transaction() as c:
-            c.executemany(self.sql, ((i, *row, *tail) for i, row in zip(ids, self.rows, strict=True)))
+            c.executemany(
+                self.sql,
+                (
+                    (i, *row, *users, *(self.stamps(row[self.created]),) * audits)
+                    for i, row in zip(ids, self.rows, strict=True)
+                ),
+            )
         self.written += n
         self.rows = []
 
@@ -322,7 +355,7 @@ def generate(store: Store, scale: int, seed: int) -> None:
     store.set_meta("world_scale", scale)
     store.set_meta("world_hours", 0)
     store.set_meta("world_clock", WORLD_START)
-    _OrgBuilder(store, scale, random.Random(f"{seed}-salesforce")).build()
+    _OrgBuilder(store, scale, seed).build()
     acton = _acton_world()
     if acton is not None:
         acton.generate(store, random.Random(f"{seed}-acton"))
@@ -332,8 +365,9 @@ def generate(store: Store, scale: int, seed: int) -> None:
 class _OrgBuilder:
     """Builds the objects in a fixed order; ids are sequential per object, so the order is the determinism."""
 
-    def __init__(self, store: Store, scale: int, r: random.Random):
-        self.store, self.r = store, r
+    def __init__(self, store: Store, scale: int, seed: int):
+        self.store, self.seed, self.r = store, seed, random.Random(f"{seed}-salesforce")
+        self.loaded_at = _epoch(wall_clock())
         self.clock = _epoch(WORLD_START)
         self.start = self.clock - HISTORY_DAYS * _DAY
         self.n_leads = max(1, scale)
@@ -351,7 +385,7 @@ class _OrgBuilder:
         self.contact_ids = self.store.new_ids("Contact", self.n_contacts)
         self.opportunity_ids = self.store.new_ids("Opportunity", self.n_opportunities)
         self.lead_ids = self.store.new_ids("Lead", self.n_leads)
-        self.members = _BulkWriter(self.store, "CampaignMember", MEMBER_COLUMNS, self.admin)
+        self.members = self.writer("CampaignMember", MEMBER_COLUMNS)
         self.accounts()
         self.campaigns()
         self.plan_conversions()
@@ -427,13 +461,17 @@ class _OrgBuilder:
             user_id=self.admin,
         )
 
+    def writer(self, obj: str, columns: Sequence[str], ids: list[str] | None = None) -> _BulkWriter:
+        stamps = _LoadStamps(random.Random(f"{self.seed}-{obj}-modstamps"), self.loaded_at)
+        return _BulkWriter(self.store, obj, columns, self.admin, stamps, ids)
+
     def owner(self) -> str:
         return _pick(self.r, self.owners)
 
     # -- accounts and campaigns -------------------------------------------------------------------------
     def accounts(self) -> None:
         r = self.r
-        out = _BulkWriter(self.store, "Account", ACCOUNT_COLUMNS, self.admin, self.account_ids)
+        out = self.writer("Account", ACCOUNT_COLUMNS, self.account_ids)
         self.account_names: list[str] = []
         self.account_owners: list[str] = []
         self.account_created = array("q")
@@ -464,7 +502,7 @@ class _OrgBuilder:
 
     def campaigns(self) -> None:
         r = self.r
-        out = _BulkWriter(self.store, "Campaign", CAMPAIGN_COLUMNS, self.admin, self.campaign_ids)
+        out = self.writer("Campaign", CAMPAIGN_COLUMNS, self.campaign_ids)
         self.campaign_start = array("q")
         self.started: list[int] = []  # campaigns people can be members of: started by the world clock
         for i in range(self.n_campaigns):
@@ -564,7 +602,7 @@ class _OrgBuilder:
 
     def contacts(self) -> None:
         r, n_accounts = self.r, self.n_accounts
-        out = _BulkWriter(self.store, "Contact", CONTACT_COLUMNS, self.admin, self.contact_ids)
+        out = self.writer("Contact", CONTACT_COLUMNS, self.contact_ids)
         # every account gets a contact; the rest gather at the bigger (lower-numbered) accounts
         account_of = list(range(n_accounts))
         account_of += [int(n_accounts * r.random() ** 2) for _ in range(self.n_contacts - n_accounts)]
@@ -615,7 +653,7 @@ class _OrgBuilder:
         out.flush()
 
     def leads(self) -> None:
-        out = _BulkWriter(self.store, "Lead", LEAD_COLUMNS, self.admin, self.lead_ids)
+        out = self.writer("Lead", LEAD_COLUMNS, self.lead_ids)
         recent: list[tuple[str | None, str, str]] = []  # earlier leads a duplicate can copy
         for i in range(self.n_leads):
             c = self.lead_to_contact.get(i)
@@ -714,9 +752,9 @@ class _OrgBuilder:
     # -- pipeline ---------------------------------------------------------------------------------------
     def opportunities(self) -> None:
         r = self.r
-        out = _BulkWriter(self.store, "Opportunity", OPPORTUNITY_COLUMNS, self.admin, self.opportunity_ids)
-        roles = _BulkWriter(self.store, "OpportunityContactRole", OCR_COLUMNS, self.admin)
-        history = _BulkWriter(self.store, "OpportunityHistory", HISTORY_COLUMNS, self.admin)
+        out = self.writer("Opportunity", OPPORTUNITY_COLUMNS, self.opportunity_ids)
+        roles = self.writer("OpportunityContactRole", OCR_COLUMNS)
+        history = self.writer("OpportunityHistory", HISTORY_COLUMNS)
         for o in range(self.n_opportunities):
             a = int(self.n_accounts * r.random() ** 1.5)
             people = self.account_contacts[a]

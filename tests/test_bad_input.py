@@ -221,7 +221,11 @@ def test_malformed_salesforce_page_names_the_call_and_writes_nothing(
     server: FakeServer, tmp_path: Path, kind: str
 ) -> None:
     _sf_token_server(server)
-    server.route("GET", f"{BASE}/sobjects/Lead/describe", Reply(200, LEAD_DESCRIBE))
+    described = {"body": LEAD_DESCRIBE, "httpHeaders": {}, "httpStatusCode": 200, "referenceId": "d0"}
+    server.route("POST", f"{BASE}/composite", Reply(200, {"compositeResponse": [described]}))
+    server.route(
+        "GET", f"{BASE}/limits/recordCount", Reply(200, {"sObjects": [{"count": 3, "name": "Lead"}]})
+    )
     first = {
         "totalSize": 3,
         "done": False,

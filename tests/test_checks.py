@@ -198,6 +198,8 @@ def test_a_renamed_field_breaks_the_schema_contract_which_blocks_the_write_back(
     finally:
         back = {**rename, "field": "Score_Renamed__c", "new_name": SCORE_FIELD}
         world.sandbox.admin("salesforce", "POST", "mutate", {"ops": [back]})
+    sf.session.close()
+    sf = world.salesforce()  # the next run's client: describes are cached for a run
     assert check_schema_contract(sf, config, source).status is Status.PASS
 
     # a field of the wrong type: the contract names the type it needs
@@ -428,5 +430,5 @@ def test_hard_deletes_and_changes_behind_the_cursor_break_extraction_completenes
     assert "Contact: 1 Contact rows changed in the window before the watermark are not in the warehouse" in (
         result.summary
     )
-    assert "force the extract's Id reconciliation" in result.remediation
+    assert "force the extract's reconciliation" in result.remediation
     assert {r["object"] for r in result.samples} == {"Lead", "Contact"}

@@ -161,6 +161,18 @@ def test_post_is_retried_on_429_with_retry_after_but_not_on_500(server: FakeServ
     assert (e.value.status, e.value.code, e.value.call) == (500, "UNKNOWN_EXCEPTION", "POST /failed")
 
 
+def test_a_post_marked_idempotent_is_retried_on_500_until_the_attempts_run_out(server: FakeServer) -> None:
+    boom = Reply(500, [{"errorCode": "UNKNOWN_EXCEPTION", "message": "boom"}])
+    server.route("POST", "/read", [boom, Reply(200, {"ok": 1})])
+    server.route("POST", "/down", boom)
+    s = session_for(server, retries=2)
+    assert json_or_raise("test", s.post(f"{server.url}/read", idempotent=True)) == {"ok": 1}
+    assert len(server.calls("POST", "/read")) == 2
+    with pytest.raises(ApiError) as e:
+        json_or_raise("test", s.post(f"{server.url}/down", idempotent=True))
+    assert (len(server.calls("POST", "/down")), e.value.status) == (3, 500)
+
+
 def test_exhausted_429_is_rate_limited_with_the_api_code(server: FakeServer) -> None:
     body = [{"errorCode": "REQUEST_LIMIT_EXCEEDED", "message": "TotalRequests Limit exceeded."}]
     server.route("GET", "/q", Reply(429, body, {"Retry-After": "0"}))
@@ -265,7 +277,6 @@ def test_token_cache_is_private_and_one_process_renews(tmp_path: Path) -> None:
 # -- SOQL literals ------------------------------------------------------------------------------------------
 def test_soql_quote_escapes() -> None:
     assert soql.quote("O'Brien \\ x\ny") == "'O\\'Brien \\\\ x\\ny'"
-    assert soql.id_list(["a'b"]) == "('a\\'b')"
 
 
 # -- Salesforce client ----------------------------------------------------------------------------------------
@@ -337,10 +348,18 @@ def test_salesforce_expired_session_is_renewed_once_and_usage_read(
 
 def test_salesforce_errors_are_typed(server: FakeServer, tmp_path: Path) -> None:
     _sf_token_server(server)
-    server.route(
-        "GET",
-        "/services/data/v59.0/sobjects/Nope/describe",
-        Reply(404, [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}]),
+    missing = [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}]
+    server.route(  # describes go through Composite: the subrequest's error is the one raised
+        "POST",
+        "/services/data/v59.0/composite",
+        Reply(
+            200,
+            {
+                "compositeResponse": [
+                    {"body": missing, "httpHeaders": {}, "httpStatusCode": 404, "referenceId": "d0"}
+                ]
+            },
+        ),
     )
     client = SalesforceClient.from_env(sf_env(server, tmp_path))
     with pytest.raises(ApiError) as e:

@@ -55,6 +55,10 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
 
 
 # -- SOQL literals ------------------------------------------------------------------------------------------
+def in_list_of(*values: str) -> str:
+    return "(" + ",".join(soql.quote(v) for v in values) + ")"
+
+
 @FAST
 @given(value=field_text)
 def test_soql_quote_selects_exactly_the_value(store: Store, value: str) -> None:
@@ -63,7 +67,7 @@ def test_soql_quote_selects_exactly_the_value(store: Store, value: str) -> None:
     try:
         query = compile_query(f"SELECT Id, LastName FROM Lead WHERE LastName = {soql.quote(value)}", store)
         assert store.conn.execute(query.sql, query.params).fetchall() == [(ids[0], value)]
-        in_list = compile_query(f"SELECT Id FROM Lead WHERE Id IN {soql.id_list([ids[0], value])}", store)
+        in_list = compile_query(f"SELECT Id FROM Lead WHERE Id IN {in_list_of(ids[0], value)}", store)
         assert store.conn.execute(in_list.sql, in_list.params).fetchall() == [(ids[0],)]
     finally:
         for record_id in ids:

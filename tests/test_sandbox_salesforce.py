@@ -488,3 +488,36 @@ def test_bulk_update_with_row_faults_reports_failed_rows(sf: Salesforce, sb: San
             assert now["ActOn_Lead_Score__c"] == 77.0
             # An empty cell leaves the field alone; #N/A clears it.
             assert now["Title"] == (None if before is leads[0] else before["Title"])
+
+
+def test_bulk_query_status_waits_for_a_small_job_to_finish(sf: Salesforce, sb: Sandbox) -> None:
+    key = "GET /services/data/vXX.X/jobs/query/{job_id}"
+    before = sb.stats("salesforce")["by_endpoint"].get(key, 0)
+    job = raw(sf, "POST", "jobs/query", json={"operation": "queryAll", "query": "SELECT Id FROM Lead"}).json()
+    assert job["state"] == "UploadComplete"
+    status = raw(sf, "GET", f"jobs/query/{job['id']}").json()
+    assert status["state"] == "JobComplete" and status["numberRecordsProcessed"] > 0
+    assert sb.stats("salesforce")["by_endpoint"][key] == before + 1
+
+
+# -- record counts -----------------------------------------------------------------------------------------
+def test_record_count_counts_live_rows_of_the_named_objects(sf: Salesforce, sb: Sandbox) -> None:
+    def counts(**params: str) -> dict[str, int]:
+        body = sf.restful("limits/recordCount", params=params)
+        assert set(body) == {"sObjects"}
+        return {entry["name"]: entry["count"] for entry in body["sObjects"]}
+
+    key = "GET /services/data/vXX.X/limits/recordCount"
+    before = sb.stats("salesforce")["by_endpoint"].get(key, 0)
+    live = {obj: sf.query(f"SELECT COUNT() FROM {obj}")["totalSize"] for obj in ("Lead", "Contact")}
+    # unknown names are left out, names match case-insensitively and come back as the API name
+    assert counts(sObjects="Lead,contact,NoSuchObject") == live
+    lead_id = new_lead(sf)
+    assert counts(sObjects="Lead") == {"Lead": live["Lead"] + 1}
+    sf.Lead.delete(lead_id)
+    assert counts(sObjects="Lead") == {"Lead": live["Lead"]}
+    everything = counts()
+    assert {"Lead", "Contact", "Account", "Opportunity", "Campaign", "User"} <= set(everything)
+    assert "OpportunityHistory" not in everything  # history objects are not counted, as in Salesforce
+    assert everything["Account"] == sf.query("SELECT COUNT() FROM Account")["totalSize"]
+    assert sb.stats("salesforce")["by_endpoint"][key] == before + 4  # one call each

@@ -567,8 +567,10 @@ def test_preflight_names_the_renamed_field_and_the_assets_write_nothing(
             ]
         },
     )
+    next_run = SalesforceClient.from_env(env(fresh_sandbox, tmp_path))  # describes are cached per run
     with pytest.raises(PreflightError) as raised:
-        preflight(sf, config(), SYNC_YAML)
+        preflight(next_run, config(), SYNC_YAML)
+    next_run.session.close()
     message = str(raised.value)
     assert f"{SYNC_YAML}: scores.salesforce_field: Lead.{SCORE_FIELD} does not exist; fix: create" in message
     assert f"{SYNC_YAML}: lists[1].fields.Lead Score: Lead.{SCORE_FIELD} does not exist" in message

@@ -11,3 +11,20 @@
 {% macro duckdb__median(expr) -%}
     median({{ expr }})
 {%- endmacro %}
+
+{#- A group's non-null values in ascending order joined by the delimiter, null when it has none. DuckDB's
+    ordered string_agg runs a sort per aggregate (half a second at 100k people); sorting the collected list
+    gives the same string several times faster. -#}
+{% macro sorted_listagg(expr, delimiter) -%}
+    {{ return(adapter.dispatch('sorted_listagg')(expr, delimiter)) }}
+{%- endmacro %}
+
+{% macro default__sorted_listagg(expr, delimiter) -%}
+    {{ dbt.listagg(expr, delimiter, 'order by ' ~ expr) }}
+{%- endmacro %}
+
+{% macro duckdb__sorted_listagg(expr, delimiter) -%}
+    case when count({{ expr }}) > 0 then
+        array_to_string(list_sort(list({{ expr }}) filter (where {{ expr }} is not null)), {{ delimiter }})
+    end
+{%- endmacro %}

@@ -113,8 +113,8 @@ def check_extraction_complete(
         TITLE,
         status_of(True),
         "; ".join(f"{c['object']}: {c['problem']}" for c in broken),
-        "force the extract's Id reconciliation (it re-reads what the cursor missed and flags rows deleted in "
-        "Salesforce): delete the '<Object>.reconciled_at' rows from sync_state.watermarks, then run the sync job "
+        "force the extract's reconciliation (it re-reads the object, writes what the cursor missed and flags "
+        "rows deleted in Salesforce): delete the '<Object>.reconciled_at' rows from sync_state.watermarks, then run the sync job "
         "or `make doctor`; it otherwise runs once a day",
         counts,
         broken,

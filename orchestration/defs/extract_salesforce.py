@@ -19,7 +19,7 @@ def _extract_asset(obj: str) -> dg.AssetsDefinition:
         freshness_policy=freshness_policy(),
         description=(
             f"Salesforce {obj} records in raw_salesforce.{obj.lower()}: incremental by SystemModstamp with an "
-            "overlap window, deletes from queryAll, Bulk 2.0 for large windows, periodic Id reconciliation."
+            "overlap window, deletes from queryAll, Bulk 2.0 for large windows, a daily field-by-field reconciliation."
         ),
     )
     def extract(warehouse: WarehouseResource, salesforce: SalesforceResource) -> dg.MaterializeResult:

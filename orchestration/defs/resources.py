@@ -7,8 +7,10 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+from pydantic import PrivateAttr
 
 from ingest.acton import ActOnClient
+from ingest.extract_salesforce import OBJECTS
 from ingest.salesforce import SalesforceClient
 from ingest.sync_config import SyncConfig, load_sync_config
 from ingest.warehouse import connect, warehouse_path
@@ -30,15 +32,29 @@ class WarehouseResource(dg.ConfigurableResource):
 
 
 class SalesforceResource(dg.ConfigurableResource):
-    """Salesforce org coordinates; the grant (password, client credentials, JWT, refresh) follows the environment."""
+    """Salesforce org coordinates; the grant (password, client credentials, JWT, refresh) follows the environment.
+
+    One client per run, shared by its steps: the describes and record counts of every extracted object are
+    fetched once, in one call each, and cached for the run (a run is minutes; a schema change lands next run)."""
 
     login_url: str
     client_id: str
+    _client: SalesforceClient | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._client = None
 
     def client(self) -> SalesforceClient:
-        return SalesforceClient.from_env(
-            {**os.environ, "SALESFORCE_LOGIN_URL": self.login_url, "SALESFORCE_CLIENT_ID": self.client_id}
-        )
+        if self._client is None:
+            self._client = SalesforceClient.from_env(
+                {
+                    **os.environ,
+                    "SALESFORCE_LOGIN_URL": self.login_url,
+                    "SALESFORCE_CLIENT_ID": self.client_id,
+                },
+                prefetch=OBJECTS,
+            )
+        return self._client
 
 
 class ActOnResource(dg.ConfigurableResource):

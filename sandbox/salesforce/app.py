@@ -17,6 +17,7 @@ from sandbox.salesforce.bulk_ingest import BulkIngest
 from sandbox.salesforce.bulk_jobs import Jobs
 from sandbox.salesforce.bulk_query import BulkQuery
 from sandbox.salesforce.calls import Api, Call
+from sandbox.salesforce.composite import Composite
 from sandbox.salesforce.describe import versions
 from sandbox.salesforce.errors import SfError, json_response, not_found
 from sandbox.salesforce.query import QueryApi
@@ -39,7 +40,7 @@ def create_app(control: Control) -> Starlette:
     jobs = Jobs(results)
     rest = Rest(control, jobs.created_today)
     queries = QueryApi(store, results)
-    bulk_query = BulkQuery(control, results, jobs)
+    bulk_query = BulkQuery(control, jobs)
     bulk_ingest = BulkIngest(control, results, jobs)
 
     def query(include_deleted: bool) -> Callable[[Call], Response]:
@@ -65,6 +66,7 @@ def create_app(control: Control) -> Starlette:
         ("/query/{locator}", lambda call: json_response(queries.more(call)), ["GET"]),
         ("/queryAll/{locator}", lambda call: json_response(queries.more(call)), ["GET"]),
         ("/limits", rest.limits, ["GET"]),
+        ("/limits/recordCount", rest.record_count, ["GET"]),
         ("/composite/sobjects", rest.collection, ["POST", "PATCH", "DELETE"]),
         ("/composite/sobjects/{obj}", rest.collection_get, ["GET"]),
         ("/jobs/query", by_method(post=bulk_query.create, get=bulk_query.list), ["GET", "POST"]),
@@ -78,6 +80,11 @@ def create_app(control: Control) -> Starlette:
         (f"/jobs/ingest/{{job_id}}/{kind}", bulk_ingest.result_file, ["GET"])
         for kind in ("successfulResults", "failedResults", "unprocessedrecords", "unprocessedRecords")
     ]
+    # Composite runs the other resources' handlers itself, matched by the same route templates.
+    composite = Composite(
+        [(Route(_DATA + path, handler, methods=methods), handler) for path, handler, methods in table]
+    )
+    table.append(("/composite", composite, ["POST"]))
     routes = [
         Route("/services/oauth2/token", auth.token, methods=["POST"]),
         Route("/services/oauth2/revoke", auth.revoke, methods=["POST"]),

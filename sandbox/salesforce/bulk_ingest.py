@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import threading
 import time
 from contextlib import closing
 from typing import Any
@@ -126,9 +125,9 @@ class BulkIngest:
 
     def job(self, call: Call) -> Response:
         job_id = call.params["job_id"]
-        info = self.jobs.get("ingest", job_id)
         if call.method == "GET":
-            return json_response(Jobs.public(info))
+            return json_response(Jobs.public(self.jobs.status("ingest", job_id)))
+        info = self.jobs.get("ingest", job_id)
         if call.method == "DELETE":
             if info["state"] in ("UploadComplete", "InProgress"):
                 raise bulk_error(
@@ -141,9 +140,7 @@ class BulkIngest:
         if state == "UploadComplete":
             changed = self.jobs.transition("ingest", job_id, ("Open",), state="UploadComplete")
             if changed is not None:
-                threading.Thread(
-                    target=self._process, args=(job_id, call.method, call.path), daemon=True
-                ).start()
+                self.jobs.run_in_background(job_id, self._process, call.method, call.path)
         elif state == "Aborted":
             changed = self.jobs.transition(
                 "ingest", job_id, ("Open", "UploadComplete", "InProgress"), state="Aborted"

@@ -34,7 +34,8 @@ SALESFORCE_FAULTS = [
         "times": 6,
     },
     {"method": "GET", "path": f"{SF}/queryAll*", "kind": "status", "status": 403, "every": 4, "times": 1},
-    {"path": f"{SF}/sobjects/*", "kind": "status", "status": 500, "every": 3, "times": 2},
+    # the run's describes (one Composite request)
+    {"method": "POST", "path": f"{SF}/composite", "kind": "status", "status": 500, "every": 2, "times": 2},
     {"path": f"{SF}*", "kind": "status", "status": 503, "probability": 0.05, "seed": 2, "times": 6},
     # the connection cut in the middle of a response body, on reads and on a write that already happened
     {"method": "GET", "path": f"{SF}*", "kind": "reset", "probability": 0.05, "seed": 3, "times": 5},

@@ -4,7 +4,7 @@
 with salesforce_ids as (
     select
         person_email as email,
-        {{ dbt.listagg('salesforce_id', "','", 'order by salesforce_id') }} as salesforce_ids,
+        {{ sorted_listagg('salesforce_id', "','") }} as salesforce_ids,
         max(case when has_opted_out_of_email then 1 else 0 end) = 1 as salesforce_opted_out
     from {{ ref('int_salesforce_records_unioned') }}
     where person_email is not null and not is_deleted

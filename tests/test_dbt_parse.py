@@ -1,0 +1,80 @@
+"""The sync's dbt invocation (orchestration/defs/dbt.py): a run with the same sync.yaml as the previous one parses
+nothing again (dbt re-parses the whole project whenever its command-line vars change, so nothing run-specific may
+be a var), and it leaves out the unit tests (development checks: test_dbt_models' `dbt build` runs them)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dbt.cli.main import dbtRunner
+from dbt_common.events.base_types import EventMsg
+
+from ingest.sync_config import load_sync_config
+from orchestration.defs.dbt import build_args, sync_vars
+from tests.raw_fixtures import ROOT
+
+Invoke = Callable[..., tuple[list[str], Any]]
+
+
+@pytest.fixture
+def dbt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Invoke:
+    """Runs one dbt command; returns the names of the events it fired and its result."""
+    monkeypatch.setenv("WAREHOUSE_PATH", str(tmp_path / "warehouse.duckdb"))
+
+    def invoke(*args: str) -> tuple[list[str], Any]:
+        events: list[str] = []
+
+        def record(event: EventMsg) -> None:
+            events.append(event.info.name)
+
+        result = dbtRunner(callbacks=[record]).invoke(
+            [
+                *args,
+                "--project-dir", str(ROOT / "dbt_project"),
+                "--profiles-dir", str(ROOT / "dbt_project"),
+                "--target-path", str(tmp_path / "target"),
+                "--log-path", str(tmp_path / "target"),
+                "--quiet",
+            ]
+        )  # fmt: skip
+        assert result.success, result.exception
+        return events, result.result
+
+    return invoke
+
+
+def production_vars() -> str:
+    args = build_args(sync_vars(load_sync_config(ROOT / "sync.yaml")))
+    return args[args.index("--vars") + 1]
+
+
+def reparsed(dbt: Invoke, dbt_vars: str) -> bool:
+    events, _ = dbt("parse", "--vars", dbt_vars)
+    return "UnableToPartialParse" in events
+
+
+def test_the_next_run_with_the_same_sync_yaml_parses_nothing_again(dbt: Invoke) -> None:
+    assert reparsed(dbt, production_vars())  # no saved state yet
+    assert not reparsed(dbt, production_vars())
+
+
+def test_a_var_that_changes_every_run_would_reparse_everything(dbt: Invoke) -> None:
+    """Why the run id is not a var: the check above would catch it."""
+    reparsed(dbt, production_vars())
+    assert reparsed(dbt, production_vars().replace("{", '{"run_id": "another run", ', 1))
+
+
+def test_the_production_build_leaves_out_unit_tests_only(dbt: Invoke) -> None:
+    args = build_args(sync_vars(load_sync_config(ROOT / "sync.yaml")))
+
+    def resource_types(*selection: str) -> set[str]:
+        _, listed = dbt("ls", "--output", "json", "--output-keys", "resource_type", *selection)
+        return {json.loads(line)["resource_type"] for line in listed}
+
+    everything = resource_types()
+    assert {"model", "test", "unit_test"} <= everything
+    assert resource_types("--exclude", args[args.index("--exclude") + 1]) == everything - {"unit_test"}
