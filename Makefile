@@ -9,6 +9,7 @@ SCALE ?= 2000
 BENCH_SCALE = $(if $(filter command line,$(origin SCALE)),$(SCALE),100000)
 CHURN ?= 0.01
 DEV_DATA ?= .data/dev
+TEST_WORKERS ?= 2
 # The committed Dagster instance of `make dev` and `make sync` (.dagster/dagster.yaml: the one-writer pool for
 # DuckDB); their runs and schedule ticks are kept there.
 INSTANCE := $(CURDIR)/.dagster
@@ -25,8 +26,10 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
+# Two workers by test file (module fixtures stay in one process): the suite waits on sandboxes, dbt and Dagster
+# as much as it computes, so two overlap well even on two cores.
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 lint: setup
 	$(BIN)/ruff check .
