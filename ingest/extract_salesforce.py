@@ -87,16 +87,16 @@ def _frames(
     above the threshold the REST cursor is dropped for a Bulk job, so a small window costs a single call."""
     now = utc_now()
 
-    def bulk() -> Iterator[pl.DataFrame]:
-        return (frame_from_csv(p, columns, now) for p in client.bulk_query_pages(query))
+    def bulk(rows: int) -> Iterator[pl.DataFrame]:
+        return (frame_from_csv(p, columns, now) for p in client.bulk_query_pages(query, expected_rows=rows))
 
     if expected is not None and expected > settings.bulk_threshold:
-        return "bulk", bulk()
+        return "bulk", bulk(expected)
     pages = client.query_pages(query, batch_size=settings.rest_batch_size)
     first = next(pages)
     if int(first["totalSize"]) > settings.bulk_threshold:
         pages.close()
-        return "bulk", bulk()
+        return "bulk", bulk(int(first["totalSize"]))
     return "rest", (frame_from_records(p["records"], columns, now) for p in chain([first], pages))
 
 

@@ -10,6 +10,7 @@ import csv
 import io
 import logging
 import re
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -32,6 +33,7 @@ T = TypeVar("T")
 _LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
 COLLECTION_MAX = 200
 COMPOSITE_MAX = 25
+BULK_ROWS_PER_S = 150_000  # about what a Bulk query job gets through; real orgs are slower, never faster
 _TERMINAL = {"JobComplete", "Failed", "Aborted"}
 
 
@@ -266,7 +268,8 @@ class SalesforceClient:
         return results
 
     # -- Bulk API 2.0 -------------------------------------------------------------------------------------
-    def _poll(self, kind: str, job_id: str) -> dict[str, Any]:
+    def _poll(self, kind: str, job_id: str, first_wait: float = 0.0) -> dict[str, Any]:
+        time.sleep(first_wait)
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_result(lambda job: job.get("state") not in _TERMINAL),
             wait=tenacity.wait_exponential(multiplier=0.25, max=10),
@@ -285,9 +288,17 @@ class SalesforceClient:
         return job
 
     def bulk_query_pages(
-        self, soql: str, *, include_deleted: bool = True, max_records: int | None = None
+        self,
+        soql: str,
+        *,
+        include_deleted: bool = True,
+        max_records: int | None = None,
+        expected_rows: int = 0,
     ) -> Iterator[bytes]:
-        """Raw CSV pages of a Bulk 2.0 query job (queryAll by default), each with its own header row."""
+        """Raw CSV pages of a Bulk 2.0 query job (queryAll by default), each with its own header row.
+
+        A job is not done before it could have read its rows: the first status poll waits the time
+        ``expected_rows`` take at ``BULK_ROWS_PER_S`` (a poll earlier only spends a call), then backs off."""
         job = self.json(
             "POST",
             "jobs/query",
@@ -300,7 +311,7 @@ class SalesforceClient:
             },
             idempotent=True,  # a second job for the same query is wasted work, not a wrong result
         )
-        self._poll("query", job["id"])
+        self._poll("query", job["id"], first_wait=expected_rows / BULK_ROWS_PER_S)
         locator: str | None = None
         while True:
             params: dict[str, Any] = {"locator": locator} if locator else {}
