@@ -244,16 +244,18 @@ def _acton_world() -> ModuleType | None:
 
 # -- bulk writing ------------------------------------------------------------------------------------------
 class _LoadStamps:
-    """SystemModstamp/LastModifiedDate of generated rows: spread evenly over the ``AUDIT_SPREAD_DAYS`` before
-    ``loaded_at``, so an incremental read's lookback window holds a few generated rows, not all of them. Never
-    before the row's CreatedDate (a record is not modified before it exists) nor after ``loaded_at``. Each object
-    draws from a ``random.Random`` of its own, so the stamps leave the business data unchanged."""
+    """SystemModstamp/LastModifiedDate of generated rows: spread evenly over the ``AUDIT_SPREAD_DAYS`` before the
+    day of ``loaded_at`` (midnight UTC), so an incremental read's lookback window holds a few generated rows, not
+    all of them, and two worlds of one seed generated on the same day carry the same stamps (tests compare such
+    worlds, and models date stages from LastModifiedDate). Never before the row's CreatedDate (a record is not
+    modified before it exists). Each object draws from a ``random.Random`` of its own, so the stamps leave the
+    business data unchanged."""
 
     def __init__(self, r: random.Random, loaded_at: int):
-        self.r, self.loaded_at, self.latest = r, loaded_at, _dt(loaded_at)
+        self.r, self.day, self.latest = r, loaded_at - loaded_at % _DAY, _dt(loaded_at)
 
     def __call__(self, created: str) -> str:
-        stamp = _dt(self.loaded_at - int(self.r.random() * AUDIT_SPREAD_DAYS * _DAY))
+        stamp = _dt(self.day - int(self.r.random() * AUDIT_SPREAD_DAYS * _DAY))
         return min(max(stamp, created), self.latest)
 
 

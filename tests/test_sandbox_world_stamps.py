@@ -43,7 +43,8 @@ def test_generated_stamps_are_spread_over_the_days_before_generation(
     generated: tuple[Store, str, str],
 ) -> None:
     store, started, finished = generated
-    earliest = sf_datetime(parse_sf_datetime(started) - timedelta(days=world.AUDIT_SPREAD_DAYS, seconds=1))
+    midnight = parse_sf_datetime(started).replace(hour=0, minute=0, second=0, microsecond=0)
+    earliest = sf_datetime(midnight - timedelta(days=world.AUDIT_SPREAD_DAYS, seconds=1))
     for obj in OBJECTS:
         rows = stamps(store, obj)
         assert rows, obj
@@ -56,16 +57,18 @@ def test_generated_stamps_are_spread_over_the_days_before_generation(
         assert len({r[2] for r in rows}) > len(rows) // 2, obj
 
 
-def test_same_seed_and_clock_give_the_same_stamps(
+def test_same_seed_and_day_give_the_same_stamps(
     generated: tuple[Store, str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def at_fixed_clock(path: Path, seed: int) -> Store:
-        monkeypatch.setattr(world, "wall_clock", lambda: "2026-11-27T12:00:00.000+0000")
+    def at_fixed_clock(path: Path, seed: int, clock: str = "2026-11-27T12:00:00.000+0000") -> Store:
+        monkeypatch.setattr(world, "wall_clock", lambda: clock)
         store = Store(path)
         world.generate(store, SCALE, seed)
         return store
 
-    a, b = at_fixed_clock(tmp_path / "a.sqlite", 3), at_fixed_clock(tmp_path / "b.sqlite", 3)
+    # worlds of one seed generated minutes apart on the same day (a test's baseline and its faulty twin)
+    a = at_fixed_clock(tmp_path / "a.sqlite", 3)
+    b = at_fixed_clock(tmp_path / "b.sqlite", 3, "2026-11-27T12:07:31.000+0000")
     other = at_fixed_clock(tmp_path / "c.sqlite", 4)
     assert all(stamps(a, obj) == stamps(b, obj) for obj in OBJECTS)
     assert stamps(a, "Lead") != stamps(other, "Lead")
