@@ -8,19 +8,17 @@ Shares the per-scale world with bench_sandbox. Numbers come from a shared machin
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from benchmarks import floors, machine
 from benchmarks.rss import Sampler, hwm_kib, maxrss_mib
 from benchmarks.sandbox_truth import SandboxTruth
-from benchmarks.world import client_env, open_world, world_dir
+from benchmarks.world import client_env, new_result, open_world, parse_args, world_dir
 from ingest.extract_salesforce import OBJECTS, extract_object
 from ingest.salesforce import SalesforceClient
 from ingest.warehouse import connect
@@ -29,19 +27,9 @@ RESULTS = Path(__file__).with_name("results")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.bench_extract", description=__doc__.splitlines()[0]
-    )
-    parser.add_argument("--scale", type=int, default=100_000, help="number of Leads")
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--data-dir", type=Path, default=Path(".data/bench-world"))
-    args = parser.parse_args(argv)
-    result: dict[str, Any] = {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
-        "scale": args.scale,
-        "machine": machine.machine(),
-        "objects": {},
-    }
+    args = parse_args("python -m benchmarks.bench_extract", __doc__ or "", argv)
+    result: dict[str, Any] = new_result(args.scale)
+    result["objects"] = {}
     sandbox, generated = open_world(args.data_dir, args.scale, args.seed)
     result["generate_seconds"] = None if generated is None else round(generated, 1)
     work = world_dir(args.data_dir, args.scale) / "bench_extract"

@@ -9,20 +9,18 @@ Numbers come from a shared machine: other work running at the same time slows th
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import json
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from benchmarks import floors, machine
 from benchmarks.rss import hwm_kib
 from benchmarks.sandbox_truth import SandboxTruth
-from benchmarks.world import client_env, open_world, world_dir
+from benchmarks.world import client_env, new_result, open_world, parse_args, world_dir
 from ingest.acton import ActOnClient
 from ingest.salesforce import SalesforceClient
 from ingest.salesforce_frames import columns_from_describe
@@ -93,18 +91,8 @@ def acton_list_download(env: dict[str, str], sandbox: Sandbox) -> dict[str, Any]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.bench_sandbox", description=__doc__.splitlines()[0]
-    )
-    parser.add_argument("--scale", type=int, default=100_000, help="number of Leads")
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--data-dir", type=Path, default=Path(".data/bench-world"))
-    args = parser.parse_args(argv)
-    result: dict[str, Any] = {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
-        "scale": args.scale,
-        "machine": machine.machine(),
-    }
+    args = parse_args("python -m benchmarks.bench_sandbox", __doc__ or "", argv)
+    result: dict[str, Any] = new_result(args.scale)
     sandbox, generated = open_world(args.data_dir, args.scale, args.seed)
     result["generate_seconds"] = None if generated is None else round(generated, 1)
     try:

@@ -2,10 +2,28 @@
 
 from __future__ import annotations
 
+import argparse
 import time
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+from benchmarks import machine
 from sandbox.launcher import Sandbox, start
+
+
+def parse_args(prog: str, doc: str, argv: list[str] | None) -> argparse.Namespace:
+    """The command line the benchmarks of a kept world share: its scale, seed and directory."""
+    parser = argparse.ArgumentParser(prog=prog, description=doc.splitlines()[0])
+    parser.add_argument("--scale", type=int, default=100_000, help="number of Leads")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--data-dir", type=Path, default=Path(".data/bench-world"))
+    return parser.parse_args(argv)
+
+
+def new_result(scale: int) -> dict[str, Any]:
+    """The head of a result file: when, at what scale, on which machine."""
+    return {"date": datetime.now(UTC).strftime("%Y-%m-%d"), "scale": scale, "machine": machine.machine()}
 
 
 def world_dir(root: Path, scale: int) -> Path:

@@ -189,7 +189,7 @@ class SalesforceClient:
         """The object's describe, cached for this client's life (one run): the first call also describes the
         ``prefetch`` objects, up to 25 in one Composite request, which Salesforce bills as a single call."""
         if obj not in self._describes:
-            wanted = [obj, *(o for o in self.prefetch if o != obj and o not in self._describes)]
+            wanted = self._with_prefetch(obj, self._describes)
             for start in range(0, len(wanted), COMPOSITE_MAX):
                 self._describes.update(self._describe_composite(wanted[start : start + COMPOSITE_MAX]))
         return self._describes[obj]
@@ -218,11 +218,15 @@ class SalesforceClient:
                 )
         return described
 
+    def _with_prefetch(self, obj: str, cached: Mapping[str, Any]) -> list[str]:
+        """``obj``, then the prefetch objects not cached yet: fetched together in one call."""
+        return [obj, *(o for o in self.prefetch if o != obj and o not in cached)]
+
     def record_count(self, obj: str) -> int:
         """Salesforce's (approximate) count of the object's live rows, cached like ``describe``: the first call
         counts the ``prefetch`` objects too, in one call."""
         if obj not in self._counts:
-            wanted = [obj, *(o for o in self.prefetch if o != obj and o not in self._counts)]
+            wanted = self._with_prefetch(obj, self._counts)
             answer = self.json("GET", "limits/recordCount", params={"sObjects": ",".join(wanted)})
             self._counts.update({o: 0 for o in wanted})  # an object without rows is left out of the answer
             self._counts.update({e["name"]: int(e["count"]) for e in answer.get("sObjects", [])})
