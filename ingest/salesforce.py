@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 import requests
 import simple_salesforce
@@ -33,6 +34,9 @@ T = TypeVar("T")
 _LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
 COLLECTION_MAX = 200
 COMPOSITE_MAX = 25
+COMPOSITE_MAX_QUERIES = 5
+# Salesforce's recordCount leaves out objects associated with others; a COUNT() query counts those.
+_UNCOUNTED_SUFFIXES = ("History", "Share", "Feed")
 BULK_ROWS_PER_S = 150_000  # about what a Bulk query job gets through; real orgs are slower, never faster
 _TERMINAL = {"JobComplete", "Failed", "Aborted"}
 
@@ -56,6 +60,25 @@ class BulkIngestResult:
     successful: list[dict[str, str]]
     failed: list[dict[str, str]]
     unprocessed: list[dict[str, str]]
+
+
+@dataclass(frozen=True)
+class _Subrequest:
+    kind: str  # describe | recordCount | count
+    target: str  # the object (objects, for recordCount)
+    url: str
+
+
+def _composite_batches(subrequests: Sequence[_Subrequest]) -> Iterator[list[_Subrequest]]:
+    batch: list[_Subrequest] = []
+    for sub in subrequests:
+        queries = sum(s.kind == "count" for s in batch) + (sub.kind == "count")
+        if len(batch) == COMPOSITE_MAX or queries > COMPOSITE_MAX_QUERIES:
+            yield batch
+            batch = []
+        batch.append(sub)
+    if batch:
+        yield batch
 
 
 def _csv_rows(data: bytes) -> list[dict[str, str]]:
@@ -186,51 +209,63 @@ class SalesforceClient:
 
     # -- REST helpers -----------------------------------------------------------------------------------
     def describe(self, obj: str) -> dict[str, Any]:
-        """The object's describe, cached for this client's life (one run): the first call also describes the
-        ``prefetch`` objects, up to 25 in one Composite request, which Salesforce bills as a single call."""
+        """The object's describe, cached for this client's life (one run)."""
         if obj not in self._describes:
-            wanted = self._with_prefetch(obj, self._describes)
-            for start in range(0, len(wanted), COMPOSITE_MAX):
-                self._describes.update(self._describe_composite(wanted[start : start + COMPOSITE_MAX]))
+            self._fetch_metadata(obj)
         return self._describes[obj]
 
-    def _describe_composite(self, objs: Sequence[str]) -> dict[str, dict[str, Any]]:
-        base = f"/services/data/v{self.config.api_version}/sobjects"
+    def record_count(self, obj: str) -> int:
+        """Salesforce's (approximate) count of the object's live rows, cached like ``describe``."""
+        if obj not in self._counts:
+            self._fetch_metadata(obj)
+        return self._counts[obj]
+
+    def _fetch_metadata(self, obj: str) -> None:
+        """Describe and count ``obj`` and the ``prefetch`` objects not fetched yet, in Composite requests, which
+        Salesforce bills as one call each: one for up to 25 subrequests, 5 of them queries."""
+        wanted = [obj, *(o for o in self.prefetch if o != obj and o not in self._describes)]
+        base = f"/services/data/v{self.config.api_version}"
+        subrequests = [_Subrequest("describe", o, f"{base}/sobjects/{o}/describe") for o in wanted]
+        counted = [o for o in wanted if not o.endswith(_UNCOUNTED_SUFFIXES)]
+        if counted:
+            url = f"{base}/limits/recordCount?{urlencode({'sObjects': ','.join(counted)})}"
+            subrequests.append(_Subrequest("recordCount", ",".join(counted), url))
+        subrequests += [
+            _Subrequest("count", o, f"{base}/query?{urlencode({'q': f'SELECT COUNT() FROM {o}'})}")
+            for o in wanted
+            if o.endswith(_UNCOUNTED_SUFFIXES)
+        ]
+        self._counts.update(dict.fromkeys(wanted, 0))  # recordCount leaves out objects without rows
+        for batch in _composite_batches(subrequests):
+            for sub, answer in zip(batch, self._composite(batch), strict=True):
+                self._take(sub, answer, required=sub.target == obj)
+
+    def _composite(self, batch: Sequence[_Subrequest]) -> list[dict[str, Any]]:
         body = {
             "allOrNone": False,
             "compositeRequest": [
-                {"method": "GET", "url": f"{base}/{o}/describe", "referenceId": f"d{i}"}
-                for i, o in enumerate(objs)
+                {"method": "GET", "url": s.url, "referenceId": f"r{i}"} for i, s in enumerate(batch)
             ],
         }
-        answers = self._with_session(
+        return self._with_session(
             "POST composite",
             lambda: self.sf.restful("composite", method="POST", json=body, idempotent=True),  # reads only
         )["compositeResponse"]
-        described: dict[str, dict[str, Any]] = {}
-        for obj, answer in zip(objs, answers, strict=True):
-            if answer["httpStatusCode"] == 200:
-                described[obj] = answer["body"]
-            elif obj == objs[0]:  # the prefetched others may not exist in this org; the one asked for must
-                code, message = error_fields(answer["body"])
-                raise ApiError(
-                    SYSTEM, f"GET sobjects/{obj}/describe", answer["httpStatusCode"], code, message
-                )
-        return described
 
-    def _with_prefetch(self, obj: str, cached: Mapping[str, Any]) -> list[str]:
-        """``obj``, then the prefetch objects not cached yet: fetched together in one call."""
-        return [obj, *(o for o in self.prefetch if o != obj and o not in cached)]
-
-    def record_count(self, obj: str) -> int:
-        """Salesforce's (approximate) count of the object's live rows, cached like ``describe``: the first call
-        counts the ``prefetch`` objects too, in one call."""
-        if obj not in self._counts:
-            wanted = self._with_prefetch(obj, self._counts)
-            answer = self.json("GET", "limits/recordCount", params={"sObjects": ",".join(wanted)})
-            self._counts.update({o: 0 for o in wanted})  # an object without rows is left out of the answer
-            self._counts.update({e["name"]: int(e["count"]) for e in answer.get("sObjects", [])})
-        return self._counts[obj]
+    def _take(self, sub: _Subrequest, answer: Mapping[str, Any], *, required: bool) -> None:
+        status, body = answer["httpStatusCode"], answer["body"]
+        if status != 200:
+            code, message = error_fields(body)
+            if required and sub.kind == "describe":
+                raise ApiError(SYSTEM, f"GET sobjects/{sub.target}/describe", status, code, message)
+            # a prefetched object may not exist in this org; a missing count only costs a REST page later
+            log.info("Salesforce %s of %s not available: %s %s", sub.kind, sub.target, status, code)
+        elif sub.kind == "describe":
+            self._describes[sub.target] = body
+        elif sub.kind == "recordCount":
+            self._counts.update({e["name"]: int(e["count"]) for e in body.get("sObjects", [])})
+        else:
+            self._counts[sub.target] = int(body["totalSize"])
 
     def limits(self) -> dict[str, Any]:
         return self._with_session("GET limits", lambda: self.sf.limits())

@@ -221,11 +221,13 @@ def test_malformed_salesforce_page_names_the_call_and_writes_nothing(
     server: FakeServer, tmp_path: Path, kind: str
 ) -> None:
     _sf_token_server(server)
-    described = {"body": LEAD_DESCRIBE, "httpHeaders": {}, "httpStatusCode": 200, "referenceId": "d0"}
-    server.route("POST", f"{BASE}/composite", Reply(200, {"compositeResponse": [described]}))
-    server.route(
-        "GET", f"{BASE}/limits/recordCount", Reply(200, {"sObjects": [{"count": 3, "name": "Lead"}]})
-    )
+    described = {"body": LEAD_DESCRIBE, "httpHeaders": {}, "httpStatusCode": 200, "referenceId": "r0"}
+    counted = {
+        "body": {"sObjects": [{"count": 3, "name": "Lead"}]},
+        "httpStatusCode": 200,
+        "referenceId": "r1",
+    }
+    server.route("POST", f"{BASE}/composite", Reply(200, {"compositeResponse": [described, counted]}))
     first = {
         "totalSize": 3,
         "done": False,

@@ -68,12 +68,20 @@ def test_all_or_none_halts_the_subrequests_after_a_failure(sandbox: Sandbox, tmp
     assert answer[1]["body"][0]["errorCode"] == "PROCESSING_HALTED"
 
 
-def test_client_describes_every_prefetched_object_in_one_call(sandbox: Sandbox, tmp_path: Path) -> None:
+def test_client_describes_and_counts_every_prefetched_object_in_one_call(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
     client = _client(sandbox, tmp_path, prefetch=OBJECTS)
     assert client.token["access_token"]
     before = sandbox.stats("salesforce")
     described = {obj: client.describe(obj) for obj in OBJECTS}
+    counted = {obj: client.record_count(obj) for obj in OBJECTS}
     after = sandbox.stats("salesforce")
     assert after["total"] - before["total"] == 1
     assert {name: d["name"] for name, d in described.items()} == {obj: obj for obj in OBJECTS}
     assert any(f["name"] == "ActOn_Lead_Score__c" for f in described["Lead"]["fields"])
+    # recordCount leaves OpportunityHistory out; the COUNT() subrequest counts it
+    assert counted == {
+        obj: client.count(f"SELECT COUNT() FROM {obj}", include_deleted=False) for obj in OBJECTS
+    }
+    assert counted["OpportunityHistory"] > 0
