@@ -144,11 +144,22 @@ def _frame(table: str, rows: list[dict[str, Any]]) -> pl.DataFrame:
 class _Run:
     """One entity's extract: its result, watermark and call accounting."""
 
-    def __init__(self, conn: duckdb.DuckDBPyConnection, client: ActOnClient, entity: str):
+    def __init__(
+        self,
+        conn: duckdb.DuckDBPyConnection,
+        client: ActOnClient,
+        entity: str,
+        units_per_s: int | None = None,
+    ):
+        """``units_per_s``: for an entity read by a time window, the units of its stamps (1000: epoch ms)."""
         self.conn, self.client = conn, client
         self.result = ExtractResult(SOURCE, entity, watermark_before=get_watermark(conn, SOURCE, entity))
         self.result.watermark_after = self.result.watermark_before
         self._calls = client.calls
+        # As for Salesforce: the next window starts at the server's time when this read began, minus the
+        # lookback, so that the rows written just before it (our own list upload) are not read twice.
+        self._units_per_s = units_per_s
+        self._clock = client.session.server_clock()
 
     def upsert(self, table: str, rows: list[dict[str, Any]] | pl.DataFrame, key: Sequence[str]) -> None:
         counts = upsert(
@@ -171,6 +182,12 @@ class _Run:
         return int(self.result.watermark_before) - lookback_units if self.result.watermark_before else None
 
     def done(self) -> ExtractResult:
+        if self._units_per_s and self._clock.at is not None:
+            # not the newest stamp read: pages come in record order, a row changed mid-read may be on a page
+            # read before it changed
+            after = int(self._clock.at.timestamp() * self._units_per_s)
+            before = self.result.watermark_before
+            self.result.watermark_after = str(max(after, int(before)) if before else after)
         after = self.result.watermark_after
         if after is not None and after != self.result.watermark_before:
             with transaction(self.conn):
@@ -293,7 +310,7 @@ def extract_list_records(
         log.warning("act-on lists not found: %s", sorted(missing))
     results = []
     for list_id, _, size in wanted:
-        run = _Run(conn, client, f"list_records:{list_id}")
+        run = _Run(conn, client, f"list_records:{list_id}", units_per_s=1000)
         since = run.since(int(settings.lookback.total_seconds() * 1000))
         if since is None:
             _full_list(run, list_id)
@@ -309,7 +326,7 @@ def extract_contacts(
 ) -> ExtractResult:
     """Unified contacts with the behavioural score, updatedAfter the watermark (epoch seconds)."""
     settings = settings or ActOnExtractSettings()
-    run = _Run(conn, client, "contacts")
+    run = _Run(conn, client, "contacts", units_per_s=1)
     pages = client.contact_pages(updated_after_s=run.since(int(settings.lookback.total_seconds())))
     for page in pages:
         contacts = page.get("contacts") or []
@@ -378,7 +395,7 @@ def extract_suppressions(
         "hardbounce": ("hard_bounces", "bounced_at"),
         "spamcomplaint": ("spam_complaints", "complained_at"),
     }[kind]
-    run = _Run(conn, client, table)
+    run = _Run(conn, client, table, units_per_s=1000)
     for page in client.optout_pages(
         kind, created_after_ms=run.since(int(settings.lookback.total_seconds() * 1000))
     ):

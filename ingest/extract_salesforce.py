@@ -2,8 +2,8 @@
 
 Per object: describe (new fields become columns; a new column triggers a full re-read so that existing rows get
 its values), a window ``cursor >= watermark - lookback`` read with queryAll (so IsDeleted rows arrive), REST for
-small windows and Bulk 2.0 for large ones, page by page into DuckDB. The watermark is the largest cursor value
-seen and commits in the transaction of the last page. A periodic reconciliation re-reads the object and compares
+small windows and Bulk 2.0 for large ones, page by page into DuckDB. The watermark is the server's time when the read
+began (the largest cursor value seen, if the server sent no time) and commits in the transaction of the last page. A periodic reconciliation re-reads the object and compares
 it field by field: it catches hard deletes (CampaignMember), rows that committed behind the watermark and changes
 that did not move SystemModstamp.
 """
@@ -21,6 +21,7 @@ import duckdb
 import polars as pl
 
 from ingest import soql
+from ingest.http import ServerClock
 from ingest.results import ExtractResult
 from ingest.salesforce import SalesforceClient
 from ingest.salesforce_frames import Column, columns_from_describe, frame_from_csv, frame_from_records
@@ -133,25 +134,29 @@ def _load(
     frames: Iterator[pl.DataFrame],
     cursor: str | None,
     result: ExtractResult,
-) -> datetime | None:
-    """Write page by page, each in its own transaction; the last one also carries the new watermark."""
+    clock: ServerClock,
+) -> None:
+    """Write page by page, each in its own transaction; the last one also carries the new watermark: the
+    server's time when the read began (``clock``), else the newest cursor value read."""
     newest: datetime | None = None
-    pending: pl.DataFrame | None = None
-    for frame in chain(frames, [None]):
-        if pending is not None:
-            if cursor and not pending.is_empty():
-                top = pending[cursor].max()
-                newest = top if newest is None or (top is not None and top > newest) else newest  # type: ignore[operator]
+    last: pl.DataFrame | None = None
+    for frame in frames:
+        if last is not None:
             with transaction(conn):
-                loader.write(pending, result)
-                if frame is None and cursor and newest is not None:
-                    after = (
-                        max(newest, _parse_ts(result.watermark_before)) if result.watermark_before else newest
-                    )
-                    result.watermark_after = soql.datetime_literal(after)
-                    set_watermark(conn, SOURCE, loader.obj, result.watermark_after)
-        pending = frame
-    return newest
+                loader.write(last, result)
+        if cursor and not frame.is_empty():
+            top = frame[cursor].max()
+            newest = top if newest is None or (top is not None and top > newest) else newest  # type: ignore[operator]
+        last = frame
+    with transaction(conn):
+        if last is not None:
+            loader.write(last, result)
+        after = clock.at.replace(tzinfo=None) if clock.at else newest
+        if cursor and after is not None:
+            if result.watermark_before:
+                after = max(after, _parse_ts(result.watermark_before))
+            result.watermark_after = soql.datetime_literal(after)
+            set_watermark(conn, SOURCE, loader.obj, result.watermark_after)
 
 
 def _reconcile(
@@ -228,8 +233,12 @@ def extract_object(
         since = _parse_ts(result.watermark_before) - settings.lookback
         query += f" WHERE {cursor} >= {soql.datetime_literal(since)}"
     expected = client.record_count(obj) if full else None
+    # A row this read misses was committed after it began, so it bears a later stamp than the read's start less
+    # the lookback: the next window starts there, not at the newest row, and the rows written just before this
+    # read (the last run's write-back) are not read a second time.
+    clock = client.session.server_clock()
     result.mode, frames = _frames(client, query, columns, settings, expected)
-    _load(conn, loader, frames, cursor, result)
+    _load(conn, loader, frames, cursor, result, clock)
     result.watermark_after = result.watermark_after or result.watermark_before
 
     last = get_watermark(conn, SOURCE, f"{obj}.reconciled_at")

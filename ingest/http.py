@@ -7,10 +7,14 @@ nor break the rate limit.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -88,6 +92,15 @@ class _Adapter(HTTPAdapter):
         return super().send(request, **kwargs)
 
 
+@dataclass
+class ServerClock:
+    """The server's time (its ``Date`` header: UTC, whole seconds rounded down) in the first response after the
+    clock was made: when a read began by the server's clock, which is where an extract's next window starts.
+    Never this machine's clock, which may differ from the server's by more than the window's overlap."""
+
+    at: datetime | None = None
+
+
 class ApiSession(requests.Session):
     """A Session that also repeats idempotent calls whose body broke off mid-transfer.
 
@@ -102,6 +115,23 @@ class ApiSession(requests.Session):
         self.system = system
         self._body_retries = body_retries
         self._backoff = backoff
+        self._clocks: list[ServerClock] = []
+        self.hooks["response"].append(self._read_server_time)
+
+    def server_clock(self) -> ServerClock:
+        """A clock that the next response sets to the server's time."""
+        clock = ServerClock()
+        self._clocks.append(clock)
+        return clock
+
+    def _read_server_time(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        if not self._clocks:
+            return
+        with contextlib.suppress(KeyError, TypeError, ValueError):  # no or a bad Date: the next response's
+            at = parsedate_to_datetime(response.headers["Date"]).astimezone(UTC)
+            for clock in self._clocks:
+                clock.at = at
+            self._clocks.clear()
 
     def request(self, method: str, url: str, *args: Any, idempotent: bool | None = None, **kwargs: Any):  # type: ignore[override]
         urllib3_repeats = method.upper() in IDEMPOTENT

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,14 @@ import pytest
 
 from ingest import warehouse
 from ingest.acton import ActOnClient
-from ingest.extract_acton import ensure_tables, extract_contacts, extract_optouts
+from ingest.extract_acton import (
+    ActOnExtractSettings,
+    ensure_tables,
+    extract_contacts,
+    extract_list_records,
+    extract_lists,
+    extract_optouts,
+)
 from ingest.extract_acton import extract_all as extract_acton
 from ingest.extract_salesforce import OBJECTS, SalesforceExtractSettings, extract_all, extract_object
 from ingest.salesforce import SalesforceClient
@@ -134,7 +142,63 @@ def test_incremental_after_simulation_carries_changes_and_deletes(
         assert_same_as_source(wh, store, obj)
     assert results["CampaignMember"].rows_deleted >= 3
     assert results["Lead"].rows_deleted >= 1
-    assert results["Lead"].watermark_after > results["Lead"].watermark_before
+    assert results["Lead"].watermark_after >= results["Lead"].watermark_before  # in whole seconds
+
+
+# A short lookback stands for the 5 minutes, so that the test can wait it out.
+LOOKBACK = timedelta(seconds=2)
+
+
+def test_our_own_write_is_read_back_once_not_again(fresh_sandbox: Sandbox, tmp_path: Path, wh) -> None:
+    """The next window starts at the server's time of the last read minus the lookback, not at the newest row
+    minus it: a write-back read by one run is not read again by the next, a lookback later."""
+    sb = fresh_sandbox
+    settings = SalesforceExtractSettings(lookback=LOOKBACK)
+    client = SalesforceClient.from_env(_env(sb, tmp_path))
+    extract_object(wh, client, "Lead", settings)
+    ids = [
+        i
+        for (i,) in wh.execute(
+            'SELECT "Id" FROM raw_salesforce.lead WHERE NOT "IsDeleted" LIMIT 25'
+        ).fetchall()
+    ]
+    client.update_records("Lead", [{"id": i, "Title": "Written by the sync"} for i in ids])
+    time.sleep(2 * LOOKBACK.total_seconds())  # the next run begins a lookback after the write
+    read_back = extract_object(wh, client, "Lead", settings, reconcile=False)
+    assert (read_back.rows_inserted, read_back.rows_updated) == (0, len(ids))
+    time.sleep(2 * LOOKBACK.total_seconds())
+    again = extract_object(wh, client, "Lead", settings, reconcile=False)
+    assert (again.rows_inserted, again.rows_updated) == (0, 0)
+    assert_same_as_source(wh, Store(sb.data_dir / "sandbox.sqlite"), "Lead")
+
+
+def test_our_own_list_upload_is_read_back_once_not_again(fresh_sandbox: Sandbox, tmp_path: Path, wh) -> None:
+    client = ActOnClient.from_env(_env(fresh_sandbox, tmp_path))
+    settings = ActOnExtractSettings(lookback=LOOKBACK)
+    specs = [
+        {"columnHeading": "E-mail Address", "columnIndex": 0, "columnType": "EMAIL", "ignoreColumn": "N"},
+        {"columnHeading": "First Name", "columnIndex": 1, "columnType": "FIRSTNAME", "ignoreColumn": "N"},
+    ]
+    list_id = client.create_list("SFDC Test Leads", specs)
+    rows = "".join(f"p{i}@x.com,P{i}\n" for i in range(60))
+    client.wait_for_job(client.merge_upload(list_id, f"E-mail Address,First Name\n{rows}".encode(), specs))
+    time.sleep(2 * LOOKBACK.total_seconds())
+    ensure_tables(wh)
+    extract_lists(wh, client)
+    extract_list_records(wh, client, ["SFDC Test Leads"], settings)
+    # our write-back: a few records change
+    changed = "E-mail Address,First Name\np1@x.com,Changed\np2@x.com,Changed\n"
+    client.wait_for_job(client.merge_upload(list_id, changed.encode(), specs))
+    time.sleep(2 * LOOKBACK.total_seconds())
+    (read_back,) = extract_list_records(wh, client, ["SFDC Test Leads"], settings)
+    assert (read_back.rows_inserted, read_back.rows_updated) == (0, 2)
+    time.sleep(2 * LOOKBACK.total_seconds())
+    (again,) = extract_list_records(wh, client, ["SFDC Test Leads"], settings)
+    assert (again.rows_inserted, again.rows_updated) == (0, 0)
+    names = wh.execute(
+        "SELECT first_name FROM raw_acton.list_records WHERE email IN ('p1@x.com', 'p2@x.com')"
+    ).fetchall()
+    assert names == [("Changed",), ("Changed",)]
 
 
 def test_new_custom_field_arrives_as_a_column(fresh_sandbox: Sandbox, tmp_path: Path, wh) -> None:
@@ -213,9 +277,9 @@ def test_reconciliation_catches_a_change_that_did_not_move_systemmodstamp(
     assert wh.execute(title, [lead]).fetchone() == ("Set by a formula",)
     assert (result.rows_inserted, result.rows_updated, result.rows_deleted) == (0, overlap + 1, 0)
     assert_same_as_source(wh, store, "Lead")
-    # REST: an incremental page plus one full read. Bulk: the probe page, then two jobs (the window's, the full
-    # read's) of create, one poll, one result page each
-    assert sb.stats("salesforce")["total"] - calls == (2 if bulk_threshold else 7)
+    # REST: an incremental page plus one full read. Bulk: the window's page (the window is empty: it starts at
+    # the last read, a lookback back), then the full read's job: create, one poll, one result page
+    assert sb.stats("salesforce")["total"] - calls == (2 if bulk_threshold else 4)
 
 
 @pytest.mark.reliability
