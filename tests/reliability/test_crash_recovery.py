@@ -9,7 +9,6 @@ from __future__ import annotations
 import random
 import shutil
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -61,7 +60,8 @@ def kill_when(world: World, condition: Callable[[SyncRun], bool]) -> SyncRun:
 
 
 def assert_consistent(conn: duckdb.DuckDBPyConnection) -> None:
-    """No key twice, and no Salesforce watermark ahead of the rows it claims to cover."""
+    """No key twice. (A watermark is the server's time when its read began, so the warehouse alone cannot tell
+    one committed too early; the run after the kills converging to the fault-free state is what shows it.)"""
     tables = {
         f"{s}.{t}"
         for s, t in conn.execute("SELECT table_schema, table_name FROM information_schema.tables").fetchall()
@@ -70,16 +70,6 @@ def assert_consistent(conn: duckdb.DuckDBPyConnection) -> None:
         if table in tables:
             (dupes,) = conn.execute(f"SELECT count(*) - count(DISTINCT ({key})) FROM {table}").fetchone()
             assert dupes == 0, f"{table} holds a key twice"
-    marks = conn.execute(
-        "SELECT entity, value FROM sync_state.watermarks WHERE source = 'salesforce' AND entity NOT LIKE '%.%'"
-    ).fetchall()
-    for entity, value in marks:
-        table = f"raw_salesforce.{entity.lower()}"
-        columns = {c for (c,) in conn.execute(f"SELECT column_name FROM (DESCRIBE {table})").fetchall()}
-        cursor = "SystemModstamp" if "SystemModstamp" in columns else "CreatedDate"
-        (newest,) = conn.execute(f'SELECT max("{cursor}") FROM {table}').fetchone()
-        mark = datetime.fromisoformat(value.replace("Z", "+00:00")).replace(tzinfo=None)
-        assert newest is not None and mark <= newest, f"{entity} watermark {value} is ahead of its rows"
 
 
 def reopen_consistent(world: World) -> None:
