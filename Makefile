@@ -80,7 +80,7 @@ doctor: setup
 	DAGSTER_HOME=$${DAGSTER_HOME:-$(INSTANCE)} $(BIN)/python -m orchestration.doctor
 
 bench: setup
-	$(BIN)/python -m benchmarks.run --scale $(BENCH_SCALE) --churn $(CHURN)
+	$(BIN)/python -m benchmarks.run --scale $(BENCH_SCALE) --churn $(CHURN) $(if $(PROFILE),--profile)
 
 clean:
 	rm -rf .data dbt_project/target dbt_project/logs warehouse.duckdb*

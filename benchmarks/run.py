@@ -3,7 +3,10 @@ incremental cycle, a 0%-churn cycle (each of the last two after a cycle that rea
 and the floors on the same data; write benchmarks/results/<date>-<scale>.json
 and a row of the table in benchmarks/README.md.
 
-    .venv/bin/python -m benchmarks.run --scale 100000 [--churn 0.01] [--seed 1] [--data-dir .data/bench]
+    .venv/bin/python -m benchmarks.run --scale 100000 [--churn 0.01] [--seed 1] [--data-dir .data/bench] [--profile]
+
+--profile (`make bench PROFILE=1`) profiles each cycle with pyinstrument (benchmarks/profiling.py): reports under
+benchmarks/results/profiles/, hottest frames and dbt's slowest nodes under each cycle's "profile" in the JSON.
 
 Numbers come from a shared machine: other work running at the same time slows every stage (see load_avg).
 """
@@ -22,7 +25,7 @@ from typing import Any
 
 import duckdb
 
-from benchmarks import floors, machine
+from benchmarks import floors, machine, profiling
 from benchmarks.cycle import Cycle, run_sync_job
 from benchmarks.report import ACTON_PREFIX, SF_EXTRACT_STEPS, print_stages, stages
 from benchmarks.rss import Sampler, hwm_kib, maxrss_mib
@@ -76,11 +79,22 @@ class Bench:
         self.instance = dg.DagsterInstance.get()
         self.truth = SandboxTruth(sandbox.data_dir, OBJECTS)
 
-    def cycle(self, name: str, marks: Marks | None) -> tuple[dict[str, Any], Cycle]:
-        """One sync_job; ``marks`` are the cursor marks taken before the previous cycle (None: a full read)."""
+    def cycle(
+        self, name: str, marks: Marks | None, profile_stem: str | None = None
+    ) -> tuple[dict[str, Any], Cycle]:
+        """One sync_job; ``marks`` are the cursor marks taken before the previous cycle (None: a full read);
+        with ``profile_stem``, profiled (reports named after it)."""
         changed = self.truth.changed_since(marks)
         before = {s: self.sandbox.admin(s, "GET", "stats")["calls"] for s in SYSTEMS}
-        cycle = run_sync_job(self.instance)
+        profile: dict[str, Any] | None = None
+        if profile_stem is None:
+            cycle = run_sync_job(self.instance)
+        else:
+            cycle, session = profiling.profile_call(lambda: run_sync_job(self.instance))
+            profile = {
+                **profiling.write_report(session, profile_stem),
+                "dbt": profiling.dbt_slowest(cycle.run_id, cycle.start),
+            }
         after = {s: self.sandbox.admin(s, "GET", "stats")["calls"] for s in SYSTEMS}
         rows = stages(cycle, changed, self.sampler, self.lists, first_run=marks is None)
         dbt = next((r for r in rows if r["step"] == "dbt_models"), None)
@@ -114,9 +128,13 @@ class Bench:
             "peak_rss_mib": self.sampler.peak_mib(cycle.start, cycle.end),
             "stages": rows,
         }
+        if profile is not None:
+            report["profile"] = profile
         print_stages(f"{name}: {cycle.seconds:.1f} s, ok={cycle.ok}", rows)
         for failure in cycle.failures:
             print(f"  FAILED {failure}")
+        if profile is not None:
+            print(f"  profile: {profile['text']}")
         return report, cycle
 
 
@@ -200,6 +218,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--data-dir", type=Path, default=Path(".data/bench"))
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="profile each cycle with pyinstrument (benchmarks/results/profiles/)",
+    )
     args = parser.parse_args(argv)
     data_dir = (args.data_dir / str(args.scale)).resolve()
     shutil.rmtree(data_dir, ignore_errors=True)
@@ -243,7 +266,8 @@ def main(argv: list[str] | None = None) -> int:
                     )
                     title = title.format(churn=args.churn)
                 taken = bench.truth.marks()
-                result["cycles"][key], _ = bench.cycle(title, marks)
+                stem = f"{result['date']}-{args.scale}-{key}" if args.profile else None
+                result["cycles"][key], _ = bench.cycle(title, marks, stem)
                 marks = taken
                 if key == "full":
                     print("\nextract floor: plain HTTP Bulk 2.0 pages + DuckDB read_csv", flush=True)
