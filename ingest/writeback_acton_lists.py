@@ -1,11 +1,12 @@
 """Salesforce Contacts and Leads into their Act-On marketing lists (setup guide steps 1, 2 and 4).
 
 Each list whose direction pulls from Salesforce is created if missing (with the configured column headings and
-a "Salesforce Id" column), receives ``sync.acton_list_upserts`` as one merge upload (UPSERT on EMAIL) —
-its Lead Score column carrying the behavioural score, which is the list-maintenance step — and loses the
-records of ``sync.acton_list_removals``. A list with direction ``push`` is not re-imported and one with
-``off`` is left alone. Per-row outcomes go to ``sync_state.writeback_results``; rows Act-On rejected also go to
-``sync_state.rejects`` with Act-On's reason.
+a "Salesforce Id" column), receives its rows of ``sync.acton_list_upserts`` as merge uploads (UPSERT on
+EMAIL), one per chunk of ``CHUNK_ROWS`` rows — its Lead Score column carrying the behavioural score, which is
+the list-maintenance step — and loses the records of ``sync.acton_list_removals``. Each chunk is sent and
+recorded before the next is read, so memory does not grow with the model. A list with direction ``push`` is
+not re-imported and one with ``off`` is left alone. Per-row outcomes go to ``sync_state.writeback_results``;
+rows Act-On rejected also go to ``sync_state.rejects`` with Act-On's reason.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import duckdb
@@ -22,15 +23,16 @@ from ingest.acton import DELETE_BATCH, ActOnClient
 from ingest.errors import ApiError
 from ingest.sync_config import ListConfig, SyncConfig
 from ingest.writeback_state import (
+    CHUNK_ROWS,
     Reject,
     ResultRow,
     WritebackSummary,
     already_succeeded,
     as_text,
     normalise_email,
-    read_sync_rows,
     record_rejects,
     record_results,
+    sync_row_chunks,
 )
 
 SYSTEM = "acton"
@@ -134,7 +136,7 @@ def upsert_members(
     run_id: str,
     dry_run: bool,
 ) -> WritebackSummary:
-    """One merge upload (UPSERT on EMAIL) of the list's members, polled to its outcome."""
+    """One merge upload (UPSERT on EMAIL) of a chunk of the list's members, polled to its outcome."""
     headings = list_headings(lst)
     summary = WritebackSummary(rows_sent=len(members), dry_run=dry_run)
     if not members:
@@ -226,19 +228,28 @@ def remove_records(
 
 
 def _unsent(
-    rows: Sequence[Mapping[str, Any]], list_name: str, key: str, field: str, done: set[tuple[str, str, str]]
+    conn: duckdb.DuckDBPyConnection,
+    run_id: str,
+    rows: Sequence[Mapping[str, Any]],
+    list_name: str,
+    key: str,
+    field: str,
 ) -> list[Mapping[str, Any]]:
-    """The list's rows, once per key, without those this run already wrote."""
-    out: dict[str, Mapping[str, Any]] = {}
+    """A chunk of the list's rows, once per key, without those this run already wrote."""
+    by_key: dict[str, Mapping[str, Any]] = {}
     for r in rows:
-        k = normalise_email(r[key]) if key == "email" else r[key]
-        if r["list_name"] == list_name and (list_name, k, field) not in done:
-            out.setdefault(k, r)
-    return list(out.values())
+        by_key.setdefault(normalise_email(r[key]) if key == "email" else r[key], r)
+    done = already_succeeded(conn, run_id, SYSTEM, [(list_name, k, field) for k in by_key])
+    return [r for k, r in by_key.items() if (list_name, k, field) not in done]
 
 
 def sync_acton_lists(
-    conn: duckdb.DuckDBPyConnection, client: ActOnClient, config: SyncConfig, run_id: str
+    conn: duckdb.DuckDBPyConnection,
+    client: ActOnClient,
+    config: SyncConfig,
+    run_id: str,
+    *,
+    chunk_rows: int = CHUNK_ROWS,
 ) -> WritebackSummary:
     """Create missing lists, upsert members with their Lead Score, remove the records that left."""
     lists = [lst for lst in config.lists if lst.direction in IMPORTING]
@@ -246,32 +257,26 @@ def sync_acton_lists(
     summary = WritebackSummary(dry_run=dry_run)
     if not lists:
         return summary
-    members = read_sync_rows(conn, "acton_list_upserts")
-    removals = read_sync_rows(conn, "acton_list_removals")
-    done = already_succeeded(conn, run_id, SYSTEM)
+
+    def chunks(model: str, lst: ListConfig) -> Iterator[list[dict[str, Any]]]:
+        # a row per key (list_name|email, record_id: the models' unique keys), so a member is in one chunk
+        return sync_row_chunks(conn, model, where="list_name = ?", params=[lst.name], chunk_rows=chunk_rows)
+
+    # Asked for before the first call (and read one list after the other): a missing model fails before
+    # anything is sent.
+    members = {lst.name: chunks("acton_list_upserts", lst) for lst in lists}
+    removals = {lst.name: chunks("acton_list_removals", lst) for lst in lists}
     calls_before = client.calls
     ids = existing_lists(client)
     for lst in lists:
         if lst.name not in ids and not dry_run:
             ids[lst.name] = create_list(client, lst)
         list_id = ids.get(lst.name)
-        summary += upsert_members(
-            conn,
-            client,
-            lst,
-            list_id,
-            _unsent(members, lst.name, "email", MEMBER_FIELD, done),
-            run_id,
-            dry_run,
-        )
-        summary += remove_records(
-            conn,
-            client,
-            lst,
-            list_id,
-            _unsent(removals, lst.name, "record_id", REMOVE_FIELD, done),
-            run_id,
-            dry_run,
-        )
+        for rows in members[lst.name]:
+            unsent = _unsent(conn, run_id, rows, lst.name, "email", MEMBER_FIELD)
+            summary += upsert_members(conn, client, lst, list_id, unsent, run_id, dry_run)
+        for rows in removals[lst.name]:
+            unsent = _unsent(conn, run_id, rows, lst.name, "record_id", REMOVE_FIELD)
+            summary += remove_records(conn, client, lst, list_id, unsent, run_id, dry_run)
     summary.api_calls = client.calls - calls_before
     return summary

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -22,16 +22,17 @@ from ingest.salesforce import SalesforceClient
 from ingest.sync_config import SyncConfig
 from ingest.writeback_salesforce import FieldWrite, WriteSettings, write_fields
 from ingest.writeback_state import (
+    CHUNK_ROWS,
     LedgerEntry,
     Reject,
     ResultRow,
     WritebackSummary,
     is_valid_email,
     normalise_email,
-    read_sync_rows,
     record_ledger,
     record_rejects,
     record_results,
+    sync_row_chunks,
 )
 
 OPTOUT_FIELD = "HasOptedOutOfEmail"
@@ -42,30 +43,48 @@ UPLOAD_BATCH = 5000  # emails per opt-out upload: one failed call holds back no 
 
 
 def push_salesforce_optouts(
-    conn: duckdb.DuckDBPyConnection, client: SalesforceClient, config: SyncConfig, run_id: str
+    conn: duckdb.DuckDBPyConnection,
+    client: SalesforceClient,
+    config: SyncConfig,
+    run_id: str,
+    *,
+    chunk_rows: int = CHUNK_ROWS,
 ) -> WritebackSummary:
-    """HasOptedOutOfEmail on every record ``sync.salesforce_optout_updates`` lists; one ledger row per email
-    once Salesforce accepted the change for at least one of its records (the others stay in the diff)."""
-    rows = read_sync_rows(conn, "salesforce_optout_updates")
-    by_record = {(r["salesforce_object"], r["salesforce_id"]): r for r in rows}
-    writes = [
-        FieldWrite(r["salesforce_object"], r["salesforce_id"], OPTOUT_FIELD, r["new_value"], r["old_value"])
-        for r in rows
-    ]
-    result = write_fields(conn, client, writes, run_id=run_id, settings=WriteSettings.from_config(config))
-    changed: dict[str, dict[str, Any]] = {}
-    for w in result.succeeded:
-        row = by_record[(w.object, w.record_id)]
-        changed.setdefault(normalise_email(row["email"]), row)
-    record_ledger(
-        conn,
-        run_id,
-        [
-            LedgerEntry(email, "salesforce", r["old_value"], r["new_value"], r["source_event"], r["event_at"])
-            for email, r in changed.items()
-        ],
-    )
-    return result.summary
+    """HasOptedOutOfEmail on every record ``sync.salesforce_optout_updates`` lists, a chunk at a time; one
+    ledger row per email once Salesforce accepted the change for at least one of its records (the others stay
+    in the diff)."""
+    settings = WriteSettings.from_config(config)
+    summary = WritebackSummary(dry_run=settings.dry_run)
+    # An email's Lead and Contact may fall in two chunks. Opt-out models are small: the set stays small too.
+    ledgered: set[str] = set()
+    for rows in sync_row_chunks(conn, "salesforce_optout_updates", chunk_rows=chunk_rows):
+        by_record = {(r["salesforce_object"], r["salesforce_id"]): r for r in rows}
+        writes = [
+            FieldWrite(
+                r["salesforce_object"], r["salesforce_id"], OPTOUT_FIELD, r["new_value"], r["old_value"]
+            )
+            for r in rows
+        ]
+        result = write_fields(conn, client, writes, run_id=run_id, settings=settings)
+        summary += result.summary
+        changed: dict[str, dict[str, Any]] = {}
+        for w in result.succeeded:
+            row = by_record[(w.object, w.record_id)]
+            email = normalise_email(row["email"])
+            if email not in ledgered:
+                changed.setdefault(email, row)
+        ledgered.update(changed)
+        record_ledger(
+            conn,
+            run_id,
+            [
+                LedgerEntry(
+                    email, "salesforce", r["old_value"], r["new_value"], r["source_event"], r["event_at"]
+                )
+                for email, r in changed.items()
+            ],
+        )
+    return summary
 
 
 def _rejected_emails(client: ActOnClient, response: dict[str, Any]) -> set[str]:
@@ -101,9 +120,15 @@ def _upload_optouts(
 
 
 def push_acton_optouts(
-    conn: duckdb.DuckDBPyConnection, client: ActOnClient, config: SyncConfig, run_id: str
+    conn: duckdb.DuckDBPyConnection,
+    client: ActOnClient,
+    config: SyncConfig,
+    run_id: str,
+    *,
+    chunk_rows: int = CHUNK_ROWS,
 ) -> WritebackSummary:
-    """Add the emails of ``sync.acton_optout_additions`` to Act-On's opt-out list; a ledger row for each accepted."""
+    """Add the emails of ``sync.acton_optout_additions`` to Act-On's opt-out list, a chunk at a time; a ledger
+    row for each accepted."""
     already = {
         e
         for (e,) in conn.execute(
@@ -111,15 +136,31 @@ def push_acton_optouts(
             [run_id, ACTON],
         ).fetchall()
     }
-    events: dict[str, dict[str, Any]] = {}
+    summary = WritebackSummary(dry_run=config.writeback.dry_run)
+    calls_before = client.calls
+    for rows in sync_row_chunks(conn, "acton_optout_additions", chunk_rows=chunk_rows):
+        summary += _push_acton_chunk(conn, client, rows, already, run_id, config.writeback.dry_run)
+    summary.api_calls = client.calls - calls_before
+    return summary
+
+
+def _push_acton_chunk(
+    conn: duckdb.DuckDBPyConnection,
+    client: ActOnClient,
+    rows: Sequence[Mapping[str, Any]],
+    already: set[str],
+    run_id: str,
+    dry_run: bool,
+) -> WritebackSummary:
+    """One chunk of the opt-out additions (the model's email is normalised and unique: no email is in two)."""
+    events: dict[str, Mapping[str, Any]] = {}
     invalid: list[Reject] = []
-    for r in read_sync_rows(conn, "acton_optout_additions"):
+    for r in rows:
         email = normalise_email(r["email"])
         if not is_valid_email(email):
             invalid.append(Reject(ACTON, OPTOUT_LIST, None, r["email"], "invalid email address"))
         elif email not in already:
             events.setdefault(email, r)
-    dry_run = config.writeback.dry_run
     summary = WritebackSummary(rows_sent=len(events), rejected=len(invalid), dry_run=dry_run)
     record_rejects(conn, run_id, invalid)
 
@@ -130,10 +171,8 @@ def push_acton_optouts(
     if dry_run:
         record_results(conn, run_id, [result(email, "dry_run") for email in events])
         return summary
-    calls_before = client.calls
     accepted, failed = _upload_optouts(client, list(events))
     summary.succeeded, summary.failed = len(accepted), len(failed)
-    summary.api_calls = client.calls - calls_before
     record_results(
         conn,
         run_id,
@@ -158,12 +197,14 @@ def sync_optouts(
     acton: ActOnClient,
     config: SyncConfig,
     run_id: str,
+    *,
+    chunk_rows: int = CHUNK_ROWS,
 ) -> WritebackSummary:
     """Both sides under the configured direction: push writes Salesforce, pull writes Act-On, off neither."""
     direction = config.optouts.direction
     summary = WritebackSummary(dry_run=config.writeback.dry_run)
     if direction in ("push", "both"):
-        summary += push_salesforce_optouts(conn, salesforce, config, run_id)
+        summary += push_salesforce_optouts(conn, salesforce, config, run_id, chunk_rows=chunk_rows)
     if direction in ("pull", "both"):
-        summary += push_acton_optouts(conn, acton, config, run_id)
+        summary += push_acton_optouts(conn, acton, config, run_id, chunk_rows=chunk_rows)
     return summary

@@ -1,10 +1,12 @@
 """Field writes to Salesforce: one generic "update these (object, id, field → value) rows", and the pushes
 built on it (scores, sales-prospect fields, hard bounces; opt-outs live in ``writeback_optouts``).
 
-Below the configured bulk threshold a write goes through sObject Collections (200 per call, allOrNone false),
-at or above it through one Bulk API 2.0 update job per object. Every row's outcome is appended to
-``sync_state.writeback_results``. A transient row error (a locked row) is retried within the run with backoff;
-a permanent one is recorded and left alone — the row is still in the sync model's diff on the next run.
+A push reads its sync model in chunks (``CHUNK_ROWS`` rows) and sends and records each chunk before reading the
+next, so its memory does not grow with the model. Of a chunk, an object's writes below the configured bulk
+threshold go through sObject Collections (200 per call, allOrNone false), at or above it through one Bulk API 2.0
+update job. Every row's outcome is appended to ``sync_state.writeback_results``. A transient row error (a
+locked row) is retried within the run with backoff; a permanent one is recorded and left alone — the row is
+still in the sync model's diff on the next run.
 """
 
 from __future__ import annotations
@@ -22,12 +24,13 @@ from ingest.errors import ApiError
 from ingest.salesforce import COLLECTION_MAX, SalesforceClient
 from ingest.sync_config import SyncConfig
 from ingest.writeback_state import (
+    CHUNK_ROWS,
     ResultRow,
     WritebackSummary,
     already_succeeded,
     as_text,
-    read_sync_rows,
     record_results,
+    sync_row_chunks,
 )
 
 SYSTEM = "salesforce"
@@ -164,8 +167,9 @@ def write_fields(
 
     A field this run already wrote is skipped, and a duplicate keeps its last value. Returns the counts and the
     writes Salesforce accepted."""
-    done = already_succeeded(conn, run_id, SYSTEM)
-    unique = {w.key: w for w in writes if w.key not in done}
+    latest = {w.key: w for w in writes}
+    done = already_succeeded(conn, run_id, SYSTEM, latest.keys())
+    unique = {k: w for k, w in latest.items() if k not in done}
     by_record: dict[tuple[str, str], list[FieldWrite]] = {}
     for w in unique.values():
         by_record.setdefault((w.object, w.record_id), []).append(w)
@@ -269,32 +273,53 @@ def push_model(
     run_id: str,
     model: str,
     to_writes: Callable[[list[dict[str, Any]]], list[FieldWrite]],
-) -> FieldWriteResult:
-    """Send what ``sync.<model>`` holds, turned into field writes by ``to_writes``."""
-    writes = to_writes(read_sync_rows(conn, model))
-    return write_fields(conn, client, writes, run_id=run_id, settings=WriteSettings.from_config(config))
+    chunk_rows: int = CHUNK_ROWS,
+) -> WritebackSummary:
+    """Send what ``sync.<model>`` holds, turned into field writes by ``to_writes``, one chunk of rows after the
+    other (each sent and recorded before the next is read). A record's fields are in one row of the model (its
+    key is the record), so a record never spans two chunks."""
+    settings = WriteSettings.from_config(config)
+    summary = WritebackSummary(dry_run=settings.dry_run)
+    for rows in sync_row_chunks(conn, model, chunk_rows=chunk_rows):
+        summary += write_fields(conn, client, to_writes(rows), run_id=run_id, settings=settings).summary
+    return summary
 
 
 def push_scores(
-    conn: duckdb.DuckDBPyConnection, client: SalesforceClient, config: SyncConfig, run_id: str
+    conn: duckdb.DuckDBPyConnection,
+    client: SalesforceClient,
+    config: SyncConfig,
+    run_id: str,
+    *,
+    chunk_rows: int = CHUNK_ROWS,
 ) -> WritebackSummary:
     """The behavioural score to the score field of every Lead and Contact whose value differs."""
-    return push_model(conn, client, config, run_id, "salesforce_score_updates", score_writes).summary
+    return push_model(conn, client, config, run_id, "salesforce_score_updates", score_writes, chunk_rows)
 
 
 def push_prospect_fields(
-    conn: duckdb.DuckDBPyConnection, client: SalesforceClient, config: SyncConfig, run_id: str
+    conn: duckdb.DuckDBPyConnection,
+    client: SalesforceClient,
+    config: SyncConfig,
+    run_id: str,
+    *,
+    chunk_rows: int = CHUNK_ROWS,
 ) -> WritebackSummary:
     """High intent and last engagement, the two fields sales see on Leads and Contacts."""
     return push_model(
-        conn, client, config, run_id, "salesforce_prospect_updates", prospect_field_writes
-    ).summary
+        conn, client, config, run_id, "salesforce_prospect_updates", prospect_field_writes, chunk_rows
+    )
 
 
 def push_bounces(
-    conn: duckdb.DuckDBPyConnection, client: SalesforceClient, config: SyncConfig, run_id: str
+    conn: duckdb.DuckDBPyConnection,
+    client: SalesforceClient,
+    config: SyncConfig,
+    run_id: str,
+    *,
+    chunk_rows: int = CHUNK_ROWS,
 ) -> WritebackSummary:
     """Act-On hard bounces to EmailBouncedReason / EmailBouncedDate (only when opt-outs push to Salesforce)."""
     if config.optouts.direction not in ("push", "both"):
         return WritebackSummary(dry_run=config.writeback.dry_run)
-    return push_model(conn, client, config, run_id, "salesforce_bounce_updates", bounce_writes).summary
+    return push_model(conn, client, config, run_id, "salesforce_bounce_updates", bounce_writes, chunk_rows)

@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from datetime import date, datetime
 from typing import Any
@@ -26,6 +27,10 @@ _WHITESPACE = " \t\n\v\f\r"
 _SIMPLE_LOWER = {0x130: "i"}
 _NOT_AT_OR_SPACE = "[^@ \t\n\v\f\r]+"
 _VALID_EMAIL = re.compile(rf"{_NOT_AT_OR_SPACE}@{_NOT_AT_OR_SPACE}\.{_NOT_AT_OR_SPACE}")
+# Rows of a sync model held as Python objects at once (with what a chunk's send builds from them, about
+# 0.3 GiB): the bound on a write-back's memory whatever the model's size. At 1M Leads a model of 1.3M rows
+# read whole took 4 GiB.
+CHUNK_ROWS = 100_000
 
 
 class SyncModelMissing(RuntimeError):
@@ -114,8 +119,18 @@ def as_text(value: Any) -> str | None:
     return str(value)
 
 
-def read_sync_rows(conn: duckdb.DuckDBPyConnection, model: str) -> list[dict[str, Any]]:
-    """Every row of ``sync.<model>`` as dicts."""
+def sync_row_chunks(
+    conn: duckdb.DuckDBPyConnection,
+    model: str,
+    *,
+    where: str = "true",
+    params: Sequence[Any] = (),
+    chunk_rows: int = CHUNK_ROWS,
+) -> Iterator[list[dict[str, Any]]]:
+    """The rows of ``sync.<model>`` matching ``where``, as dicts, ``chunk_rows`` at a time in table order.
+
+    Whether the model exists is checked at the call, so a missing model fails before anything is sent; the rows
+    are read only as the chunks are taken."""
     exists = conn.execute(
         "SELECT 1 FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
         [SYNC_SCHEMA, model],
@@ -125,20 +140,59 @@ def read_sync_rows(conn: duckdb.DuckDBPyConnection, model: str) -> list[dict[str
             f"{SYNC_SCHEMA}.{model} does not exist in the warehouse; fix: run the dbt build "
             f"(`dbt build --select {model}+` or materialise the sync assets) before the write-back"
         )
-    cursor = conn.execute(f"SELECT * FROM {SYNC_SCHEMA}.{model}")
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    return _chunks(conn, model, where, params, chunk_rows)
 
 
-def already_succeeded(conn: duckdb.DuckDBPyConnection, run_id: str, system: str) -> set[tuple[str, str, str]]:
-    """(object, record_id, field) this run already wrote successfully: a re-executed step must not send them
-    again (no row is written twice in one run)."""
-    rows = conn.execute(
-        "SELECT DISTINCT object, record_id, field FROM sync_state.writeback_results "
-        "WHERE run_id = ? AND system = ? AND status = 'success'",
-        [run_id, system],
-    ).fetchall()
+def _chunks(
+    conn: duckdb.DuckDBPyConnection, model: str, where: str, params: Sequence[Any], chunk_rows: int
+) -> Iterator[list[dict[str, Any]]]:
+    # Each chunk is a query of its own that resumes after the last rowid read. A read left open across chunks (a
+    # streaming cursor on a second connection) holds a lock that the automatic checkpoint of the caller's next
+    # result commit waits for, in this same thread: a deadlock (duckdb/duckdb#14303).
+    sql = f"SELECT rowid, * FROM {SYNC_SCHEMA}.{model} WHERE ({where}) AND rowid > ? ORDER BY rowid LIMIT ?"
+    after = -1
+    while True:
+        cursor = conn.execute(sql, [*params, after, chunk_rows])
+        names = [d[0] for d in cursor.description][1:]
+        rows = cursor.fetchall()
+        if rows:
+            after = rows[-1][0]
+            yield [dict(zip(names, row[1:], strict=True)) for row in rows]
+        if len(rows) < chunk_rows:
+            return
+
+
+def already_succeeded(
+    conn: duckdb.DuckDBPyConnection, run_id: str, system: str, keys: Collection[tuple[str, str | None, str]]
+) -> set[tuple[str, str, str]]:
+    """Those of ``keys`` (object, record_id, field) this run already wrote successfully: a re-executed step must
+    not send them again (no row is written twice in one run). Asked per chunk, so the answer is bounded by the
+    chunk, not by all the run wrote."""
+    if not keys:
+        return set()
+    frame = pa.table(
+        {
+            name: pa.array([k[i] for k in keys], pa.string())
+            for i, name in enumerate(("object", "record_id", "field"))
+        }
+    )
+    with _registered(conn, "_asked_keys", frame):
+        rows = conn.execute(
+            "SELECT DISTINCT r.object, r.record_id, r.field FROM sync_state.writeback_results r "
+            "JOIN _asked_keys k ON r.object = k.object AND r.record_id = k.record_id AND r.field = k.field "
+            "WHERE r.run_id = ? AND r.system = ? AND r.status = 'success'",
+            [run_id, system],
+        ).fetchall()
     return {(o, r, f) for o, r, f in rows}
+
+
+@contextmanager
+def _registered(conn: duckdb.DuckDBPyConnection, name: str, frame: pa.Table) -> Iterator[None]:
+    conn.register(name, frame)
+    try:
+        yield
+    finally:
+        conn.unregister(name)
 
 
 def _append(
@@ -147,13 +201,9 @@ def _append(
     """Append rows in one statement: DuckDB's executemany runs one INSERT per row (about 500 rows/s), which
     made the bookkeeping, not the APIs, the slowest part of a large write-back."""
     frame = pa.Table.from_pylist([dict(zip(columns, row, strict=True)) for row in rows])
-    conn.register("_appended_rows", frame)
-    try:
-        with transaction(conn):
-            names = ", ".join(columns)
-            conn.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM _appended_rows")
-    finally:
-        conn.unregister("_appended_rows")
+    with _registered(conn, "_appended_rows", frame), transaction(conn):
+        names = ", ".join(columns)
+        conn.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM _appended_rows")
 
 
 def record_results(conn: duckdb.DuckDBPyConnection, run_id: str, rows: Sequence[ResultRow]) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 import dagster as dg
 import duckdb
 import pytest
+import requests
 import yaml
 
 from ingest import warehouse
@@ -38,6 +39,8 @@ SYNC_YAML = Path(__file__).resolve().parents[1] / "sync.yaml"
 SCORE_FIELD = "ActOn_Lead_Score__c"
 COMPOSITE = "PATCH /services/data/vXX.X/composite/sobjects"
 BULK_INGEST = "POST /services/data/vXX.X/jobs/ingest"
+ACTON_MERGE = "PUT /api/1/list/{listid}"
+ACTON_DELETE = "DELETE /api/1/list/{listid}/record"
 
 # The sync models' columns and types (dbt_project/models/sync/_sync.yml).
 SYNC_COLUMNS: dict[str, dict[str, str]] = {
@@ -466,6 +469,130 @@ def test_bounces_and_prospect_fields_only_write_what_differs(
     assert [r["field"] for r in results(wh, "object = 'Contact'")] == ["ActOn_Last_Engagement__c"]
 
 
+# -- chunked reads: memory bounded by the chunk, not the model ---------------------------------------------------
+def successes_per_field(conn: duckdb.DuckDBPyConnection, system: str) -> dict[tuple[str, str], int]:
+    rows = conn.execute(
+        "SELECT record_id, field, count(*) FROM sync_state.writeback_results "
+        "WHERE system = ? AND status = 'success' GROUP BY ALL",
+        [system],
+    ).fetchall()
+    return {(record_id, field): n for record_id, field, n in rows}
+
+
+def modstamps(sf: SalesforceClient, obj: str, ids: Sequence[str]) -> dict[str, str]:
+    return values_in_salesforce(sf, obj, ids, "SystemModstamp")
+
+
+@pytest.mark.timeout(120, method="thread")  # a read held open across chunks hangs (in C) at a checkpoint
+def test_score_push_sends_every_row_one_chunk_after_the_other(
+    fresh_sandbox: Sandbox, wh: duckdb.DuckDBPyConnection, sf: SalesforceClient
+) -> None:
+    leads = people(sf, "Lead", 12)
+    set_sync_rows(wh, "salesforce_score_updates", score_rows("Lead", leads, 40))
+    wh.execute("SET checkpoint_threshold = '1KB'")  # every commit of results checkpoints, as large ones do
+    summary = push_scores(wh, sf, config(), "run-1", chunk_rows=5)
+
+    assert fresh_sandbox.stats("salesforce")["by_endpoint"][COMPOSITE] == 3  # chunks of 5, 5 and 2 rows
+    assert values_in_salesforce(sf, "Lead", [r["Id"] for r in leads]) == {
+        r["Id"]: 40.0 + i for i, r in enumerate(leads)
+    }
+    assert successes_per_field(wh, "salesforce") == {(r["Id"], SCORE_FIELD): 1 for r in leads}
+    assert (summary.rows_sent, summary.succeeded, summary.failed, summary.api_calls) == (12, 12, 0, 3)
+
+
+def test_list_sync_merges_one_upload_per_chunk_and_sums_the_counts(
+    fresh_sandbox: Sandbox, wh: duckdb.DuckDBPyConnection, sf: SalesforceClient, acton: ActOnClient
+) -> None:
+    name = "SFDC Master Contacts"
+    contacts = people(sf, "Contact", 7)
+    invalid = {**member_rows(name, "Contact", contacts[:1])[0], "email": "no email", "list_member_id": "x"}
+    set_sync_rows(wh, "acton_list_upserts", [*member_rows(name, "Contact", contacts), invalid])
+    first = sync_acton_lists(wh, acton, config(), "run-1", chunk_rows=3)
+
+    assert fresh_sandbox.stats("acton")["by_endpoint"][ACTON_MERGE] == 3  # 8 rows: chunks of 3, 3 and 2
+    in_list = {r["Email"].lower(): r["Lead Score"] for r in list_records(acton, name)}
+    assert in_list == {c["Email"].lower(): str(20 + i) for i, c in enumerate(contacts)}
+    assert (first.rows_sent, first.succeeded, first.rejected, first.appended, first.updated) == (
+        8,
+        7,
+        1,
+        7,
+        0,
+    )
+
+    # next run: three scores move (one upload), four records leave (two delete calls of one chunk each)
+    ids = {r["Email"].lower(): r["_contact_id_"] for r in list_records(acton, name)}
+    kept, gone = contacts[:3], contacts[3:]
+    moved = [{**m, "change_type": "update", "lead_score": 90.0} for m in member_rows(name, "Contact", kept)]
+    set_sync_rows(wh, "acton_list_upserts", moved)
+    removals = [
+        {"record_id": ids[c["Email"].lower()], "list_name": name, "email": c["Email"], "reason": "deleted"}
+        for c in gone
+    ]
+    set_sync_rows(wh, "acton_list_removals", removals)
+    before = fresh_sandbox.stats("acton")["by_endpoint"]
+    second = sync_acton_lists(wh, acton, config(), "run-2", chunk_rows=3)
+
+    after = fresh_sandbox.stats("acton")["by_endpoint"]
+    assert (after[ACTON_MERGE] - before[ACTON_MERGE], after[ACTON_DELETE]) == (1, 2)
+    assert {r["Email"].lower(): r["Lead Score"] for r in list_records(acton, name)} == {
+        c["Email"].lower(): "90" for c in kept
+    }
+    assert (second.rows_sent, second.succeeded, second.failed, second.updated) == (7, 7, 0, 3)
+    assert successes_per_field(wh, "acton") == {
+        **{(c["Email"].lower(), "member"): 2 for c in kept},  # one per run
+        **{(c["Email"].lower(), "member"): 1 for c in gone},
+        **{(r["record_id"], "removed"): 1 for r in removals},
+    }
+
+
+def test_a_push_that_crashed_after_its_first_chunk_sends_only_the_rest_when_re_executed(
+    fresh_sandbox: Sandbox, wh: duckdb.DuckDBPyConnection, sf: SalesforceClient
+) -> None:
+    leads = people(sf, "Lead", 12)
+    ids = [r["Id"] for r in leads]
+    set_sync_rows(wh, "salesforce_score_updates", score_rows("Lead", leads, 70))
+    # the connection drops while the second Bulk job's creation is answered: the step dies there
+    fresh_sandbox.faults(
+        "salesforce",
+        [{"kind": "reset", "method": "POST", "path": "*/jobs/ingest", "every": 2, "times": 1}],
+    )
+    with pytest.raises(requests.exceptions.ChunkedEncodingError):
+        push_scores(wh, sf, config(bulk_threshold=2), "run-1", chunk_rows=5)
+    written = {record_id for record_id, _ in successes_per_field(wh, "salesforce")}
+    assert len(written) == 5  # the first chunk, recorded before the second was read
+    stamps = modstamps(sf, "Lead", sorted(written))
+
+    again = push_scores(wh, sf, config(bulk_threshold=2), "run-1", chunk_rows=5)
+    assert (again.rows_sent, again.succeeded, again.failed) == (7, 7, 0)
+    assert (
+        modstamps(sf, "Lead", sorted(written)) == stamps
+    )  # the first chunk's records were not written again
+    assert values_in_salesforce(sf, "Lead", ids) == {r["Id"]: 70.0 + i for i, r in enumerate(leads)}
+    assert successes_per_field(wh, "salesforce") == {(i, SCORE_FIELD): 1 for i in ids}
+
+
+def test_a_list_upload_that_failed_mid_way_is_all_a_re_executed_step_sends(
+    fresh_sandbox: Sandbox, wh: duckdb.DuckDBPyConnection, sf: SalesforceClient, acton: ActOnClient
+) -> None:
+    name = "SFDC Master Leads"
+    leads = people(sf, "Lead", 5)
+    set_sync_rows(wh, "acton_list_upserts", member_rows(name, "Lead", leads))
+    fresh_sandbox.faults(
+        "acton",
+        [{"kind": "bulk_job_failed", "method": "PUT", "path": "/api/1/list/*", "every": 2, "times": 1}],
+    )
+    first = sync_acton_lists(wh, acton, config(), "run-1", chunk_rows=2)
+    assert (first.rows_sent, first.succeeded, first.failed) == (5, 3, 2)
+    assert len(list_records(acton, name)) == 3
+
+    uploads = fresh_sandbox.stats("acton")["by_endpoint"][ACTON_MERGE]
+    again = sync_acton_lists(wh, acton, config(), "run-1", chunk_rows=2)
+    assert fresh_sandbox.stats("acton")["by_endpoint"][ACTON_MERGE] - uploads == 1
+    assert (again.rows_sent, again.succeeded, again.appended) == (2, 2, 2)
+    assert {r["Email"].lower() for r in list_records(acton, name)} == {r["Email"].lower() for r in leads}
+
+
 # -- opt-outs ----------------------------------------------------------------------------------------------------
 def test_optouts_reach_both_sides_with_ledger_rows_and_a_failed_one_is_kept(
     fresh_sandbox: Sandbox, wh: duckdb.DuckDBPyConnection, sf: SalesforceClient, acton: ActOnClient
@@ -531,6 +658,44 @@ def test_optouts_reach_both_sides_with_ledger_rows_and_a_failed_one_is_kept(
         "SELECT email, old_value, new_value, run_id FROM sync_state.consent_ledger WHERE system = 'salesforce' ORDER BY email"
     ).fetchall()
     assert sf_ledger == sorted((r["Email"].lower(), "false", "true", "run-2") for r in recs)
+
+
+def test_optouts_in_chunks_keep_one_ledger_row_per_email(
+    wh: duckdb.DuckDBPyConnection, sf: SalesforceClient, acton: ActOnClient
+) -> None:
+    lead, other = [r for r in people(sf, "Lead", 30) if not r["HasOptedOutOfEmail"]][:2]
+    contact = next(r for r in people(sf, "Contact", 30) if not r["HasOptedOutOfEmail"])
+    shared = lead["Email"].lower()  # the Lead and the Contact are one person: one ledger row
+    event = datetime(2026, 1, 2, 3, 4, 5)
+    set_sync_rows(
+        wh,
+        "salesforce_optout_updates",
+        [
+            {
+                "salesforce_id": r["Id"],
+                "salesforce_object": obj,
+                "email": email,
+                "field": "HasOptedOutOfEmail",
+                "old_value": False,
+                "new_value": True,
+                "source_event": "acton_optout",
+                "event_at": event,
+            }
+            for obj, r, email in (
+                ("Lead", lead, shared),
+                ("Contact", contact, shared),
+                ("Lead", other, other["Email"].lower()),
+            )
+        ],
+    )
+    summary = sync_optouts(wh, sf, acton, config(), "run-1", chunk_rows=1)
+
+    assert (summary.rows_sent, summary.succeeded, summary.api_calls) == (3, 3, 3)  # one call per chunk
+    assert values_in_salesforce(sf, "Contact", [contact["Id"]], "HasOptedOutOfEmail") == {contact["Id"]: True}
+    ledger = wh.execute(
+        "SELECT email, system, event_at FROM sync_state.consent_ledger ORDER BY email"
+    ).fetchall()
+    assert ledger == sorted((e, "salesforce", event) for e in (shared, other["Email"].lower()))
 
 
 # -- preflight and the Dagster assets -------------------------------------------------------------------------
