@@ -15,6 +15,7 @@ import polars as pl
 import pyarrow as pa
 
 DEFAULT_PATH = "./warehouse.duckdb"
+DEFAULT_MEMORY_LIMIT = "1GB"  # also the default in dbt_project/profiles.yml
 RAW_SCHEMAS = ("raw_salesforce", "raw_acton", "sync_state")
 
 SYNC_STATE_TABLES: dict[str, dict[str, str]] = {
@@ -57,6 +58,13 @@ SYNC_STATE_TABLES: dict[str, dict[str, str]] = {
 _names = count()
 
 
+def memory_limit(env: Mapping[str, str] | None = None) -> str:
+    """DUCKDB_MEMORY_LIMIT (default 1GB), for the pipeline's connections and dbt's (profiles.yml): DuckDB's own
+    default is 80% of the machine's memory, kept once taken; with a limit it spills to disk beyond it."""
+    env = os.environ if env is None else env
+    return env.get("DUCKDB_MEMORY_LIMIT") or DEFAULT_MEMORY_LIMIT
+
+
 def warehouse_path(env: Mapping[str, str] | None = None) -> Path:
     """WAREHOUSE_PATH (default ./warehouse.duckdb) made absolute once, so dbt's own cwd does not matter."""
     env = os.environ if env is None else env
@@ -78,6 +86,14 @@ def connect(path: str | Path | None = None) -> duckdb.DuckDBPyConnection:
     target = Path(path).expanduser().resolve() if path else warehouse_path()
     target.parent.mkdir(parents=True, exist_ok=True)
     conn = duckdb.connect(str(target))
+    limit = memory_limit()
+    try:
+        conn.execute(f"SET memory_limit = '{limit.replace(chr(39), '')}'")
+    except duckdb.Error as e:
+        conn.close()
+        raise ValueError(
+            f"DUCKDB_MEMORY_LIMIT={limit!r} is not a memory size DuckDB takes (e.g. 1GB): {e}"
+        ) from e
     ensure_schemas(conn)
     return conn
 
