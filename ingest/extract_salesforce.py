@@ -2,10 +2,10 @@
 
 Per object: describe (new fields become columns; a new column triggers a full re-read so that existing rows get
 its values), a window ``cursor >= watermark - lookback`` read with queryAll (so IsDeleted rows arrive), REST for
-small windows and Bulk 2.0 for large ones, page by page into DuckDB. The watermark is the server's time when the read
-began (the largest cursor value seen, if the server sent no time) and commits in the transaction of the last page. A periodic reconciliation re-reads the object and compares
-it field by field: it catches hard deletes (CampaignMember), rows that committed behind the watermark and changes
-that did not move SystemModstamp.
+small windows and Bulk 2.0 for large ones, page by page into DuckDB. The watermark is the server's time when the
+read began (the largest cursor value seen, if the server sent no time) and commits in the transaction of the last
+page. A periodic reconciliation re-reads the object and compares it field by field: it catches hard deletes
+(CampaignMember), rows that committed behind the watermark and changes that did not move SystemModstamp.
 """
 
 from __future__ import annotations

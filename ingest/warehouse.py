@@ -168,6 +168,16 @@ def register(conn: duckdb.DuckDBPyConnection, data: pa.Table | pl.DataFrame) -> 
     return name
 
 
+@contextmanager
+def registered(conn: duckdb.DuckDBPyConnection, data: pa.Table | pl.DataFrame) -> Iterator[str]:
+    """``register`` for the length of a ``with`` block."""
+    name = register(conn, data)
+    try:
+        yield name
+    finally:
+        conn.unregister(name)
+
+
 def upsert(
     conn: duckdb.DuckDBPyConnection,
     schema: str,

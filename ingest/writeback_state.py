@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from datetime import date, datetime
 from typing import Any
@@ -13,7 +12,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from ingest.warehouse import transaction, utc_now
+from ingest.warehouse import registered, transaction, utc_now
 
 SYNC_SCHEMA = "sync"
 RESULT_COLUMNS = (
@@ -176,23 +175,14 @@ def already_succeeded(
             for i, name in enumerate(("object", "record_id", "field"))
         }
     )
-    with _registered(conn, "_asked_keys", frame):
+    with registered(conn, frame) as asked:
         rows = conn.execute(
             "SELECT DISTINCT r.object, r.record_id, r.field FROM sync_state.writeback_results r "
-            "JOIN _asked_keys k ON r.object = k.object AND r.record_id = k.record_id AND r.field = k.field "
+            f"JOIN {asked} k ON r.object = k.object AND r.record_id = k.record_id AND r.field = k.field "
             "WHERE r.run_id = ? AND r.system = ? AND r.status = 'success'",
             [run_id, system],
         ).fetchall()
     return {(o, r, f) for o, r, f in rows}
-
-
-@contextmanager
-def _registered(conn: duckdb.DuckDBPyConnection, name: str, frame: pa.Table) -> Iterator[None]:
-    conn.register(name, frame)
-    try:
-        yield
-    finally:
-        conn.unregister(name)
 
 
 def _append(
@@ -201,9 +191,9 @@ def _append(
     """Append rows in one statement: DuckDB's executemany runs one INSERT per row (about 500 rows/s), which
     made the bookkeeping, not the APIs, the slowest part of a large write-back."""
     frame = pa.Table.from_pylist([dict(zip(columns, row, strict=True)) for row in rows])
-    with _registered(conn, "_appended_rows", frame), transaction(conn):
+    with registered(conn, frame) as appended, transaction(conn):
         names = ", ".join(columns)
-        conn.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM _appended_rows")
+        conn.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {appended}")
 
 
 def record_results(conn: duckdb.DuckDBPyConnection, run_id: str, rows: Sequence[ResultRow]) -> None:
