@@ -282,7 +282,9 @@ def test_malformed_acton_page_names_the_call_and_moves_no_watermark(
     assert kept in (0, MAX_PAGE) and whole == kept
 
 
-def test_a_bad_duckdb_memory_limit_names_the_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_bad_duckdb_memory_limit_names_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("DUCKDB_MEMORY_LIMIT", "lots")
     with pytest.raises(ValueError, match="DUCKDB_MEMORY_LIMIT='lots'"):
         connect(tmp_path / "warehouse.duckdb")
