@@ -15,7 +15,7 @@ import polars as pl
 import pyarrow as pa
 
 DEFAULT_PATH = "./warehouse.duckdb"
-DEFAULT_MEMORY_LIMIT = "1GB"  # also the default in dbt_project/profiles.yml
+DEFAULT_MEMORY_LIMIT = "1.5GB"  # also the default in dbt_project/profiles.yml; 1GB fails dbt at 1M Leads
 RAW_SCHEMAS = ("raw_salesforce", "raw_acton", "sync_state")
 
 SYNC_STATE_TABLES: dict[str, dict[str, str]] = {
@@ -53,13 +53,15 @@ SYNC_STATE_TABLES: dict[str, dict[str, str]] = {
         "reason": "VARCHAR",
         "rejected_at": "TIMESTAMP",
     },
+    # the inputs of the last complete dbt build (ingest/build_inputs.py): one row
+    "build_inputs": {"context": "VARCHAR", "tables": "VARCHAR", "run_id": "VARCHAR", "built_at": "TIMESTAMP"},
 }
 
 _names = count()
 
 
 def memory_limit(env: Mapping[str, str] | None = None) -> str:
-    """DUCKDB_MEMORY_LIMIT (default 1GB), for the pipeline's connections and dbt's (profiles.yml): DuckDB's own
+    """DUCKDB_MEMORY_LIMIT (default 1.5GB), for the pipeline's connections and dbt's (profiles.yml): DuckDB's own
     default is 80% of the machine's memory, kept once taken; with a limit it spills to disk beyond it."""
     env = os.environ if env is None else env
     return env.get("DUCKDB_MEMORY_LIMIT") or DEFAULT_MEMORY_LIMIT

@@ -6,11 +6,13 @@ readable by whoever has it open until they close it)."""
 import os
 import stat
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 
+from ingest import build_inputs
 from ingest.warehouse import q
 from orchestration.defs.dbt import dbt_models
 from orchestration.defs.resources import DUCKDB_POOL, WarehouseResource
@@ -28,6 +30,11 @@ def analytics_path(warehouse: Path, env: Mapping[str, str] | None = None) -> Pat
     if configured:
         return Path(configured).expanduser().resolve()
     return warehouse.with_name(f"{warehouse.stem}_analytics{warehouse.suffix}")
+
+
+def published_at(target: Path) -> datetime:
+    """When the copy was renamed into place, as naive UTC like the warehouse's times."""
+    return datetime.fromtimestamp(target.stat().st_mtime, UTC).replace(tzinfo=None)
 
 
 def publish_marts(conn: duckdb.DuckDBPyConnection, target: Path) -> dict[str, int]:
@@ -70,9 +77,19 @@ def publish_marts(conn: duckdb.DuckDBPyConnection, target: Path) -> dict[str, in
 def analytics_copy(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """The marts published to a read-only DuckDB file for analysts ($ANALYTICS_PATH, default
     warehouse_analytics.duckdb next to the warehouse), replaced atomically after each successful run so that
-    analysts' queries never block a scheduled run nor get blocked by one."""
+    analysts' queries never block a scheduled run nor get blocked by one. Not copied again when the marts have
+    not been rebuilt since the copy was made."""
     target = analytics_path(Path(warehouse.path))
     with warehouse.connect() as conn:
+        last = build_inputs.last_build(conn)
+        if last and target.exists() and published_at(target) >= last.built_at:
+            note = (
+                f"unchanged: the marts were last built by run {last.run_id}, before this copy was published"
+            )
+            context.log.info("%s: %s", target, note)
+            return dg.MaterializeResult(
+                metadata={"path": dg.MetadataValue.path(str(target)), "skipped": note}
+            )
         rows = publish_marts(conn, target)
     context.log.info("published %d marts tables to %s", len(rows), target)
     table = "\n".join(

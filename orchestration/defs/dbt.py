@@ -8,14 +8,19 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping
+from collections.abc import Set as AbstractSet
+from graphlib import TopologicalSorter
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+from pydantic import Field
 
+from ingest import build_inputs
 from ingest.sync_config import SyncConfig
-from orchestration.defs.resources import DUCKDB_POOL, SyncConfigResource
+from ingest.warehouse import utc_now
+from orchestration.defs.resources import DUCKDB_POOL, SyncConfigResource, WarehouseResource
 
 DBT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
 # The venv's dbt, whether or not the venv is on PATH (make runs .venv/bin/python directly).
@@ -54,13 +59,18 @@ def keep_partial_parse(target_path: Path) -> None:
     os.replace(staged, PARTIAL_PARSE)
 
 
+def project_files() -> list[Path]:
+    """The files that decide what a build makes, besides the data and the vars."""
+    found = [DBT_DIR / "dbt_project.yml", *DBT_DIR.glob("models/**/*"), *DBT_DIR.glob("macros/**/*")]
+    return sorted(p for p in [*found, *DBT_DIR.glob("tests/**/*")] if p.is_file())
+
+
 def _manifest_is_stale() -> bool:
     manifest = dbt_project.manifest_path
     if not manifest.exists():
         return True
     built = manifest.stat().st_mtime
-    sources = [DBT_DIR / "dbt_project.yml", *DBT_DIR.glob("models/**/*"), *DBT_DIR.glob("macros/**/*")]
-    return any(p.stat().st_mtime > built for p in sources if p.is_file())
+    return any(p.stat().st_mtime > built for p in project_files())
 
 
 def _parse_if_stale(dbt_cli: DbtCliResource) -> None:
@@ -95,6 +105,40 @@ class SyncTranslator(DagsterDbtTranslator):
         return dbt_resource_props["schema"]
 
 
+def _relations(manifest: Mapping[str, Any]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """The tables the build reads (its sources) and the relations it makes (its models)."""
+    sources = sorted((s["schema"], s["identifier"]) for s in manifest["sources"].values())
+    models = sorted(
+        (n["schema"], n.get("alias") or n["name"])
+        for n in manifest["nodes"].values()
+        if n["resource_type"] == "model" and n["config"]["materialized"] != "ephemeral"
+    )
+    return sources, models
+
+
+SOURCES, MODELS = _relations(json.loads(dbt_project.manifest_path.read_text()))
+
+
+class DbtBuildConfig(dg.Config):
+    always_build: bool = Field(
+        default=False,
+        description="Build even when no input changed since the last complete build (after a hand edit).",
+    )
+
+
+def _build_context(dbt_vars: Mapping[str, Any]) -> str:
+    files = [(str(p.relative_to(DBT_DIR)), p.read_bytes()) for p in project_files()]
+    day = utc_now().date().isoformat()
+    return build_inputs.context_digest(files, json.dumps(dbt_vars, sort_keys=True), day)
+
+
+def _in_graph_order(
+    deps: Mapping[dg.AssetKey, AbstractSet[dg.AssetKey]], keys: AbstractSet[dg.AssetKey]
+) -> list[dg.AssetKey]:
+    """Dagster takes a multi-asset's materialisations only upstream first."""
+    return list(TopologicalSorter({key: deps.get(key, set()) & keys for key in keys}).static_order())
+
+
 @dbt_assets(
     manifest=dbt_project.manifest_path,
     project=dbt_project,
@@ -102,15 +146,44 @@ class SyncTranslator(DagsterDbtTranslator):
     pool=DUCKDB_POOL,
 )
 def dbt_models(
-    context: dg.AssetExecutionContext, dbt: DbtCliResource, sync_config: SyncConfigResource
+    context: dg.AssetExecutionContext,
+    config: DbtBuildConfig,
+    dbt: DbtCliResource,
+    sync_config: SyncConfigResource,
+    warehouse: WarehouseResource,
 ) -> Iterator[Any]:
-    """Staging, the person spine, the funnel and ROI marts, and the sync.* tables the write-back sends."""
-    args = build_args(sync_vars(sync_config.load()))
-    if context.is_subset:
+    """Staging, the person spine, the funnel and ROI marts, and the sync.* tables the write-back sends. The
+    whole graph is not rebuilt when no input changed since its last complete build (ingest/build_inputs.py)."""
+    dbt_vars = sync_vars(sync_config.load())
+    args = build_args(dbt_vars)
+    whole = not context.is_subset
+    if whole:
+        with warehouse.connect() as conn:
+            last = build_inputs.last_build(conn)
+            inputs, changed = build_inputs.current(
+                conn, _build_context(dbt_vars), SOURCES, MODELS, last.inputs if last else None
+            )
+        if last and changed is None and not config.always_build:
+            context.log.info("no input changed since the build of run %s: dbt build skipped", last.run_id)
+            note = f"skipped: no input changed since the build of run {last.run_id}"
+            for key in _in_graph_order(context.assets_def.asset_deps, context.selected_asset_keys):
+                yield dg.MaterializeResult(asset_key=key, metadata={"dbt_build": note})
+            return
+        context.log.info("dbt build: %s", changed or "always_build")
+    else:
         # a partial graph (optout_job) must not run relationship tests against models it does not build
         args += ["--indirect-selection", "cautious"]
     invocation = dbt.cli(args, context=context)
-    yield from invocation.stream()
+    try:
+        yield from invocation.stream()
+    except Exception:
+        if whole:
+            with warehouse.connect() as conn:
+                build_inputs.forget(conn)
+        raise
+    if whole:
+        with warehouse.connect() as conn:
+            build_inputs.record(conn, inputs, context.run_id)
     # A subset may run from a temporary copy of the project (dagster-dbt's generated selector): its parse
     # state names files there, so only the whole project's seeds the next run.
     if invocation.project_dir == DBT_DIR:
