@@ -294,6 +294,22 @@ class SalesforceClient:
         """``totalSize`` of a ``SELECT COUNT() ...`` (or any) query."""
         return int(next(self.query_pages(soql, include_deleted=include_deleted))["totalSize"])
 
+    def counts(self, soqls: Sequence[str], *, include_deleted: bool = True) -> list[int]:
+        """``totalSize`` of several queries, in Composite requests (one call each for up to 5 queries)."""
+        endpoint = "queryAll" if include_deleted else "query"
+        base = f"/services/data/v{self.config.api_version}/{endpoint}"
+        subrequests = [_Subrequest("count", soql, f"{base}?{urlencode({'q': soql})}") for soql in soqls]
+        totals: list[int] = []
+        for batch in _composite_batches(subrequests):
+            for sub, answer in zip(batch, self._composite(batch), strict=True):
+                if answer["httpStatusCode"] != 200:
+                    code, message = error_fields(answer["body"])
+                    raise ApiError(
+                        SYSTEM, f"GET {endpoint} {sub.target}", answer["httpStatusCode"], code, message
+                    )
+                totals.append(int(answer["body"]["totalSize"]))
+        return totals
+
     def update_records(self, obj: str, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """sObject Collections update, 200 per call, allOrNone false: one result per record, in order."""
         results: list[dict[str, Any]] = []

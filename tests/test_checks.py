@@ -388,8 +388,12 @@ def test_an_unmapped_amount_makes_the_reports_incomplete(world: World, broken: B
 # -- last: deletes and a change behind the cursor cannot be undone --------------------------------------------
 def test_hard_deletes_and_changes_behind_the_cursor_break_extraction_completeness(world: World) -> None:
     sf = world.salesforce()
+    assert sf.token["access_token"]
     with world.connect() as conn:
+        before = world.sandbox.stats("salesforce")["total"]
         assert check_extraction_complete(conn, sf, ["Lead", "Contact"]).status is Status.PASS
+        # three COUNT() queries an object (all rows, the deleted ones, the window), five to a Composite call
+        assert world.sandbox.stats("salesforce")["total"] - before == 2
         leads = [
             r[0]
             for r in conn.execute(

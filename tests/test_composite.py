@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from ingest.errors import ApiError
 from ingest.extract_salesforce import OBJECTS
 from ingest.salesforce import SalesforceClient
 from sandbox.launcher import Sandbox
@@ -85,3 +88,17 @@ def test_client_describes_and_counts_every_prefetched_object_in_one_call(
         obj: client.count(f"SELECT COUNT() FROM {obj}", include_deleted=False) for obj in OBJECTS
     }
     assert counted["OpportunityHistory"] > 0
+
+
+def test_counts_travel_five_queries_to_a_composite_call(sandbox: Sandbox, tmp_path: Path) -> None:
+    client = _client(sandbox, tmp_path)
+    assert client.token["access_token"]
+    queries = [f"SELECT COUNT() FROM {obj}" for obj in OBJECTS] + [
+        "SELECT COUNT() FROM Lead WHERE IsDeleted = true"
+    ]
+    one_by_one = [client.count(q) for q in queries]
+    before = sandbox.stats("salesforce")
+    assert client.counts(queries) == one_by_one
+    assert sandbox.stats("salesforce")["total"] - before["total"] == -(-len(queries) // 5)
+    with pytest.raises(ApiError, match=r"MALFORMED_QUERY|INVALID_FIELD"):
+        client.counts(["SELECT COUNT() FROM Lead WHERE NoSuchField__c = 1"])

@@ -1,5 +1,6 @@
 """Check 5, extraction completeness: per Salesforce object, ``SELECT COUNT()`` of the live rows created up to the
-extract's watermark against the warehouse's, plus one for the recent cursor window before the watermark.
+extract's watermark against the warehouse's, plus one for the recent cursor window before the watermark (the three in
+one Composite call).
 
 A total that differs means rows the warehouse never saw or deletes it missed (hard deletes before the daily Id
 reconciliation, a row deleted without its SystemModstamp moving); more rows in Salesforce's window than in the
@@ -9,6 +10,7 @@ Rows modified after the watermark leave Salesforce's window, so fewer there is n
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import duckdb
@@ -24,51 +26,63 @@ TITLE = "Extraction completeness"
 WINDOW = timedelta(hours=1)
 
 
-def _live_count(client: SalesforceClient, obj: str, created_until: datetime | None, has_deleted: bool) -> int:
-    """Rows not deleted, as all rows minus the deleted ones (queryAll): a row whose IsDeleted is unset is live."""
-    where = [f"CreatedDate <= {soql.datetime_literal(created_until)}"] if created_until else []
-    total = client.count(f"SELECT COUNT() FROM {obj}" + (f" WHERE {where[0]}" if where else ""))
-    if not has_deleted:
-        return total
-    deleted = " AND ".join([*where, "IsDeleted = true"])
-    return total - client.count(f"SELECT COUNT() FROM {obj} WHERE {deleted}")
+@dataclass
+class _Plan:
+    """One object's side of the check: the warehouse's counts, and the COUNT() queries Salesforce answers."""
+
+    counts: dict[str, object]
+    queries: dict[str, str] = field(default_factory=dict)
+    cursor: str | None = None
+    window: timedelta = WINDOW
 
 
-def _object_counts(
-    conn: duckdb.DuckDBPyConnection, client: SalesforceClient, obj: str, window: timedelta
-) -> dict[str, object]:
+def _plan(conn: duckdb.DuckDBPyConnection, obj: str, window: timedelta) -> _Plan:
     columns = {c.lower(): c for c in table_columns(conn, "raw_salesforce", obj.lower())}
     mark = get_watermark(conn, SOURCE, obj)
     if not columns or mark is None:
-        return {"object": obj, "problem": "never extracted"}
+        return _Plan({"object": obj, "problem": "never extracted"})
     top = datetime.fromisoformat(mark.replace("Z", "+00:00")).replace(tzinfo=None)
     cursor = next((columns[f.lower()] for f in CURSOR_FIELDS if f.lower() in columns), None)
     table = f"raw_salesforce.{q(obj.lower())}"
     live = 'NOT coalesce("IsDeleted", false)' if "isdeleted" in columns else "true"
     created = "createddate" in columns
     created_sql = ' AND "CreatedDate" <= ?' if created else ""
-    warehouse_total = conn.execute(
+    plan = _Plan({"object": obj, "watermark": mark}, cursor=cursor, window=window)
+    plan.counts["warehouse_total"] = conn.execute(
         f"SELECT count(*) FROM {table} WHERE {live}{created_sql}", [top] if created else []
     ).fetchone()[0]  # type: ignore[index]
-    source_total = _live_count(client, obj, top if created else None, "isdeleted" in columns)
-    counts: dict[str, object] = {
-        "object": obj,
-        "watermark": mark,
-        "salesforce_total": source_total,
-        "warehouse_total": warehouse_total,
-    }
+    # all rows (queryAll) minus the deleted ones is the live rows: a row whose IsDeleted is unset is live
+    created_until = [f"CreatedDate <= {soql.datetime_literal(top)}"] if created else []
+    where = {"total": created_until}
+    if "isdeleted" in columns:
+        where["deleted"] = [*created_until, "IsDeleted = true"]
     if cursor:
         start = top - window
-        counts["warehouse_window"] = conn.execute(
+        plan.counts["warehouse_window"] = conn.execute(
             f"SELECT count(*) FROM {table} WHERE {q(cursor)} BETWEEN ? AND ?", [start, top]
         ).fetchone()[0]  # type: ignore[index]
-        counts["salesforce_window"] = client.count(
-            f"SELECT COUNT() FROM {obj} WHERE {cursor} >= {soql.datetime_literal(start)} "
-            f"AND {cursor} <= {soql.datetime_literal(top)}"
-        )
+        where["window"] = [
+            f"{cursor} >= {soql.datetime_literal(start)}",
+            f"{cursor} <= {soql.datetime_literal(top)}",
+        ]
+    plan.queries = {
+        key: f"SELECT COUNT() FROM {obj}" + (f" WHERE {' AND '.join(terms)}" if terms else "")
+        for key, terms in where.items()
+    }
+    return plan
+
+
+def _evaluate(plan: _Plan, found: dict[str, int]) -> dict[str, object]:
+    counts = plan.counts
+    if not plan.queries:
+        return counts
+    obj, cursor = counts["object"], plan.cursor
+    counts["salesforce_total"] = found["total"] - found.get("deleted", 0)
+    if cursor:
+        counts["salesforce_window"] = found["window"]
     problems = []
-    if source_total != warehouse_total:
-        diff = warehouse_total - source_total
+    diff = counts["warehouse_total"] - counts["salesforce_total"]  # type: ignore[operator]
+    if diff:
         problems.append(
             f"the warehouse has {diff} more live {obj} rows than Salesforce (deleted in Salesforce, the delete "
             "not seen)"
@@ -79,11 +93,28 @@ def _object_counts(
         gap = counts["salesforce_window"] - counts["warehouse_window"]  # type: ignore[operator]
         problems.append(
             f"{gap} {obj} rows changed in the window before the watermark are not in the warehouse as changed "
-            f"(committed behind the {cursor} cursor; window {window})"
+            f"(committed behind the {cursor} cursor; window {plan.window})"
         )
     if problems:
         counts["problem"] = "; ".join(problems)
     return counts
+
+
+def object_counts(
+    conn: duckdb.DuckDBPyConnection,
+    client: SalesforceClient,
+    objects: Sequence[str],
+    window: timedelta = WINDOW,
+) -> list[dict[str, object]]:
+    """Each object's counts on both sides (and its problem, if any). Salesforce's side of every object in
+    Composite requests: up to three COUNT() queries an object, five a call."""
+    plans = [_plan(conn, obj, window) for obj in objects]
+    asked = [(i, key, query) for i, plan in enumerate(plans) for key, query in plan.queries.items()]
+    answers = client.counts([query for _, _, query in asked]) if asked else []
+    found: list[dict[str, int]] = [{} for _ in plans]
+    for (i, key, _), total in zip(asked, answers, strict=True):
+        found[i][key] = total
+    return [_evaluate(plan, got) for plan, got in zip(plans, found, strict=True)]
 
 
 def check_extraction_complete(
@@ -92,7 +123,12 @@ def check_extraction_complete(
     objects: Sequence[str] = OBJECTS,
     window: timedelta = WINDOW,
 ) -> CheckResult:
-    per_object = [_object_counts(conn, client, obj, window) for obj in objects]
+    return summarise(object_counts(conn, client, objects, window))
+
+
+def summarise(per_object: Sequence[dict[str, object]]) -> CheckResult:
+    """One result for the objects' counts: a failure names each object with a problem."""
+    objects = [str(c["object"]) for c in per_object]
     broken = [c for c in per_object if "problem" in c]
     counts: dict[str, int | float] = {}
     for c in per_object:
