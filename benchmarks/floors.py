@@ -14,6 +14,7 @@ from typing import Any
 import duckdb
 import requests
 
+from ingest.acton import DELETE_BATCH as ACTON_DELETE_BATCH
 from ingest.salesforce import COLLECTION_MAX, SalesforceClient
 from ingest.salesforce_frames import columns_from_describe
 
@@ -44,9 +45,11 @@ def acton_read_calls(rows: int) -> int:
     return max(1, math.ceil(rows / ACTON_PAGE))
 
 
-def acton_list_sync_calls(rows: int, lists: int, create: bool) -> int:
-    """A merge upload and one status poll per list (and the list's creation the first time)."""
-    return 0 if rows == 0 else lists * (2 + int(create))
+def acton_list_sync_calls(rows: int, removed: int, lists: int, create: bool) -> int:
+    """A merge upload and one status poll per list (and the list's creation the first time) for the members,
+    and Act-On's bulk delete of up to 100 records a call for the removals."""
+    upserts = 0 if rows == removed else lists * (2 + int(create))
+    return upserts + math.ceil(removed / ACTON_DELETE_BATCH)
 
 
 def acton_optout_calls(rows: int) -> int:

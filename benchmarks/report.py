@@ -29,7 +29,7 @@ def step_floor(step: Step, changed: Mapping[str, int], lists: int, first_run: bo
         n = floors.acton_read_calls(step.rows)
         return n, n
     if key == "acton_list_sync":
-        n = floors.acton_list_sync_calls(rows, lists, create=first_run)
+        n = floors.acton_list_sync_calls(rows, int(step.metadata.get("removed", 0)), lists, create=first_run)
         return n, n
     if key == "optout_sync":
         acton = floors.acton_optout_calls(rows)

@@ -189,7 +189,7 @@ def remove_records(
     dry_run: bool,
 ) -> WritebackSummary:
     """Bulk delete, 100 record ids per call; each failed id is recorded with Act-On's reason."""
-    summary = WritebackSummary(rows_sent=len(removals), dry_run=dry_run)
+    summary = WritebackSummary(rows_sent=len(removals), removed=len(removals), dry_run=dry_run)
 
     def result(
         r: Mapping[str, Any], status: str, code: str | None = None, message: str | None = None

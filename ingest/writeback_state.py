@@ -47,6 +47,7 @@ class WritebackSummary:
     rejected: int = 0
     appended: int = 0  # Act-On list uploads: the job's own append / update counts
     updated: int = 0
+    removed: int = 0  # Act-On list records sent for removal (bulk deletes, 100 a call)
     api_calls: int = 0
     dry_run: bool = False
 

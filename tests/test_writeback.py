@@ -538,7 +538,13 @@ def test_list_sync_merges_one_upload_per_chunk_and_sums_the_counts(
     assert {r["Email"].lower(): r["Lead Score"] for r in list_records(acton, name)} == {
         c["Email"].lower(): "90" for c in kept
     }
-    assert (second.rows_sent, second.succeeded, second.failed, second.updated) == (7, 7, 0, 3)
+    assert (second.rows_sent, second.succeeded, second.failed, second.updated, second.removed) == (
+        7,
+        7,
+        0,
+        3,
+        4,
+    )
     assert successes_per_field(wh, "acton") == {
         **{(c["Email"].lower(), "member"): 2 for c in kept},  # one per run
         **{(c["Email"].lower(), "member"): 1 for c in gone},

@@ -93,6 +93,7 @@ def acton_list_sync(
     job_counts = {
         "acton_appended": dg.MetadataValue.int(summary.appended),
         "acton_updated": dg.MetadataValue.int(summary.updated),
+        "removed": dg.MetadataValue.int(summary.removed),
     }
     return summary_result(context, summary, job_counts)
 
