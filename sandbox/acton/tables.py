@@ -54,7 +54,9 @@ _INDEXES = (
     "CREATE INDEX IF NOT EXISTS ix_acton_suppressions_ts ON acton_suppressions (kind, ts_ms)",
     "CREATE INDEX IF NOT EXISTS ix_acton_consent_email ON acton_consent_events (email_norm)",
     "CREATE INDEX IF NOT EXISTS ix_acton_activity_contact ON acton_activity (contact_id, ts_ms)",
-    "CREATE INDEX IF NOT EXISTS ix_acton_activity_msg ON acton_activity (msg_id, verb)",
+    # a drill-down page walks this in timestamp order (rowid breaks ties) instead of sorting the whole send
+    "DROP INDEX IF EXISTS ix_acton_activity_msg",
+    "CREATE INDEX IF NOT EXISTS ix_acton_activity_msg_ts ON acton_activity (msg_id, verb, ts_ms)",
     "CREATE INDEX IF NOT EXISTS ix_acton_activity_ts ON acton_activity (ts_ms)",
 )
 
