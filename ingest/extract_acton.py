@@ -3,11 +3,10 @@ the opt-out list (whole, with its history), hard bounces, spam complaints, messa
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+import tempfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,7 +19,7 @@ from ingest.results import ExtractResult
 from ingest.warehouse import (
     ensure_table,
     get_watermark,
-    register,
+    registered,
     set_watermark,
     transaction,
     upsert,
@@ -217,9 +216,10 @@ def extract_lists(conn: duckdb.DuckDBPyConnection, client: ActOnClient) -> Extra
     return run.done()
 
 
-def _record_rows(
-    list_id: str, headers: Sequence[str], data: Iterable[Sequence[str]], email_column: int = -1
-) -> list[dict[str, Any]]:
+def _record_frame(
+    list_id: str, headers: Sequence[str], data: pl.DataFrame, email_column: int = -1
+) -> pl.DataFrame:
+    """list_records rows from a list's records as text columns in heading order (the first is the record id)."""
     lower = [h.strip().lower() for h in headers]
     index = {
         col: next((lower.index(a) for a in aliases if a in lower), None)
@@ -227,38 +227,55 @@ def _record_rows(
     }
     if email_column >= 0:
         index["email"] = email_column
-    rows = []
-    for values in data:
-        row: dict[str, Any] = {"list_id": list_id, "record_id": values[0], "is_deleted": False}
-        for col, i in index.items():
-            value = values[i] if i is not None and i < len(values) and values[i] != "" else None
-            row[col] = _ms(value) if col in ("created_at", "modified_at") else value
-        rows.append(row)
-    return rows
+    width = len(data.columns)
+    if not width:
+        return _frame("list_records", [])
+
+    def text(i: int | None) -> pl.Expr:
+        if i is None or i >= width:
+            return pl.lit(None, dtype=pl.String)
+        value = pl.col(data.columns[i])
+        return pl.when(value == "").then(None).otherwise(value)
+
+    stamps = {"created_at", "modified_at"}
+    frame = data.select(
+        pl.lit(list_id).alias("list_id"),
+        pl.col(data.columns[0]).alias("record_id"),
+        pl.lit(False).alias("is_deleted"),
+        *(
+            pl.from_epoch(text(i).cast(pl.Int64, strict=False), time_unit="ms").alias(col)
+            if col in stamps
+            else text(i).alias(col)
+            for col, i in index.items()
+        ),
+        pl.lit(utc_now()).alias("_extracted_at"),
+    )
+    # the table's columns, in its order and types (a score that is not a number is no score)
+    return frame.select(pl.col(c).cast(t, strict=False) for c, t in _frame("list_records", []).schema.items())
 
 
-def _newest_ms(rows: list[dict[str, Any]]) -> int | None:
-    stamps = [r["modified_at"] for r in rows if r.get("modified_at")]
-    return int((max(stamps) - datetime(1970, 1, 1)).total_seconds() * 1000) if stamps else None
+def _newest_ms(rows: pl.DataFrame) -> int | None:
+    newest = rows["modified_at"].max() if rows.height else None
+    return int((newest - datetime(1970, 1, 1)).total_seconds() * 1000) if newest else None
 
 
 def _full_list(run: _Run, list_id: str) -> None:
-    """Whole list by CSV (one call): upsert every record, flag the ones no longer there as deleted."""
-    reader = csv.reader(io.StringIO(run.client.list_csv(list_id).decode("utf-8")))
-    headers = next(reader, [])
-    rows = _record_rows(list_id, headers, reader)
+    """Whole list by CSV (one call), streamed to a file and read as text columns: upsert every record, flag the
+    ones no longer there as deleted."""
+    with tempfile.NamedTemporaryFile(suffix=".csv") as out:
+        run.client.download_list_csv(list_id, out)
+        out.flush()
+        data = pl.read_csv(out.name, has_header=False, infer_schema=False) if out.tell() else pl.DataFrame()
+    headers = list(data.row(0)) if data.height else []
+    rows = _record_frame(list_id, headers, data.slice(1)) if headers else _frame("list_records", [])
     with transaction(run.conn):
         run.upsert("list_records", rows, ["list_id", "record_id"])
-        batch = register(
-            run.conn,
-            pl.DataFrame({"record_id": [r["record_id"] for r in rows]}, schema={"record_id": pl.String}),
-        )
-        gone = run.conn.execute(
-            f"UPDATE {SCHEMA}.list_records SET is_deleted = true, _extracted_at = ? "
-            f"WHERE list_id = ? AND NOT is_deleted AND record_id NOT IN (SELECT record_id FROM {batch})",
-            [utc_now(), list_id],
-        ).fetchone()
-        run.conn.unregister(batch)
+        with registered(run.conn, rows.select("record_id")) as batch:
+            gone = run.conn.execute(
+                f"UPDATE {SCHEMA}.list_records SET is_deleted = true, _extracted_at = ? "
+                f"WHERE list_id = ? AND NOT is_deleted AND record_id NOT IN (SELECT record_id FROM {batch})",
+                [utc_now(), list_id],
+            ).fetchone()
         run.result.rows_deleted += int(gone[0]) if gone else 0
         run.advance(_newest_ms(rows))
 
@@ -279,9 +296,15 @@ def _changed_records(run: _Run, list_id: str, since_ms: int, size: int | None) -
             pages.close()
             _full_list(run, list_id)
             return
-        rows = _record_rows(
-            list_id, page.get("headers") or [], page.get("data") or [], int(page.get("emailColumn", -1))
+        headers, data = page.get("headers") or [], page.get("data") or []
+        width = max((len(r) for r in data), default=0)
+        text = pl.DataFrame(
+            [[*r, *[None] * (width - len(r))] for r in data],
+            schema={f"column_{i + 1}": pl.String for i in range(width)},
+            orient="row",
+            strict=False,
         )
+        rows = _record_frame(list_id, headers, text, int(page.get("emailColumn", -1)))
         with transaction(run.conn):
             run.upsert("list_records", rows, ["list_id", "record_id"])
             run.advance(_newest_ms(rows))

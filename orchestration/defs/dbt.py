@@ -183,7 +183,7 @@ def dbt_models(
         raise
     if whole:
         with warehouse.connect() as conn:
-            build_inputs.record(conn, inputs, context.run_id)
+            build_inputs.record(conn, inputs, context.run.run_id)
     # A subset may run from a temporary copy of the project (dagster-dbt's generated selector): its parse
     # state names files there, so only the whole project's seeds the next run.
     if invocation.project_dir == DBT_DIR:
