@@ -118,8 +118,11 @@ class Pipeline:
             "SYNC_CONFIG": str(self.config_path),
         }
 
-    def run(self, job: str, config: Mapping[str, Any] | None = None) -> JobRun:
-        """Run ``job`` in this process with ``config`` as its sync.yaml, the environment set for the run only."""
+    def run(
+        self, job: str, config: Mapping[str, Any] | None = None, run_config: Mapping[str, Any] | None = None
+    ) -> JobRun:
+        """Run ``job`` in this process with ``config`` as its sync.yaml and ``run_config`` merged into the quiet
+        logging, the environment set for the run only."""
         self.config_path.write_text(yaml.safe_dump(dict(config or self.config), sort_keys=False))
         with pytest.MonkeyPatch.context() as mp:
             for key, value in self.env().items():
@@ -146,7 +149,10 @@ class Pipeline:
                 defs()
                 .resolve_job_def(job)
                 .execute_in_process(
-                    instance=self.instance, resources=resources, run_config=QUIET, raise_on_error=False
+                    instance=self.instance,
+                    resources=resources,
+                    run_config={**QUIET, **(run_config or {})},
+                    raise_on_error=False,
                 )
             )
         gc.collect()  # the clients the assets built hold keep-alive connections to the sandbox
@@ -578,6 +584,9 @@ def test_later_runs_send_exactly_what_changed_and_retry_only_the_failed_rows(fir
     assert not dbt_skipped(fifth)
     assert dbt_skipped(sixth)
     assert "skipped" in sixth.meta("analytics_copy")  # the marts it would copy are the ones it copied
+    forced = p.run("sync_job", run_config={"ops": {"dbt_models": {"config": {"always_build": True}}}})
+    assert forced.success, forced.failures()
+    assert not dbt_skipped(forced)
     assert {a: sixth.sent(a) for a in WRITEBACK} == dict.fromkeys(WRITEBACK, 0)
 
 
