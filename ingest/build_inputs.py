@@ -31,7 +31,7 @@ TABLE = "sync_state.build_inputs"
 @dataclass(frozen=True)
 class BuildInputs:
     context: str
-    # "schema.table" -> [cheap fingerprint, content hash or None when it was not needed]
+    # "schema.table" -> [cheap fingerprint (None: the table has no write time), content hash]
     tables: dict[str, list[str | None]]
 
 

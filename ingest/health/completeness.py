@@ -1,6 +1,6 @@
 """Check 5, extraction completeness: per Salesforce object, ``SELECT COUNT()`` of the live rows created up to the
-extract's watermark against the warehouse's, plus one for the recent cursor window before the watermark (the three in
-one Composite call).
+extract's watermark against the warehouse's, plus one for the recent cursor window before the watermark (every
+object's queries together, five to a Composite call).
 
 A total that differs means rows the warehouse never saw or deletes it missed (hard deletes before the daily Id
 reconciliation, a row deleted without its SystemModstamp moving); more rows in Salesforce's window than in the
