@@ -20,6 +20,7 @@ from ingest.acton_auth import SYSTEM, ActOnConfig, obtain_token
 from ingest.call_log import DailyCallLog
 from ingest.errors import ApiError
 from ingest.http import CallCounter, json_or_raise, new_session, raise_for_error
+from ingest.job_polling import poll_job
 from ingest.rate_limit import shared_bucket
 from ingest.redact import RedactingFilter
 from ingest.token_cache import TokenCache
@@ -269,15 +270,11 @@ class ActOnClient:
 
     def wait_for_job(self, job_id: str, timeout_s: float = 1800) -> dict[str, Any]:
         """Poll a list upload job until it is no longer pending or running."""
-        retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_result(
-                lambda s: str(s.get("status", "")).lower().startswith("the job is")
-            ),
-            wait=tenacity.wait_exponential(multiplier=0.25, max=10),
-            stop=tenacity.stop_after_delay(timeout_s),
-            retry_error_callback=lambda state: state.outcome.result() if state.outcome else {},
+        status = poll_job(
+            lambda: self.job_status(job_id),
+            lambda s: str(s.get("status", "")).lower().startswith("the job is"),
+            timeout_s=timeout_s,
         )
-        status = retrying(self.job_status, job_id)
         if str(status.get("status", "")).lower().startswith("the job is"):
             raise ApiError(
                 SYSTEM, f"GET /api/1/list/{job_id}/status", 200, "timeout", str(status.get("status"))

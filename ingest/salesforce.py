@@ -10,7 +10,6 @@ import csv
 import io
 import logging
 import re
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -18,11 +17,11 @@ from urllib.parse import urlencode
 
 import requests
 import simple_salesforce
-import tenacity
 from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession
 
 from ingest.errors import ApiError, BulkJobFailed, MalformedResponse
 from ingest.http import CallCounter, error_fields, json_or_raise, new_session, raise_for_error
+from ingest.job_polling import poll_job
 from ingest.redact import RedactingFilter
 from ingest.salesforce_auth import SYSTEM, SalesforceConfig, obtain_token
 from ingest.token_cache import TokenCache
@@ -38,6 +37,7 @@ COMPOSITE_MAX_QUERIES = 5
 # Salesforce's recordCount leaves out objects associated with others; a COUNT() query counts those.
 _UNCOUNTED_SUFFIXES = ("History", "Share", "Feed")
 BULK_ROWS_PER_S = 150_000  # about what a Bulk query job gets through; real orgs are slower, never faster
+BULK_INGEST_ROWS_PER_S = 20_000  # the same for a Bulk update job
 _TERMINAL = {"JobComplete", "Failed", "Aborted"}
 
 
@@ -324,14 +324,12 @@ class SalesforceClient:
 
     # -- Bulk API 2.0 -------------------------------------------------------------------------------------
     def _poll(self, kind: str, job_id: str, first_wait: float = 0.0) -> dict[str, Any]:
-        time.sleep(first_wait)
-        retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_result(lambda job: job.get("state") not in _TERMINAL),
-            wait=tenacity.wait_exponential(multiplier=0.25, max=10),
-            stop=tenacity.stop_after_delay(self.poll_max_seconds),
-            retry_error_callback=lambda state: state.outcome.result() if state.outcome else {},
+        job = poll_job(
+            lambda: self.json("GET", f"jobs/{kind}/{job_id}"),
+            lambda job: job.get("state") not in _TERMINAL,
+            timeout_s=self.poll_max_seconds,
+            first_wait_s=first_wait,
         )
-        job = retrying(self.json, "GET", f"jobs/{kind}/{job_id}")
         if job.get("state") != "JobComplete":
             raise BulkJobFailed(
                 SYSTEM,
@@ -381,9 +379,16 @@ class SalesforceClient:
                 return
 
     def bulk_ingest(
-        self, obj: str, operation: str, csv_data: bytes, *, external_id_field: str | None = None
+        self,
+        obj: str,
+        operation: str,
+        csv_data: bytes,
+        *,
+        rows: int = 0,
+        external_id_field: str | None = None,
     ) -> BulkIngestResult:
-        """One Bulk 2.0 ingest job (update/upsert/...), waited for, with its per-row results read back."""
+        """One Bulk 2.0 ingest job (update/upsert/...) of ``rows`` rows, waited for (the first status poll
+        after the time they take at ``BULK_INGEST_ROWS_PER_S``), with its per-row results read back."""
         spec: dict[str, Any] = {
             "object": obj,
             "operation": operation,
@@ -397,7 +402,7 @@ class SalesforceClient:
         self.request("PUT", f"{base}/batches", data=csv_data, headers={"Content-Type": "text/csv"})
         self.json("PATCH", base, json={"state": "UploadComplete"})
         try:
-            done = self._poll("ingest", job["id"])
+            done = self._poll("ingest", job["id"], first_wait=rows / BULK_INGEST_ROWS_PER_S)
         except BulkJobFailed as e:
             done = {"state": e.code, "numberRecordsProcessed": 0, "numberRecordsFailed": 0}
         return BulkIngestResult(

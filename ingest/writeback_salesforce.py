@@ -130,7 +130,7 @@ def _bulk_error(cell: str) -> tuple[str, str]:
 def _send_bulk(client: SalesforceClient, obj: str, records: Records) -> Outcomes:
     columns = sorted({f for values in records.values() for f in values})
     try:
-        result = client.bulk_ingest(obj, "update", _bulk_csv(obj, records, columns))
+        result = client.bulk_ingest(obj, "update", _bulk_csv(obj, records, columns), rows=len(records))
     except ApiError as e:
         return {k: (_error_code(e), e.message) for k in records}
     outcomes: Outcomes = {}
