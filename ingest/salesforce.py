@@ -378,11 +378,17 @@ class SalesforceClient:
             if not locator or locator == "null":
                 return
 
-    def submit_bulk_ingest(
-        self, obj: str, operation: str, csv_data: bytes, *, external_id_field: str | None = None
-    ) -> str:
-        """Create a Bulk 2.0 ingest job, upload its CSV and close it; returns the job id. Salesforce processes
-        it from then on, so several can run while the caller prepares the next."""
+    def bulk_ingest(
+        self,
+        obj: str,
+        operation: str,
+        csv_data: bytes,
+        *,
+        rows: int = 0,
+        external_id_field: str | None = None,
+    ) -> BulkIngestResult:
+        """One Bulk 2.0 ingest job (update/upsert/...) of ``rows`` rows, waited for (the first status poll
+        after the time they take at ``BULK_INGEST_ROWS_PER_S``), with its per-row results read back."""
         spec: dict[str, Any] = {
             "object": obj,
             "operation": operation,
@@ -395,18 +401,12 @@ class SalesforceClient:
         base = f"jobs/ingest/{job['id']}"
         self.request("PUT", f"{base}/batches", data=csv_data, headers={"Content-Type": "text/csv"})
         self.json("PATCH", base, json={"state": "UploadComplete"})
-        return str(job["id"])
-
-    def bulk_ingest_result(self, job_id: str, rows: int = 0) -> BulkIngestResult:
-        """Wait for a submitted ingest job of ``rows`` rows (the first status poll after the time they take at
-        ``BULK_INGEST_ROWS_PER_S``) and read back its per-row results."""
-        base = f"jobs/ingest/{job_id}"
         try:
-            done = self._poll("ingest", job_id, first_wait=rows / BULK_INGEST_ROWS_PER_S)
+            done = self._poll("ingest", job["id"], first_wait=rows / BULK_INGEST_ROWS_PER_S)
         except BulkJobFailed as e:
             done = {"state": e.code, "numberRecordsProcessed": 0, "numberRecordsFailed": 0}
         return BulkIngestResult(
-            job_id=job_id,
+            job_id=job["id"],
             state=str(done.get("state")),
             records_processed=int(done.get("numberRecordsProcessed") or 0),
             records_failed=int(done.get("numberRecordsFailed") or 0),

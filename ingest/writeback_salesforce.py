@@ -1,8 +1,8 @@
 """Field writes to Salesforce: one generic "update these (object, id, field → value) rows", and the pushes
 built on it (scores, sales-prospect fields, hard bounces; opt-outs live in ``writeback_optouts``).
 
-A push reads its sync model in chunks (``CHUNK_ROWS`` rows), with at most ``CHUNKS_IN_FLIGHT`` chunks sent and not
-yet recorded, so its memory does not grow with the model. Of a chunk, an object's writes below the configured bulk
+A push reads its sync model in chunks (``CHUNK_ROWS`` rows) and sends and records each chunk before reading the
+next, so its memory does not grow with the model. Of a chunk, an object's writes below the configured bulk
 threshold go through sObject Collections (200 per call, allOrNone false), at or above it through one Bulk API 2.0
 update job. Every row's outcome is appended to ``sync_state.writeback_results``. A transient row error (a
 locked row) is retried within the run with backoff; a permanent one is recorded and left alone — the row is
@@ -12,10 +12,8 @@ still in the sync model's diff on the next run.
 from __future__ import annotations
 
 import csv
-import functools
 import io
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,9 +37,6 @@ SYSTEM = "salesforce"
 TRANSIENT_ERRORS = frozenset({"UNABLE_TO_LOCK_ROW"})
 BULK_NULL = "#N/A"  # in a Bulk update an empty cell leaves the field as it is; this sets it to null
 BOUNCED_REASON, BOUNCED_DATE = "EmailBouncedReason", "EmailBouncedDate"
-# Chunks whose Bulk jobs are submitted and not yet finished, at most: Salesforce works on the next while the
-# previous one's results are recorded and the one after is read.
-CHUNKS_IN_FLIGHT = 3
 
 # (object, record id) -> (error code, message); a None code means the record was written
 Outcomes = dict[tuple[str, str], tuple[str | None, str | None]]
@@ -132,137 +127,32 @@ def _bulk_error(cell: str) -> tuple[str, str]:
     return code or "UNKNOWN_ERROR", rest.removesuffix("--").rstrip(": ")
 
 
-def _start_bulk(client: SalesforceClient, obj: str, records: Records) -> Callable[[], Outcomes]:
-    """Submit one Bulk update job now; the returned function waits for it and reads its outcomes."""
+def _send_bulk(client: SalesforceClient, obj: str, records: Records) -> Outcomes:
     columns = sorted({f for values in records.values() for f in values})
-
-    def failed(e: ApiError) -> Outcomes:
-        return {k: (_error_code(e), e.message) for k in records}
-
     try:
-        job_id = client.submit_bulk_ingest(obj, "update", _bulk_csv(obj, records, columns))
+        result = client.bulk_ingest(obj, "update", _bulk_csv(obj, records, columns), rows=len(records))
     except ApiError as e:
-        submit_failed = failed(e)
-        return lambda: submit_failed
-
-    def outcomes() -> Outcomes:
-        try:
-            result = client.bulk_ingest_result(job_id, len(records))
-        except ApiError as e:
-            return failed(e)
-        out: Outcomes = {}
-        for row in result.successful:
-            out[(obj, row.get("Id") or row["sf__Id"])] = (None, None)
-        for row in result.failed:
-            out[(obj, row.get("Id") or row["sf__Id"])] = _bulk_error(row.get("sf__Error", ""))
-        state = f"not processed: bulk job {result.job_id} ended {result.state}"
-        for k in records:
-            out.setdefault(k, ("UNPROCESSED", state))
-        return out
-
+        return {k: (_error_code(e), e.message) for k in records}
+    outcomes: Outcomes = {}
+    for row in result.successful:
+        outcomes[(obj, row.get("Id") or row["sf__Id"])] = (None, None)
+    for row in result.failed:
+        outcomes[(obj, row.get("Id") or row["sf__Id"])] = _bulk_error(row.get("sf__Error", ""))
+    state = f"not processed: bulk job {result.job_id} ended {result.state}"
+    for k in records:
+        outcomes.setdefault(k, ("UNPROCESSED", state))
     return outcomes
 
 
-def _start_send(client: SalesforceClient, records: Records, bulk_threshold: int) -> Callable[[], Outcomes]:
-    """Start sending ``records``: each object's Bulk job (at or above the threshold) is submitted now, its
-    collection calls (below it) are made when the returned function is called; that function returns every
-    record's outcome."""
+def _send(client: SalesforceClient, records: Records, bulk_threshold: int) -> Outcomes:
     by_object: dict[str, Records] = {}
     for (obj, rid), values in records.items():
         by_object.setdefault(obj, {})[(obj, rid)] = values
-    parts = [
-        _start_bulk(client, obj, part)
-        if len(part) >= bulk_threshold
-        else functools.partial(_send_collections, client, obj, part)
-        for obj, part in by_object.items()
-    ]
-    return lambda: {k: outcome for part in parts for k, outcome in part().items()}
-
-
-class FieldWrites:
-    """Field writes on their way: started (the first send submitted), then finished (every outcome recorded).
-
-    Between the two the caller can start the next writes, so that Salesforce processes one chunk's Bulk job
-    while the next chunk is read and submitted and the previous one's results are recorded."""
-
-    def __init__(
-        self,
-        conn: duckdb.DuckDBPyConnection,
-        client: SalesforceClient,
-        writes: Iterable[FieldWrite],
-        *,
-        run_id: str,
-        settings: WriteSettings,
-    ):
-        self.conn, self.client, self.run_id, self.settings = conn, client, run_id, settings
-        self._calls_before = client.calls
-        latest = {w.key: w for w in writes}
-        done = already_succeeded(conn, run_id, SYSTEM, latest.keys())
-        unique = {k: w for k, w in latest.items() if k not in done}
-        self.pending: dict[tuple[str, str], list[FieldWrite]] = {}
-        for w in unique.values():
-            self.pending.setdefault((w.object, w.record_id), []).append(w)
-        self.result = FieldWriteResult(WritebackSummary(rows_sent=len(unique), dry_run=settings.dry_run))
-        if settings.dry_run:
-            rows = [
-                ResultRow(SYSTEM, w.object, w.record_id, w.field, w.old_value, w.new_value, "dry_run")
-                for w in unique.values()
-            ]
-            record_results(conn, run_id, rows)
-            self.pending = {}
-        self._sent = self._send() if self.pending else None
-
-    def _send(self) -> Callable[[], Outcomes]:
-        records = {k: {w.field: w.new_value for w in ws} for k, ws in self.pending.items()}
-        return _start_send(self.client, records, self.settings.bulk_threshold)
-
-    def finish(self) -> FieldWriteResult:
-        """Wait for the outcomes and record them; a transient error is sent again, with backoff, up to the
-        configured attempts. ``api_calls`` counts every call since the start, other writes' among them when
-        several were on their way."""
-        summary = self.result.summary
-        attempt = 1
-        while self._sent is not None:
-            outcomes = self._sent()
-            rows: list[ResultRow] = []
-            retry: dict[tuple[str, str], list[FieldWrite]] = {}
-            for k, ws in self.pending.items():
-                code, message = outcomes.get(k, ("NO_RESULT", "Salesforce returned no result for the record"))
-                if code is None:
-                    status = "success"
-                    self.result.succeeded += ws
-                    summary.succeeded += len(ws)
-                elif code in TRANSIENT_ERRORS and attempt < self.settings.attempts:
-                    status = "retried"
-                    retry[k] = ws
-                    summary.retried += len(ws)
-                else:
-                    status = "failed"
-                    summary.failed += len(ws)
-                rows += [
-                    ResultRow(
-                        SYSTEM,
-                        w.object,
-                        w.record_id,
-                        w.field,
-                        w.old_value,
-                        w.new_value,
-                        status,
-                        code,
-                        message,
-                    )
-                    for w in ws
-                ]
-            # recorded per attempt, so that a crash later in the run keeps what was already written
-            record_results(self.conn, self.run_id, rows)
-            self.pending, self._sent = retry, None
-            if retry:
-                time.sleep(self.settings.backoff_s * 2 ** (attempt - 1))
-                attempt += 1
-                self._sent = self._send()
-        if not self.settings.dry_run:
-            summary.api_calls = self.client.calls - self._calls_before
-        return self.result
+    outcomes: Outcomes = {}
+    for obj, part in by_object.items():
+        send = _send_bulk if len(part) >= bulk_threshold else _send_collections
+        outcomes.update(send(client, obj, part))
+    return outcomes
 
 
 def write_fields(
@@ -277,7 +167,62 @@ def write_fields(
 
     A field this run already wrote is skipped, and a duplicate keeps its last value. Returns the counts and the
     writes Salesforce accepted."""
-    return FieldWrites(conn, client, writes, run_id=run_id, settings=settings).finish()
+    latest = {w.key: w for w in writes}
+    done = already_succeeded(conn, run_id, SYSTEM, latest.keys())
+    unique = {k: w for k, w in latest.items() if k not in done}
+    by_record: dict[tuple[str, str], list[FieldWrite]] = {}
+    for w in unique.values():
+        by_record.setdefault((w.object, w.record_id), []).append(w)
+    summary = WritebackSummary(rows_sent=len(unique), dry_run=settings.dry_run)
+    result = FieldWriteResult(summary)
+    calls_before = client.calls
+
+    if settings.dry_run:
+        record_results(
+            conn,
+            run_id,
+            [
+                ResultRow(SYSTEM, w.object, w.record_id, w.field, w.old_value, w.new_value, "dry_run")
+                for w in unique.values()
+            ],
+        )
+        return result
+
+    pending = by_record
+    for attempt in range(1, settings.attempts + 1):
+        if not pending:
+            break
+        records = {k: {w.field: w.new_value for w in ws} for k, ws in pending.items()}
+        outcomes = _send(client, records, settings.bulk_threshold)
+        rows: list[ResultRow] = []
+        retry: dict[tuple[str, str], list[FieldWrite]] = {}
+        for k, ws in pending.items():
+            code, message = outcomes.get(k, ("NO_RESULT", "Salesforce returned no result for the record"))
+            if code is None:
+                status = "success"
+                result.succeeded += ws
+                summary.succeeded += len(ws)
+            elif code in TRANSIENT_ERRORS and attempt < settings.attempts:
+                status = "retried"
+                retry[k] = ws
+                summary.retried += len(ws)
+            else:
+                status = "failed"
+                summary.failed += len(ws)
+            rows += [
+                ResultRow(
+                    SYSTEM, w.object, w.record_id, w.field, w.old_value, w.new_value, status, code, message
+                )
+                for w in ws
+            ]
+        # recorded per attempt, so that a crash later in the run keeps what was already written
+        record_results(conn, run_id, rows)
+        if retry:
+            time.sleep(settings.backoff_s * 2 ** (attempt - 1))
+        pending = retry
+
+    summary.api_calls = client.calls - calls_before
+    return result
 
 
 # -- the pushes ---------------------------------------------------------------------------------------------
@@ -330,24 +275,13 @@ def push_model(
     to_writes: Callable[[list[dict[str, Any]]], list[FieldWrite]],
     chunk_rows: int = CHUNK_ROWS,
 ) -> WritebackSummary:
-    """Send what ``sync.<model>`` holds, turned into field writes by ``to_writes``, chunk by chunk: up to
-    ``CHUNKS_IN_FLIGHT`` chunks are on their way at once (their Bulk jobs submitted, not yet finished), so memory
-    is bounded by that many chunks. A record's fields are in one row of the model (its key is the record), so a
-    record never spans two chunks."""
+    """Send what ``sync.<model>`` holds, turned into field writes by ``to_writes``, one chunk of rows after the
+    other (each sent and recorded before the next is read). A record's fields are in one row of the model (its
+    key is the record), so a record never spans two chunks."""
     settings = WriteSettings.from_config(config)
     summary = WritebackSummary(dry_run=settings.dry_run)
-    calls_before = client.calls
-    on_their_way: deque[FieldWrites] = deque()
-    try:
-        for rows in sync_row_chunks(conn, model, chunk_rows=chunk_rows):
-            on_their_way.append(FieldWrites(conn, client, to_writes(rows), run_id=run_id, settings=settings))
-            if len(on_their_way) == CHUNKS_IN_FLIGHT:
-                summary += on_their_way.popleft().finish().summary
-    finally:
-        # also when a later chunk failed: what Salesforce got is recorded, so a re-executed step sends the rest
-        while on_their_way:
-            summary += on_their_way.popleft().finish().summary
-    summary.api_calls = client.calls - calls_before  # the chunks' own counts overlap
+    for rows in sync_row_chunks(conn, model, chunk_rows=chunk_rows):
+        summary += write_fields(conn, client, to_writes(rows), run_id=run_id, settings=settings).summary
     return summary
 
 

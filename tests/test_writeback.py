@@ -552,29 +552,6 @@ def test_list_sync_merges_one_upload_per_chunk_and_sums_the_counts(
     }
 
 
-def test_a_push_submits_the_next_chunks_bulk_jobs_before_waiting_for_the_first(
-    fresh_sandbox: Sandbox, wh: duckdb.DuckDBPyConnection, sf: SalesforceClient
-) -> None:
-    leads = people(sf, "Lead", 12)
-    set_sync_rows(wh, "salesforce_score_updates", score_rows("Lead", leads, 40))
-    calls: list[str] = []
-    sf.session.hooks["response"].append(
-        lambda r, *_, **__: calls.append(f"{r.request.method} {r.request.path_url.rsplit('/', 1)[-1]}")
-    )
-
-    summary = push_scores(wh, sf, config(bulk_threshold=2), "run-1", chunk_rows=5)
-
-    submitted = [i for i, c in enumerate(calls) if c == "POST ingest"]
-    read_back = [i for i, c in enumerate(calls) if c == "GET successfulResults"]
-    assert len(submitted) == len(read_back) == 3  # 5 + 5 + 2 rows
-    assert submitted[-1] < read_back[0]  # all three jobs at Salesforce before the first was waited for
-    assert (summary.rows_sent, summary.succeeded, summary.failed) == (12, 12, 0)
-    assert summary.api_calls == len(calls)  # each call counted once, though the chunks overlapped
-    assert values_in_salesforce(sf, "Lead", [r["Id"] for r in leads]) == {
-        r["Id"]: 40.0 + i for i, r in enumerate(leads)
-    }
-
-
 def test_a_push_that_crashed_after_its_first_chunk_sends_only_the_rest_when_re_executed(
     fresh_sandbox: Sandbox, wh: duckdb.DuckDBPyConnection, sf: SalesforceClient
 ) -> None:
