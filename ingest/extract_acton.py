@@ -19,6 +19,8 @@ from ingest.results import ExtractResult
 from ingest.warehouse import (
     ensure_table,
     get_watermark,
+    mark_reconciled,
+    reconciliation_due,
     registered,
     set_watermark,
     transaction,
@@ -373,36 +375,53 @@ def extract_contacts(
 
 
 # -- opt-outs, bounces, complaints ------------------------------------------------------------------------------
-def extract_optouts(conn: duckdb.DuckDBPyConnection, client: ActOnClient) -> ExtractResult:
-    """The whole opt-out list, every run (Act-On filters it by creation only). Its history records when each
-    email was first and last seen on it and when it left (an opt-in observed)."""
-    run = _Run(conn, client, "optouts")
-    rows = [
-        {"email": r["email"], "opted_out_at": _ms(r.get("timestamp")), "origin": r.get("origin")}
-        for page in client.optout_pages("optout")
-        for r in page.get("result") or []
-    ]
+def extract_optouts(
+    conn: duckdb.DuckDBPyConnection,
+    client: ActOnClient,
+    whole_every: timedelta = timedelta(0),
+    settings: ActOnExtractSettings | None = None,
+) -> ExtractResult:
+    """The opt-outs created since the last read (less the lookback), and the whole list when the last whole read
+    is ``whole_every`` or more ago: Act-On filters the list by creation only, so an email that left it (an
+    opt-in) shows only in a whole read. The history records when each email was first and last seen on the list
+    and when a whole read no longer found it."""
+    settings = settings or ActOnExtractSettings()
+    run = _Run(conn, client, "optouts", units_per_s=1000)
+    whole = run.result.watermark_before is None or reconciliation_due(conn, SOURCE, "optouts", whole_every)
+    since = None if whole else run.since(int(settings.lookback.total_seconds() * 1000))
+    read = _frame(
+        "optouts",
+        [
+            {"email": r["email"], "opted_out_at": _ms(r.get("timestamp")), "origin": r.get("origin")}
+            for page in client.optout_pages("optout", created_after_ms=since)
+            for r in page.get("result") or []
+        ],
+    )
     now = utc_now()
-    with transaction(conn):
-        conn.execute(f"DELETE FROM {SCHEMA}.optouts")
-        run.upsert("optouts", rows, ["email"])
-        h = f"{SCHEMA}.optout_history"
+    h = f"{SCHEMA}.optout_history"
+    with transaction(conn), registered(conn, read.unique("email", keep="last")) as seen:
+        if whole:
+            conn.execute(f"DELETE FROM {SCHEMA}.optouts")
+        run.upsert("optouts", read, ["email"])
         conn.execute(
-            f"UPDATE {h} SET last_seen_at = ?, opted_out_at = o.opted_out_at FROM {SCHEMA}.optouts o "
+            f"UPDATE {h} SET last_seen_at = ?, opted_out_at = o.opted_out_at FROM {seen} o "
             f"WHERE lower(trim(o.email)) = lower(trim({h}.email)) AND {h}.removed_at IS NULL",
             [now],
         )
         conn.execute(
-            f"INSERT INTO {h} SELECT o.email, o.opted_out_at, ?, ?, NULL FROM {SCHEMA}.optouts o "
+            f"INSERT INTO {h} SELECT o.email, o.opted_out_at, ?, ?, NULL FROM {seen} o "
             f"WHERE NOT EXISTS (SELECT 1 FROM {h} WHERE lower(trim({h}.email)) = lower(trim(o.email)) AND {h}.removed_at IS NULL)",
             [now, now],
         )
-        removed = conn.execute(
-            f"UPDATE {h} SET removed_at = ? WHERE removed_at IS NULL AND NOT EXISTS "
-            f"(SELECT 1 FROM {SCHEMA}.optouts o WHERE lower(trim(o.email)) = lower(trim({h}.email)))",
-            [now],
-        ).fetchone()
-        run.result.rows_deleted = int(removed[0]) if removed else 0
+        if whole:
+            removed = conn.execute(
+                f"UPDATE {h} SET removed_at = ? WHERE removed_at IS NULL AND NOT EXISTS "
+                f"(SELECT 1 FROM {SCHEMA}.optouts o WHERE lower(trim(o.email)) = lower(trim({h}.email)))",
+                [now],
+            ).fetchone()
+            run.result.rows_deleted = int(removed[0]) if removed else 0
+            mark_reconciled(conn, SOURCE, "optouts")
+    run.result.mode = "whole list" if whole else "created after"
     return run.done()
 
 

@@ -28,7 +28,9 @@ from ingest.salesforce_frames import Column, columns_from_describe, frame_from_c
 from ingest.warehouse import (
     ensure_table,
     get_watermark,
+    mark_reconciled,
     q,
+    reconciliation_due,
     register,
     set_watermark,
     table_columns,
@@ -195,7 +197,7 @@ def _reconcile(
                 [utc_now()],
             ).fetchone()
             result.rows_deleted += int(row[0]) if row else 0
-        set_watermark(conn, SOURCE, f"{loader.obj}.reconciled_at", soql.datetime_literal(utc_now()))
+        mark_reconciled(conn, SOURCE, loader.obj)
     conn.execute("DROP TABLE _source")
     if changed.height:
         log.info("%s reconciliation wrote %d rows that were missing or differed", loader.obj, changed.height)
@@ -241,14 +243,13 @@ def extract_object(
     _load(conn, loader, frames, cursor, result, clock)
     result.watermark_after = result.watermark_after or result.watermark_before
 
-    last = get_watermark(conn, SOURCE, f"{obj}.reconciled_at")
-    due = last is None or utc_now() - _parse_ts(last) >= settings.reconcile_every
+    due = reconciliation_due(conn, SOURCE, obj, settings.reconcile_every)
     if reconcile or (reconcile is None and due and not full):
         _reconcile(conn, client, loader, columns, settings, result)
     elif full:
         # a full read is itself a reconciliation of everything but hard deletes of rows never seen
         with transaction(conn):
-            set_watermark(conn, SOURCE, f"{obj}.reconciled_at", soql.datetime_literal(utc_now()))
+            mark_reconciled(conn, SOURCE, obj)
 
     result.api_calls = client.calls - calls_before
     result.budget_remaining = client.api_usage.remaining if client.api_usage else None

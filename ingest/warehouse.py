@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from itertools import count
 from pathlib import Path
 
@@ -155,6 +155,19 @@ def set_watermark(conn: duckdb.DuckDBPyConnection, source: str, entity: str, val
     """Set within the caller's transaction, so it commits together with the rows it covers."""
     conn.execute("DELETE FROM sync_state.watermarks WHERE source = ? AND entity = ?", [source, entity])
     conn.execute("INSERT INTO sync_state.watermarks VALUES (?, ?, ?, ?)", [source, entity, value, utc_now()])
+
+
+def reconciliation_due(conn: duckdb.DuckDBPyConnection, source: str, entity: str, every: timedelta) -> bool:
+    """Whether ``entity``'s last whole re-read (see ``mark_reconciled``) is ``every`` or more ago, or never ran."""
+    last = get_watermark(conn, source, f"{entity}.reconciled_at")
+    if last is None:
+        return True
+    return utc_now() - datetime.fromisoformat(last.replace("Z", "+00:00")).replace(tzinfo=None) >= every
+
+
+def mark_reconciled(conn: duckdb.DuckDBPyConnection, source: str, entity: str) -> None:
+    """Record a whole re-read of ``entity`` now, within the caller's transaction."""
+    set_watermark(conn, source, f"{entity}.reconciled_at", utc_now().isoformat(timespec="milliseconds") + "Z")
 
 
 @dataclass(frozen=True)

@@ -360,14 +360,26 @@ def test_acton_extract_equals_the_sandbox(fresh_sandbox: Sandbox, tmp_path: Path
     assert again[f"list_records:{list_id}"].api_calls == 1
     assert client.calls - calls <= 12 + len(_acton_source(store, "SELECT id FROM acton_messages"))
 
-    # an opt-in in Act-On: the email leaves the opt-out list and its history records the removal
-    email = optouts[0][0]
-    client.opt_in([email])
-    extract_optouts(wh, client)
-    removed = wh.execute(
-        "SELECT removed_at FROM raw_acton.optout_history WHERE email = ?", [email]
-    ).fetchone()
-    assert removed is not None and removed[0] is not None
+    # opt-outs: a read asks only for those created since the last one; an opt-in (the email leaves the list)
+    # shows in the next whole read, due once the last whole read is `whole_every` old
+    no_lookback = ActOnExtractSettings(lookback=timedelta(0))
+    opted_in, added = optouts[0][0], "new.optout@example.com"
+    client.opt_in([opted_in])
+    client.opt_out([added])
+
+    def state(email: str) -> tuple[int, datetime | None]:
+        on_list = wh.execute("SELECT count(*) FROM raw_acton.optouts WHERE email = ?", [email]).fetchone()
+        history = wh.execute("SELECT removed_at FROM raw_acton.optout_history WHERE email = ?", [email])
+        return on_list[0], history.fetchone()[0]  # type: ignore[index]
+
+    read = extract_optouts(wh, client, timedelta(hours=4), no_lookback)
+    assert (read.mode, read.rows_inserted, read.rows_updated, read.api_calls) == ("created after", 1, 0, 1)
+    assert state(added) == (1, None) and state(opted_in) == (1, None)
+    read = extract_optouts(wh, client, timedelta(0), no_lookback)
+    assert (read.mode, read.rows_deleted) == ("whole list", 1)
+    on_list, removed_at = state(opted_in)
+    assert on_list == 0 and removed_at is not None
+    assert state(added) == (1, None)
     assert json.loads(wh.execute("SELECT fields FROM raw_acton.contacts LIMIT 1").fetchone()[0])
 
 

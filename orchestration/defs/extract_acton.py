@@ -1,5 +1,6 @@
 """Extract assets of group ``raw_acton``: lists and the SFDC lists' records, unified contacts with scores,
-opt-outs (read whole every run), hard bounces, spam complaints, messages and their drill-downs."""
+opt-outs (new ones every run, the whole list every few hours), hard bounces, spam complaints, messages and
+their drill-downs."""
 
 from collections.abc import Callable, Sequence
 
@@ -80,9 +81,10 @@ def defs() -> dg.Definitions:
             ),
             _extract_asset(
                 ["optouts", "optout_history"],
-                "Act-On's opt-out list, read whole every run (it can only be filtered by creation date); an email "
-                "that left it was opted back in, which optout_history records.",
-                lambda c, a, s: [ex.extract_optouts(c, a)],
+                "Act-On's opt-out list: the opt-outs created since the last read, and the whole list every "
+                "optouts.whole_list_every_hours (it can only be filtered by creation date); an email that left it "
+                "was opted back in, which optout_history records.",
+                lambda c, a, s: [ex.extract_optouts(c, a, s.load().optouts.whole_list_every, settings)],
             ),
             _extract_asset(
                 ["hard_bounces"],

@@ -24,7 +24,9 @@ def suppression_page(kind: str) -> Callable[[Ctx, Call], Response]:
     def handler(ctx: Ctx, call: Call) -> Response:
         count = int_param(call.query, "count", _MAX_PAGE, _MAX_PAGE)
         offset = int_param(call.query, "offset", 0)
-        where, args = time_filter(call.query, {"createdafter": "ts_ms >=", "createdbefore": "ts_ms <"})
+        where, args = time_filter(
+            call.query, {"createdafter": "created_ms >=", "createdbefore": "created_ms <"}
+        )
         with ctx.store.lock:
             rows = ctx.store.conn.execute(
                 f"SELECT email, ts_ms, origin FROM acton_suppressions WHERE kind = ? AND {where} "
@@ -41,7 +43,7 @@ def suppression_page(kind: str) -> Callable[[Ctx, Call], Response]:
 def opt_out(conn: sqlite3.Connection, email: str, ts_ms: int, origin: str) -> bool:
     """Add to the opt-out list (keeping the first opt-out's time); False when already there."""
     added = conn.execute(
-        "INSERT OR IGNORE INTO acton_suppressions VALUES ('optout', ?, ?, ?, ?)",
+        "INSERT OR IGNORE INTO acton_suppressions (kind, email_norm, email, ts_ms, origin) VALUES ('optout', ?, ?, ?, ?)",
         (normalise_email(email), email.strip(), ts_ms, origin),
     ).rowcount
     if added:

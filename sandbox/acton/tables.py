@@ -28,10 +28,14 @@ _TABLES = (
         n INTEGER PRIMARY KEY, list_id TEXT NOT NULL, polls INTEGER NOT NULL DEFAULT 0,
         created_ms INTEGER NOT NULL, failed INTEGER NOT NULL, details TEXT NOT NULL)""",
     "CREATE TABLE IF NOT EXISTS acton_rejects (filename TEXT PRIMARY KEY, csv TEXT NOT NULL, created_ms INTEGER)",
-    # kind: optout | hardbounce | spamcomplaint — one row per normalised email and kind.
+    # kind: optout | hardbounce | spamcomplaint — one row per normalised email and kind. ts_ms is the business
+    # time (world clock for generated and simulated rows); created_ms, the wall clock when the row was added, is
+    # what createdafter/createdbefore filter on, as Act-On filters by when the entry was made.
     """CREATE TABLE IF NOT EXISTS acton_suppressions (
         kind TEXT NOT NULL, email_norm TEXT NOT NULL, email TEXT NOT NULL, ts_ms INTEGER NOT NULL,
-        origin TEXT NOT NULL, PRIMARY KEY (kind, email_norm))""",
+        origin TEXT NOT NULL,
+        created_ms INTEGER NOT NULL DEFAULT (CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)),
+        PRIMARY KEY (kind, email_norm))""",
     # Every opt-out and opt-in ever made (the suppression table only holds the current opt-outs).
     """CREATE TABLE IF NOT EXISTS acton_consent_events (
         email_norm TEXT NOT NULL, email TEXT NOT NULL, event TEXT NOT NULL, ts_ms INTEGER NOT NULL,

@@ -132,7 +132,10 @@ class _Generator:
         self.people = _People()
         self.contacts = _Sink(store, "INSERT INTO acton_contacts VALUES (?,?,?,?,?,?,?,?,?,0,?,?)")
         self.activity = _Sink(store, "INSERT INTO acton_activity VALUES (?,?,?,?,?)")
-        self.suppressions = _Sink(store, "INSERT OR IGNORE INTO acton_suppressions VALUES (?,?,?,?,?)")
+        self.suppressions = _Sink(
+            store,
+            "INSERT OR IGNORE INTO acton_suppressions (kind, email_norm, email, ts_ms, origin) VALUES (?,?,?,?,?)",
+        )
         self.consent = _Sink(store, "INSERT INTO acton_consent_events VALUES (?,?,?,?,?)")
 
     def build(self) -> None:
@@ -424,7 +427,7 @@ class _Hour:
             if r.random() < BOUNCE:
                 rows.append((cid, "hb", sent + 1000, msg, None))
                 c.execute(
-                    "INSERT OR IGNORE INTO acton_suppressions VALUES ('hardbounce', ?, ?, ?, ?)",
+                    "INSERT OR IGNORE INTO acton_suppressions (kind, email_norm, email, ts_ms, origin) VALUES ('hardbounce', ?, ?, ?, ?)",
                     (normalise_email(email), email, sent + 1000, f"Message: {name}"),
                 )
                 self.counts["bounces"] += 1
@@ -459,7 +462,7 @@ class _Hour:
                     email = c.execute("SELECT email FROM acton_contacts WHERE id = ?", (cid,)).fetchone()[0]
                     self.event(c, cid, "sp", t, msg)
                     c.execute(
-                        "INSERT OR IGNORE INTO acton_suppressions VALUES ('spamcomplaint', ?, ?, ?, ?)",
+                        "INSERT OR IGNORE INTO acton_suppressions (kind, email_norm, email, ts_ms, origin) VALUES ('spamcomplaint', ?, ?, ?, ?)",
                         (normalise_email(email), email, t, f"Message: {name}"),
                     )
                     self.counts["spam"] += 1
