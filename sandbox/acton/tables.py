@@ -55,12 +55,16 @@ _INDEXES = (
     "CREATE INDEX IF NOT EXISTS ix_acton_contacts_email ON acton_contacts (email_norm)",
     "CREATE INDEX IF NOT EXISTS ix_acton_contacts_updated ON acton_contacts (updated_at)",
     "CREATE INDEX IF NOT EXISTS ix_acton_records_email ON acton_records (list_id, email_norm)",
+    # a modified-after read of a list finds its few records without scanning the list
+    "CREATE INDEX IF NOT EXISTS ix_acton_records_modified ON acton_records (list_id, modified_ms)",
     "CREATE INDEX IF NOT EXISTS ix_acton_suppressions_ts ON acton_suppressions (kind, ts_ms)",
     "CREATE INDEX IF NOT EXISTS ix_acton_consent_email ON acton_consent_events (email_norm)",
     "CREATE INDEX IF NOT EXISTS ix_acton_activity_contact ON acton_activity (contact_id, ts_ms)",
-    # a drill-down page walks this in timestamp order (rowid breaks ties) instead of sorting the whole send
+    # a drill-down page walks this in timestamp order (rowid breaks ties) instead of sorting the whole send, and
+    # a message's report counts its recipients from the index alone (4.0 -> 0.85 s for six 1M-world reports)
     "DROP INDEX IF EXISTS ix_acton_activity_msg",
-    "CREATE INDEX IF NOT EXISTS ix_acton_activity_msg_ts ON acton_activity (msg_id, verb, ts_ms)",
+    "DROP INDEX IF EXISTS ix_acton_activity_msg_ts",
+    "CREATE INDEX IF NOT EXISTS ix_acton_activity_msg_ts_contact ON acton_activity (msg_id, verb, ts_ms, contact_id)",
     "CREATE INDEX IF NOT EXISTS ix_acton_activity_ts ON acton_activity (ts_ms)",
 )
 
