@@ -1,4 +1,5 @@
-{#- removed_at: the first run that no longer saw the email on the opt-out list, i.e. an opt-in observed then. -#}
+{#- removed_at: the first whole read of the opt-out list that no longer saw the email, i.e. an opt-in
+    observed then. -#}
 select
     {{ dbt.concat(["coalesce(email, '')", "'|'", dbt.cast("coalesce(opted_out_at, first_seen_at)", dbt.type_string())]) }}
         as optout_history_id,
