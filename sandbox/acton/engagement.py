@@ -141,11 +141,12 @@ def drilldown(ctx: Ctx, call: Call) -> Response:
             0
         ]
         # the page first, then its contacts (never deleted, so the join keeps every row): joining every event of
-        # a large send before paging costs a sort of the whole send on every page
+        # a large send before paging costs a sort of the whole send on every page. The order is the index's own
+        # (ix_acton_activity_msg_ts_contact, then rowid): any other tie-break sorts each page's run of the send.
         rows = c.execute(
             "SELECT c.email, p.contact_id, p.ts_ms FROM (SELECT a.contact_id, a.ts_ms, a.rowid AS r "
-            f"FROM acton_activity a WHERE {where} ORDER BY a.ts_ms, a.rowid{page}) AS p "
-            "JOIN acton_contacts c ON c.id = p.contact_id ORDER BY p.ts_ms, p.r",
+            f"FROM acton_activity a WHERE {where} ORDER BY a.ts_ms, a.contact_id, a.rowid{page}) AS p "
+            "JOIN acton_contacts c ON c.id = p.contact_id ORDER BY p.ts_ms, p.contact_id, p.r",
             (ident, *verbs),
         ).fetchall()
     if as_csv:
