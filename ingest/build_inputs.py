@@ -19,7 +19,7 @@ from datetime import datetime
 
 import duckdb
 
-from ingest.warehouse import q, transaction, utc_now
+from ingest.warehouse import q, schema_columns, transaction, utc_now
 
 # set on every row each time it is read, whether or not it changed
 READ_TIME_COLUMNS = ("_extracted_at", "last_seen_at")
@@ -49,14 +49,6 @@ def context_digest(project_files: Iterable[tuple[str, bytes]], dbt_vars: str, da
         digest.update(f"{name}\n{len(content)}\n".encode())
         digest.update(content)
     return digest.hexdigest()
-
-
-def _columns(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[tuple[str, str]]:
-    return conn.execute(
-        "SELECT column_name, data_type FROM information_schema.columns "
-        "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
-        [schema, table],
-    ).fetchall()
 
 
 def _cheap(
@@ -94,9 +86,10 @@ def current(
     elif last.context != context:
         changed.append("the dbt project, its vars or the date")
     tables: dict[str, list[str | None]] = {}
+    in_schema = {schema: schema_columns(conn, schema) for schema in {schema for schema, _ in sources}}
     for schema, table in sources:
         name = f"{schema}.{table}"
-        columns = _columns(conn, schema, table)
+        columns = list(in_schema[schema].get(table, {}).items())
         if not columns:
             changed.append(f"{name} missing")
             continue

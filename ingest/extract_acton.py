@@ -17,7 +17,9 @@ import polars as pl
 from ingest.acton import DRILLDOWNS, ActOnClient
 from ingest.results import ExtractResult
 from ingest.warehouse import (
-    ensure_table,
+    ensure_tables as ensure_schema_tables,
+)
+from ingest.warehouse import (
     get_watermark,
     mark_reconciled,
     reconciliation_due,
@@ -113,9 +115,14 @@ class ActOnExtractSettings:
 
 
 def ensure_tables(conn: duckdb.DuckDBPyConnection) -> None:
-    for table, columns in TABLES.items():
-        extra = {} if table == "optout_history" else {"_extracted_at": TS}
-        ensure_table(conn, SCHEMA, table, {**columns, **extra})
+    ensure_schema_tables(
+        conn,
+        SCHEMA,
+        {
+            table: {**columns, **({} if table == "optout_history" else {"_extracted_at": TS})}
+            for table, columns in TABLES.items()
+        },
+    )
 
 
 def _ms(value: Any) -> datetime | None:

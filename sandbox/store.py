@@ -91,8 +91,14 @@ class Store:
                         )
                     cols = ", ".join(f'"{f.name}" {sql_type(f)}' for f in fields)
                     c.execute(f'CREATE TABLE "{obj}" ({cols}, PRIMARY KEY ("Id")) WITHOUT ROWID')
-                    if any(f.name == "SystemModstamp" for f in fields):
+                    names = {f.name for f in fields}
+                    if "SystemModstamp" in names:
                         c.execute(f'CREATE INDEX "ix_{obj}_modstamp" ON "{obj}" ("SystemModstamp")')
+                    if "CreatedDate" in names:
+                        # Salesforce indexes CreatedDate: COUNT() of the rows created up to a moment (the
+                        # completeness check), with or without the deleted ones, reads only this index.
+                        created = '"CreatedDate", "IsDeleted"' if "IsDeleted" in names else '"CreatedDate"'
+                        c.execute(f'CREATE INDEX "ix_{obj}_created" ON "{obj}" ({created})')
 
     def objects(self) -> list[str]:
         with self.lock:

@@ -50,17 +50,28 @@ where coalesce(a.status, '') <> 'success'
 
 # Raw disagreement, whatever the direction: opted out in one system and not in the other.
 _RAW = """
-with salesforce as (
-    select lower(trim("Email")) as email, bool_or("HasOptedOutOfEmail") as opted_out
+with records as (
+    select lower(trim("Email")) as email, "HasOptedOutOfEmail" as opted_out
     from (
         select "Email", "HasOptedOutOfEmail", "IsDeleted" from raw_salesforce.lead where not "IsConverted"
         union all
         select "Email", "HasOptedOutOfEmail", "IsDeleted" from raw_salesforce.contact
     )
     where not coalesce("IsDeleted", false) and "Email" is not null
-    group by 1
 ),
-acton as (select distinct lower(trim(email)) as email from raw_acton.optouts)
+acton as (select distinct lower(trim(email)) as email from raw_acton.optouts),
+-- only an email opted out on a record or on Act-On's list can disagree: the group by skips the rest
+candidates as (
+    select email from records where opted_out
+    union
+    select email from acton
+),
+salesforce as (
+    select email, bool_or(opted_out) as opted_out
+    from records
+    where email in (select email from candidates)
+    group by 1
+)
 select s.email,
     case when s.opted_out then 'acton' else 'salesforce' end as behind,
     s.opted_out as salesforce_opted_out, a.email is not null as acton_opted_out

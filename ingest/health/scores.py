@@ -31,7 +31,9 @@ with attempts as (
 ),
 acton_scores as (
     select lower(trim(email)) as email, max(updated_at) as score_changed_at
-    from raw_acton.contacts group by 1
+    from raw_acton.contacts
+    where lower(trim(email)) in (select email from sync.salesforce_score_updates)
+    group by 1
 )
 select u.salesforce_object, u.salesforce_id, u.email, u.old_value as salesforce_score,
     u.new_value as behavioural_score, s.score_changed_at,
