@@ -78,11 +78,31 @@ def _model_rows(warehouse: Path) -> int | None:
     return int(n)
 
 
+def bench_env(sandbox: Sandbox, data_dir: Path) -> dict[str, str]:
+    """The pipeline's environment for the world in ``data_dir``, set in this process before the orchestration
+    is imported (its resources read the environment); Dagster's home is made on first use."""
+    env = {
+        **sandbox.env,
+        "WAREHOUSE_PATH": str(data_dir / "warehouse.duckdb"),
+        "TOKEN_CACHE_PATH": str(data_dir / "tokens.json"),
+        "DAGSTER_HOME": str(data_dir / "dagster_home"),
+    }
+    home = Path(env["DAGSTER_HOME"])
+    if not home.exists():
+        home.mkdir(parents=True)
+        (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    os.environ.update(env)
+    return env
+
+
 class Bench:
-    def __init__(self, sandbox: Sandbox, sampler: Sampler, env: dict[str, str], lists: int):
+    def __init__(self, sandbox: Sandbox, sampler: Sampler, env: dict[str, str]):
         import dagster as dg
 
-        self.sandbox, self.sampler, self.env, self.lists = sandbox, sampler, env, lists
+        from ingest.sync_config import load_sync_config
+
+        self.sandbox, self.sampler, self.env = sandbox, sampler, env
+        self.lists = sum(1 for lst in load_sync_config().lists if lst.direction != "off")
         self.instance = dg.DagsterInstance.get()
         self.truth = SandboxTruth(sandbox.data_dir, OBJECTS)
 
@@ -255,21 +275,11 @@ def main(argv: list[str] | None = None) -> int:
     result["generate_seconds"] = round(time.perf_counter() - started, 1)  # includes server start (~1-2 s)
     print(f"generated the world at {args.scale:,} Leads in {result['generate_seconds']} s", flush=True)
     try:
-        env = {
-            **sandbox.env,
-            "WAREHOUSE_PATH": str(data_dir / "warehouse.duckdb"),
-            "TOKEN_CACHE_PATH": str(data_dir / "tokens.json"),
-            "DAGSTER_HOME": str(data_dir / "dagster_home"),
-        }
-        Path(env["DAGSTER_HOME"]).mkdir(parents=True)
-        (Path(env["DAGSTER_HOME"]) / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-        os.environ.update(env)  # before the orchestration is imported: its resources read the environment
+        env = bench_env(sandbox, data_dir)
         from ingest.salesforce import SalesforceClient
-        from ingest.sync_config import load_sync_config
 
-        lists = sum(1 for lst in load_sync_config().lists if lst.direction != "off")
         with Sampler(os.getpid(), sandbox.proc.pid) as sampler:
-            bench = Bench(sandbox, sampler, env, lists)
+            bench = Bench(sandbox, sampler, env)
             marks: Marks | None = None
             previous_end = time.time()
             for key, title in CYCLES:

@@ -144,11 +144,13 @@ def records(sf: SalesforceClient, soql: str) -> list[dict[str, Any]]:
 
 
 def people(sf: SalesforceClient, obj: str, n: int) -> list[dict[str, Any]]:
-    """Live records with an email (no converted leads: Salesforce refuses writes to them)."""
+    """Live records with an email (no converted leads: Salesforce refuses writes to them), the first ``n`` by Id:
+    without an ORDER BY the rows a LIMIT keeps depend on the index the server reads."""
     where = "Email != null" + (" AND IsConverted = false" if obj == "Lead" else "")
     return records(
         sf,
-        f"SELECT Id, Email, FirstName, LastName, HasOptedOutOfEmail, {SCORE_FIELD} FROM {obj} WHERE {where} LIMIT {n}",
+        f"SELECT Id, Email, FirstName, LastName, HasOptedOutOfEmail, {SCORE_FIELD} FROM {obj} WHERE {where} "
+        f"ORDER BY Id LIMIT {n}",
     )
 
 

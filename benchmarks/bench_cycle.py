@@ -1,0 +1,64 @@
+"""Sync cycles against the world and warehouse a `make bench` left, without generating them again: at a million
+Leads `make bench` takes an hour, and a change to the unchanged-data path is measured here in a minute.
+
+    .venv/bin/python -m benchmarks.bench_cycle --scale 1000000 [--cycles 2] [--data-dir .data/bench]
+
+Each cycle is a `sync_job` after nothing changed (the first after a `make bench` reads back nothing: its last
+cycle was already a 0% one). The first cycle of a process also pays Python's imports and Dagster's first load:
+take the later ones. Writes benchmarks/results/<date>-<scale>-cycles.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from benchmarks import machine
+from benchmarks.rss import Sampler
+from benchmarks.run import RESULTS, Bench, bench_env
+from sandbox.launcher import start
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.bench_cycle", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--scale", type=int, default=100_000, help="the scale of the `make bench` world")
+    parser.add_argument("--cycles", type=int, default=2)
+    parser.add_argument("--data-dir", type=Path, default=Path(".data/bench"))
+    args = parser.parse_args(argv)
+    data_dir = (args.data_dir / str(args.scale)).resolve()
+    if not (data_dir / "warehouse.duckdb").exists():
+        parser.error(f"no `make bench` world at {data_dir}: run `make bench SCALE={args.scale}` first")
+    result: dict[str, Any] = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+        "scale": args.scale,
+        "machine": machine.machine(),
+        "cycles": [],
+    }
+    sandbox = start(data_dir / "sandbox", scale=args.scale)
+    try:
+        env = bench_env(sandbox, data_dir)
+        with Sampler(os.getpid(), sandbox.proc.pid) as sampler:
+            bench = Bench(sandbox, sampler, env)
+            for i in range(args.cycles):
+                report, _ = bench.cycle(
+                    f"cycle {i + 1} of {args.cycles}, nothing changed", bench.truth.marks()
+                )
+                result["cycles"].append(report)
+    finally:
+        sandbox.stop()
+    out = RESULTS / f"{result['date']}-{args.scale}-cycles.json"
+    out.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    seconds = ", ".join(f"{c['seconds']:.1f} s" for c in result["cycles"])
+    print(f"\ncycles: {seconds}; wrote {out}")
+    return 0 if all(c["ok"] for c in result["cycles"]) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
