@@ -16,9 +16,7 @@ import polars as pl
 
 from ingest.acton import DRILLDOWNS, ActOnClient
 from ingest.results import ExtractResult
-from ingest.warehouse import (
-    ensure_tables as ensure_schema_tables,
-)
+from ingest import warehouse
 from ingest.warehouse import (
     get_watermark,
     mark_reconciled,
@@ -115,7 +113,7 @@ class ActOnExtractSettings:
 
 
 def ensure_tables(conn: duckdb.DuckDBPyConnection) -> None:
-    ensure_schema_tables(
+    warehouse.ensure_tables(
         conn,
         SCHEMA,
         {
