@@ -14,9 +14,9 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from ingest import warehouse
 from ingest.acton import DRILLDOWNS, ActOnClient
 from ingest.results import ExtractResult
-from ingest import warehouse
 from ingest.warehouse import (
     get_watermark,
     mark_reconciled,
