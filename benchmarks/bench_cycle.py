@@ -1,11 +1,12 @@
 """Sync cycles against the world and warehouse a `make bench` left, without generating them again: at a million
-Leads `make bench` takes an hour, and a change to the unchanged-data path is measured here in a minute.
+Leads `make bench` takes an hour, and a change to the incremental path is measured here in minutes.
 
-    .venv/bin/python -m benchmarks.bench_cycle --scale 1000000 [--cycles 2] [--data-dir .data/bench]
+    .venv/bin/python -m benchmarks.bench_cycle --scale 1000000 [--cycles 2] [--churn 0.01] [--data-dir .data/bench]
 
 Each cycle is a `sync_job` after nothing changed (the first after a `make bench` reads back nothing: its last
-cycle was already a 0% one). The first cycle of a process also pays Python's imports and Dagster's first load:
-take the later ones. Writes benchmarks/results/<date>-<scale>-cycles.json.
+cycle was already a 0% one) or, with --churn, after one simulated hour at that churn (it also reads back what the
+previous cycle wrote). The world keeps the simulated changes. The first cycle of a process also pays Python's
+imports and Dagster's first load: take the later ones. Writes benchmarks/results/<date>-<scale>-cycles[-churnC].json.
 """
 
 from __future__ import annotations
@@ -30,6 +31,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--scale", type=int, default=100_000, help="the scale of the `make bench` world")
     parser.add_argument("--cycles", type=int, default=2)
+    parser.add_argument(
+        "--churn",
+        type=float,
+        default=0.0,
+        help="share of records one simulated hour changes before each cycle",
+    )
     parser.add_argument("--data-dir", type=Path, default=Path(".data/bench"))
     args = parser.parse_args(argv)
     data_dir = (args.data_dir / str(args.scale)).resolve()
@@ -38,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     result: dict[str, Any] = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),
         "scale": args.scale,
+        "churn": args.churn,
         "machine": machine.machine(),
         "cycles": [],
     }
@@ -47,13 +55,16 @@ def main(argv: list[str] | None = None) -> int:
         with Sampler(os.getpid(), sandbox.proc.pid) as sampler:
             bench = Bench(sandbox, sampler, env)
             for i in range(args.cycles):
-                report, _ = bench.cycle(
-                    f"cycle {i + 1} of {args.cycles}, nothing changed", bench.truth.marks()
-                )
+                marks = bench.truth.marks()
+                if args.churn:
+                    sandbox.admin("salesforce", "POST", "simulate", {"hours": 1, "churn": args.churn})
+                changed = f"{args.churn:.0%} churn" if args.churn else "nothing changed"
+                report, _ = bench.cycle(f"cycle {i + 1} of {args.cycles}, {changed}", marks)
                 result["cycles"].append(report)
     finally:
         sandbox.stop()
-    out = RESULTS / f"{result['date']}-{args.scale}-cycles.json"
+    churn = f"-churn{args.churn:g}" if args.churn else ""
+    out = RESULTS / f"{result['date']}-{args.scale}-cycles{churn}.json"
     out.write_text(json.dumps(result, indent=2, default=str) + "\n")
     seconds = ", ".join(f"{c['seconds']:.1f} s" for c in result["cycles"])
     print(f"\ncycles: {seconds}; wrote {out}")
