@@ -14,7 +14,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from ingest import warehouse
+from ingest import warehouse, writeback_acton_lists
 from ingest.acton import DRILLDOWNS, ActOnClient
 from ingest.results import ExtractResult
 from ingest.warehouse import (
@@ -285,6 +285,7 @@ def _full_list(run: _Run, list_id: str) -> None:
             ).fetchone()
         run.result.rows_deleted += int(gone[0]) if gone else 0
         run.advance(_newest_ms(rows))
+    run.result.mode = "whole list"
 
 
 def _cheaper_whole(first_page: Mapping[str, Any], list_size: int | None) -> bool:
@@ -315,11 +316,39 @@ def _changed_records(run: _Run, list_id: str, since_ms: int, size: int | None) -
         with transaction(run.conn):
             run.upsert("list_records", rows, ["list_id", "record_id"])
             run.advance(_newest_ms(rows))
+    run.result.mode = "modified after"
     live = run.conn.execute(
         f"SELECT count(*) FROM {SCHEMA}.list_records WHERE list_id = ? AND NOT is_deleted", [list_id]
     ).fetchone()
-    if live and size is not None and live[0] != size:
+    if live and size is not None and live[0] != size and not _removed_by_us(run, list_id, live[0] - size):
         _full_list(run, list_id)
+
+
+def _removed_by_us(run: _Run, list_id: str, surplus: int) -> bool:
+    """Whether the records our list sync deleted after they were last read are exactly the live rows kept beyond
+    the list's size; if so they are flagged deleted. Act-On's modified-after read does not show deletions, so
+    without this every hour whose sync removed a record would read the whole list again (35 s at 1.4M records)."""
+    removed = (
+        f"SELECT lr.record_id FROM {SCHEMA}.list_records AS lr "
+        f"JOIN {SCHEMA}.lists AS l ON l.list_id = lr.list_id "
+        "JOIN sync_state.writeback_results AS w ON w.system = ? AND w.object = l.name "
+        "AND w.record_id = lr.record_id AND w.field = ? AND w.status = 'success' AND w.written_at > lr._extracted_at "
+        "WHERE lr.list_id = ? AND NOT lr.is_deleted"
+    )
+    params = [writeback_acton_lists.SYSTEM, writeback_acton_lists.REMOVE_FIELD, list_id]
+    with transaction(run.conn):
+        (ours,) = run.conn.execute(
+            f"SELECT count(DISTINCT record_id) FROM ({removed})", params
+        ).fetchone() or (0,)
+        if ours != surplus:
+            return False
+        run.conn.execute(
+            f"UPDATE {SCHEMA}.list_records SET is_deleted = true, _extracted_at = ? "
+            f"WHERE list_id = ? AND record_id IN ({removed})",
+            [utc_now(), list_id, *params],
+        )
+    run.result.rows_deleted += surplus
+    return True
 
 
 def extract_list_records(

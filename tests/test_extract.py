@@ -24,7 +24,10 @@ from ingest.extract_acton import (
 )
 from ingest.extract_acton import extract_all as extract_acton
 from ingest.extract_salesforce import OBJECTS, SalesforceExtractSettings, extract_all, extract_object
+from ingest.results import ExtractResult
 from ingest.salesforce import SalesforceClient
+from ingest.sync_config import ListConfig
+from ingest.writeback_acton_lists import remove_records
 from sandbox.launcher import Sandbox
 from sandbox.store import Store, parse_sf_datetime
 
@@ -199,6 +202,54 @@ def test_our_own_list_upload_is_read_back_once_not_again(fresh_sandbox: Sandbox,
         "SELECT first_name FROM raw_acton.list_records WHERE email IN ('p1@x.com', 'p2@x.com')"
     ).fetchall()
     assert names == [("Changed",), ("Changed",)]
+
+
+def test_records_our_list_sync_removed_are_not_a_reason_to_read_the_whole_list(
+    fresh_sandbox: Sandbox, tmp_path: Path, wh
+) -> None:
+    client = ActOnClient.from_env(_env(fresh_sandbox, tmp_path))
+    settings = ActOnExtractSettings(lookback=LOOKBACK)
+    specs = [
+        {"columnHeading": "E-mail Address", "columnIndex": 0, "columnType": "EMAIL", "ignoreColumn": "N"}
+    ]
+    list_id = client.create_list("SFDC Test Leads", specs)
+    rows = "".join(f"p{i}@x.com\n" for i in range(30))
+    client.wait_for_job(client.merge_upload(list_id, f"E-mail Address\n{rows}".encode(), specs))
+    time.sleep(2 * LOOKBACK.total_seconds())
+    ensure_tables(wh)
+    extract_lists(wh, client)
+    (first,) = extract_list_records(wh, client, ["SFDC Test Leads"], settings)
+    assert first.mode == "whole list"
+    ids = dict(wh.execute("SELECT email, record_id FROM raw_acton.list_records").fetchall())
+    lst = ListConfig(name="SFDC Test Leads", object="Lead", fields={"Email": "Email"})
+
+    def read_back() -> ExtractResult:
+        time.sleep(2 * LOOKBACK.total_seconds())
+        extract_lists(wh, client)
+        (result,) = extract_list_records(wh, client, ["SFDC Test Leads"], settings)
+        return result
+
+    def live() -> set[str]:
+        return {
+            e
+            for (e,) in wh.execute("SELECT email FROM raw_acton.list_records WHERE NOT is_deleted").fetchall()
+        }
+
+    # our list sync removes two records: the read-back finds them in its ledger, one page, no whole read
+    ours = [{"record_id": ids[e], "email": e, "reason": "deleted"} for e in ("p1@x.com", "p2@x.com")]
+    assert remove_records(wh, client, lst, list_id, ours, "run-1", dry_run=False).succeeded == 2
+    ours_read = read_back()
+    assert (ours_read.mode, ours_read.rows_deleted, ours_read.api_calls) == ("modified after", 2, 1)
+    assert live() == {f"p{i}@x.com" for i in range(30)} - {"p1@x.com", "p2@x.com"}
+
+    # a removal made by hand in Act-On is in no ledger: the list is read whole, and both removals show
+    client.delete_records(list_id, [ids["p3@x.com"]])
+    assert remove_records(
+        wh, client, lst, list_id, [{**ours[0], "record_id": ids["p4@x.com"]}], "run-2", False
+    ).succeeded
+    by_hand = read_back()
+    assert (by_hand.mode, by_hand.rows_deleted) == ("whole list", 2)
+    assert live() == {f"p{i}@x.com" for i in range(30)} - {f"p{i}@x.com" for i in range(1, 5)}
 
 
 def test_new_custom_field_arrives_as_a_column(fresh_sandbox: Sandbox, tmp_path: Path, wh) -> None:
