@@ -175,23 +175,34 @@ def test_our_own_write_is_read_back_once_not_again(fresh_sandbox: Sandbox, tmp_p
     assert_same_as_source(wh, Store(sb.data_dir / "sandbox.sqlite"), "Lead")
 
 
-def test_our_own_list_upload_is_read_back_once_not_again(fresh_sandbox: Sandbox, tmp_path: Path, wh) -> None:
-    client = ActOnClient.from_env(_env(fresh_sandbox, tmp_path))
-    settings = ActOnExtractSettings(lookback=LOOKBACK)
-    specs = [
-        {"columnHeading": "E-mail Address", "columnIndex": 0, "columnType": "EMAIL", "ignoreColumn": "N"},
-        {"columnHeading": "First Name", "columnIndex": 1, "columnType": "FIRSTNAME", "ignoreColumn": "N"},
-    ]
-    list_id = client.create_list("SFDC Test Leads", specs)
-    rows = "".join(f"p{i}@x.com,P{i}\n" for i in range(60))
-    client.wait_for_job(client.merge_upload(list_id, f"E-mail Address,First Name\n{rows}".encode(), specs))
+TEST_LIST_SPECS = [
+    {"columnHeading": "E-mail Address", "columnIndex": 0, "columnType": "EMAIL", "ignoreColumn": "N"},
+    {"columnHeading": "First Name", "columnIndex": 1, "columnType": "FIRSTNAME", "ignoreColumn": "N"},
+]
+
+
+def _read_test_list(
+    client: ActOnClient, wh: duckdb.DuckDBPyConnection, settings: ActOnExtractSettings, people: int
+) -> tuple[str, ExtractResult]:
+    """A new list of ``people`` records (p<i>@x.com, P<i>) in Act-On, read once into the warehouse."""
+    list_id = client.create_list("SFDC Test Leads", TEST_LIST_SPECS)
+    rows = "".join(f"p{i}@x.com,P{i}\n" for i in range(people))
+    upload = f"E-mail Address,First Name\n{rows}".encode()
+    client.wait_for_job(client.merge_upload(list_id, upload, TEST_LIST_SPECS))
     time.sleep(2 * LOOKBACK.total_seconds())
     ensure_tables(wh)
     extract_lists(wh, client)
-    extract_list_records(wh, client, ["SFDC Test Leads"], settings)
+    (first,) = extract_list_records(wh, client, ["SFDC Test Leads"], settings)
+    return list_id, first
+
+
+def test_our_own_list_upload_is_read_back_once_not_again(fresh_sandbox: Sandbox, tmp_path: Path, wh) -> None:
+    client = ActOnClient.from_env(_env(fresh_sandbox, tmp_path))
+    settings = ActOnExtractSettings(lookback=LOOKBACK)
+    list_id, _ = _read_test_list(client, wh, settings, 60)
     # our write-back: a few records change
     changed = "E-mail Address,First Name\np1@x.com,Changed\np2@x.com,Changed\n"
-    client.wait_for_job(client.merge_upload(list_id, changed.encode(), specs))
+    client.wait_for_job(client.merge_upload(list_id, changed.encode(), TEST_LIST_SPECS))
     time.sleep(2 * LOOKBACK.total_seconds())
     (read_back,) = extract_list_records(wh, client, ["SFDC Test Leads"], settings)
     assert (read_back.rows_inserted, read_back.rows_updated) == (0, 2)
@@ -209,16 +220,7 @@ def test_records_our_list_sync_removed_are_not_a_reason_to_read_the_whole_list(
 ) -> None:
     client = ActOnClient.from_env(_env(fresh_sandbox, tmp_path))
     settings = ActOnExtractSettings(lookback=LOOKBACK)
-    specs = [
-        {"columnHeading": "E-mail Address", "columnIndex": 0, "columnType": "EMAIL", "ignoreColumn": "N"}
-    ]
-    list_id = client.create_list("SFDC Test Leads", specs)
-    rows = "".join(f"p{i}@x.com\n" for i in range(30))
-    client.wait_for_job(client.merge_upload(list_id, f"E-mail Address\n{rows}".encode(), specs))
-    time.sleep(2 * LOOKBACK.total_seconds())
-    ensure_tables(wh)
-    extract_lists(wh, client)
-    (first,) = extract_list_records(wh, client, ["SFDC Test Leads"], settings)
+    list_id, first = _read_test_list(client, wh, settings, 30)
     assert first.mode == "whole list"
     ids = dict(wh.execute("SELECT email, record_id FROM raw_acton.list_records").fetchall())
     lst = ListConfig(name="SFDC Test Leads", object="Lead", fields={"Email": "Email"})
