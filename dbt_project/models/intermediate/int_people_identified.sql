@@ -8,21 +8,33 @@ with salesforce as (
     where not r.is_deleted and r.person_email is not null
 ),
 
-{#- first(... order by ...) picks within the group's hash aggregate: row_number() = 1 over a window sorts every
-    partition first, ~70% slower at 1M Leads. One struct, not a first() per column: each ordered aggregate buffers
-    its group's rows of its own (out of memory at 1.5GB). #}
+ranked as (
+    select
+        *,
+        row_number() over (
+            partition by person_email
+            order by case when salesforce_object = 'Contact' then 0 else 1 end, changed_by_people_at desc, salesforce_id
+        ) as primary_rank,
+        row_number() over (
+            partition by person_email
+            order by case when lead_source is null then 1 else 0 end, created_at, salesforce_id
+        ) as source_rank
+    from salesforce
+),
+
 salesforce_people as (
     select
         person_email,
         min(created_at) as first_created_at,
-        first(
-            struct_pack(salesforce_object, salesforce_id, first_name, last_name, company, owner_id)
-            order by case when salesforce_object = 'Contact' then 0 else 1 end, changed_by_people_at desc, salesforce_id
-        ) as primary_record,
-        first(lead_source order by case when lead_source is null then 1 else 0 end, created_at, salesforce_id)
-            as lead_source,
+        max(case when primary_rank = 1 then salesforce_object end) as primary_salesforce_object,
+        max(case when primary_rank = 1 then salesforce_id end) as primary_salesforce_id,
+        max(case when primary_rank = 1 then first_name end) as first_name,
+        max(case when primary_rank = 1 then last_name end) as last_name,
+        max(case when primary_rank = 1 then company end) as company,
+        max(case when primary_rank = 1 then owner_id end) as owner_id,
+        max(case when source_rank = 1 then lead_source end) as lead_source,
         count(*) as salesforce_record_count
-    from salesforce
+    from ranked
     group by person_email
 ),
 
@@ -40,12 +52,12 @@ emails as (
 
 select
     e.person_email as email,
-    sf.primary_record.salesforce_object as primary_salesforce_object,
-    sf.primary_record.salesforce_id as primary_salesforce_id,
-    sf.primary_record.first_name,
-    sf.primary_record.last_name,
-    sf.primary_record.company,
-    sf.primary_record.owner_id,
+    sf.primary_salesforce_object,
+    sf.primary_salesforce_id,
+    sf.first_name,
+    sf.last_name,
+    sf.company,
+    sf.owner_id,
     coalesce(sf.lead_source, 'Unknown') as lead_source,
     coalesce(sf.salesforce_record_count, 0) as salesforce_record_count,
     sf.person_email is not null as in_salesforce,
