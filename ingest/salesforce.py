@@ -53,11 +53,14 @@ class ApiUsage:
 
 @dataclass(frozen=True)
 class BulkIngestResult:
+    """A finished Bulk 2.0 ingest job and the rows of the result files its counts leave open. ``successful`` is
+    None when the job processed every uploaded row and ``failed`` lists all it failed: every other row succeeded."""
+
     job_id: str
     state: str
     records_processed: int
     records_failed: int
-    successful: list[dict[str, str]]
+    successful: list[dict[str, str]] | None
     failed: list[dict[str, str]]
     unprocessed: list[dict[str, str]]
 
@@ -384,11 +387,15 @@ class SalesforceClient:
         operation: str,
         csv_data: bytes,
         *,
-        rows: int = 0,
+        rows: int,
         external_id_field: str | None = None,
     ) -> BulkIngestResult:
-        """One Bulk 2.0 ingest job (update/upsert/...) of ``rows`` rows, waited for (the first status poll
-        after the time they take at ``BULK_INGEST_ROWS_PER_S``), with its per-row results read back."""
+        """One Bulk 2.0 ingest job (update/upsert/...) of the ``rows`` rows of ``csv_data``, waited for (the first
+        status poll after the time they take at ``BULK_INGEST_ROWS_PER_S``), with its per-row results read back.
+
+        The successful and unprocessed rows' files are read only when the job's counts leave them open: when a job
+        processed every row and its failed file (read only if it failed some) names all it failed, every other row
+        succeeded. The successful file is most of a job: downloading and parsing it is time and calls for nothing."""
         spec: dict[str, Any] = {
             "object": obj,
             "operation": operation,
@@ -405,14 +412,23 @@ class SalesforceClient:
             done = self._poll("ingest", job["id"], first_wait=rows / BULK_INGEST_ROWS_PER_S)
         except BulkJobFailed as e:
             done = {"state": e.code, "numberRecordsProcessed": 0, "numberRecordsFailed": 0}
+
+        def result_rows(kind: str) -> list[dict[str, str]]:
+            return _csv_rows(self.request("GET", f"{base}/{kind}").content)
+
+        state = str(done.get("state"))
+        processed = int(done.get("numberRecordsProcessed") or 0)
+        failed_count = int(done.get("numberRecordsFailed") or 0)
+        failed = result_rows("failedResults") if failed_count or state != "JobComplete" else []
+        told = state == "JobComplete" and processed == rows and len(failed) == failed_count
         return BulkIngestResult(
             job_id=job["id"],
-            state=str(done.get("state")),
-            records_processed=int(done.get("numberRecordsProcessed") or 0),
-            records_failed=int(done.get("numberRecordsFailed") or 0),
-            successful=_csv_rows(self.request("GET", f"{base}/successfulResults").content),
-            failed=_csv_rows(self.request("GET", f"{base}/failedResults").content),
-            unprocessed=_csv_rows(self.request("GET", f"{base}/unprocessedrecords").content),
+            state=state,
+            records_processed=processed,
+            records_failed=failed_count,
+            successful=None if told else result_rows("successfulResults"),
+            failed=failed,
+            unprocessed=[] if told else result_rows("unprocessedrecords"),
         )
 
 

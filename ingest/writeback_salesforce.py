@@ -134,8 +134,11 @@ def _send_bulk(client: SalesforceClient, obj: str, records: Records) -> Outcomes
     except ApiError as e:
         return {k: (_error_code(e), e.message) for k in records}
     outcomes: Outcomes = {}
-    for row in result.successful:
-        outcomes[(obj, row.get("Id") or row["sf__Id"])] = (None, None)
+    if result.successful is None:  # the job processed every row: those not failed succeeded
+        outcomes = dict.fromkeys(records, (None, None))
+    else:
+        for row in result.successful:
+            outcomes[(obj, row.get("Id") or row["sf__Id"])] = (None, None)
     for row in result.failed:
         outcomes[(obj, row.get("Id") or row["sf__Id"])] = _bulk_error(row.get("sf__Error", ""))
     state = f"not processed: bulk job {result.job_id} ended {result.state}"

@@ -39,6 +39,7 @@ SYNC_YAML = Path(__file__).resolve().parents[1] / "sync.yaml"
 SCORE_FIELD = "ActOn_Lead_Score__c"
 COMPOSITE = "PATCH /services/data/vXX.X/composite/sobjects"
 BULK_INGEST = "POST /services/data/vXX.X/jobs/ingest"
+BULK_RESULTS = "GET /services/data/vXX.X/jobs/ingest/{{job_id}}/{}"
 ACTON_MERGE = "PUT /api/1/list/{listid}"
 ACTON_DELETE = "DELETE /api/1/list/{listid}/record"
 
@@ -173,6 +174,16 @@ def values_in_salesforce(
 ) -> dict[str, Any]:
     quoted = ", ".join(f"'{i}'" for i in ids)
     return {r["Id"]: r[field] for r in records(sf, f"SELECT Id, {field} FROM {obj} WHERE Id IN ({quoted})")}
+
+
+def leads_to_score(
+    sf: SalesforceClient, wh: duckdb.DuckDBPyConnection, n: int, base: float = 10
+) -> list[dict[str, Any]]:
+    """``people``'s first ``n`` Leads, each with a score to push in ``sync.salesforce_score_updates``: ``base`` plus
+    its index."""
+    leads = people(sf, "Lead", n)
+    set_sync_rows(wh, "salesforce_score_updates", score_rows("Lead", leads, base))
+    return leads
 
 
 def results(conn: duckdb.DuckDBPyConnection, where: str = "true") -> list[dict[str, Any]]:
@@ -384,8 +395,7 @@ def test_scores_retry_locked_rows_and_succeed_in_the_same_run(
 def test_permanent_row_errors_are_recorded_not_retried(
     fresh_sandbox: Sandbox, wh: duckdb.DuckDBPyConnection, sf: SalesforceClient
 ) -> None:
-    leads = people(sf, "Lead", 20)
-    set_sync_rows(wh, "salesforce_score_updates", score_rows("Lead", leads))
+    leads = leads_to_score(sf, wh, 20)
     rule = {"path": "/services/data/*/composite/sobjects", "kind": "row_error", "fraction": 0.3, "seed": 2}
     fresh_sandbox.faults("salesforce", [{**rule, "error": "FIELD_CUSTOM_VALIDATION_EXCEPTION", "times": 1}])
     summary = push_scores(wh, sf, config(), "run-1")
@@ -404,8 +414,7 @@ def test_permanent_row_errors_are_recorded_not_retried(
 def test_bulk_api_at_the_threshold_and_dry_run_sends_nothing(
     fresh_sandbox: Sandbox, wh: duckdb.DuckDBPyConnection, sf: SalesforceClient
 ) -> None:
-    leads = people(sf, "Lead", 8)
-    set_sync_rows(wh, "salesforce_score_updates", score_rows("Lead", leads, 30))
+    leads = leads_to_score(sf, wh, 8, 30)
 
     dry = push_scores(wh, sf, config(dry_run=True), "run-dry")
     assert dry.dry_run and dry.rows_sent == 8 and dry.api_calls == 0
@@ -421,6 +430,40 @@ def test_bulk_api_at_the_threshold_and_dry_run_sends_nothing(
     assert values_in_salesforce(sf, "Lead", [r["Id"] for r in leads]) == {
         r["Id"]: 30.0 + i for i, r in enumerate(leads)
     }
+
+
+def test_a_bulk_job_that_processed_every_row_is_not_read_back_beyond_its_failures(
+    fresh_sandbox: Sandbox, wh: duckdb.DuckDBPyConnection, sf: SalesforceClient
+) -> None:
+    leads = leads_to_score(sf, wh, 20, 40)
+    ids = [r["Id"] for r in leads]
+    rule = {"path": "*/jobs/ingest/*", "kind": "row_error", "error": "FIELD_CUSTOM_VALIDATION_EXCEPTION"}
+    fresh_sandbox.faults("salesforce", [{**rule, "fraction": 0.3, "seed": 4, "times": 1}])
+
+    first = push_scores(wh, sf, config(bulk_threshold=2), "run-1")
+    failed = {r["record_id"] for r in results(wh, "status = 'failed'")}
+    succeeded = {r["record_id"] for r in results(wh, "status = 'success'")}
+    assert failed and failed | succeeded == set(ids) and not failed & succeeded
+    assert {r["error_code"] for r in results(wh, "status = 'failed'")} == {
+        "FIELD_CUSTOM_VALIDATION_EXCEPTION"
+    }
+    now = values_in_salesforce(sf, "Lead", ids)
+    assert {i for i in ids if now[i] == 40.0 + ids.index(i)} == succeeded  # what Salesforce holds, row by row
+    assert (first.succeeded, first.failed) == (len(succeeded), len(failed))
+    reads = {k: n for k, n in fresh_sandbox.stats("salesforce")["by_endpoint"].items() if k.startswith("GET")}
+    assert reads.get(BULK_RESULTS.format("failedResults")) == 1
+    assert BULK_RESULTS.format("successfulResults") not in reads
+    assert BULK_RESULTS.format("unprocessedrecords") not in reads
+
+    # the next run's diff holds the failed rows: a job without failures reads no result file at all
+    retry = [r for r in score_rows("Lead", leads, 40) if r["salesforce_id"] in failed]
+    set_sync_rows(wh, "salesforce_score_updates", retry)
+    second = push_scores(wh, sf, config(bulk_threshold=2), "run-2")
+    assert (second.succeeded, second.failed) == (len(failed), 0)
+    assert values_in_salesforce(sf, "Lead", ids) == {r["Id"]: 40.0 + i for i, r in enumerate(leads)}
+    reads = {k: n for k, n in fresh_sandbox.stats("salesforce")["by_endpoint"].items() if k.startswith("GET")}
+    assert reads.get(BULK_RESULTS.format("failedResults")) == 1
+    assert successes_per_field(wh, "salesforce") == {(i, SCORE_FIELD): 1 for i in ids}
 
 
 def test_bounces_and_prospect_fields_only_write_what_differs(
@@ -489,8 +532,7 @@ def modstamps(sf: SalesforceClient, obj: str, ids: Sequence[str]) -> dict[str, s
 def test_score_push_sends_every_row_one_chunk_after_the_other(
     fresh_sandbox: Sandbox, wh: duckdb.DuckDBPyConnection, sf: SalesforceClient
 ) -> None:
-    leads = people(sf, "Lead", 12)
-    set_sync_rows(wh, "salesforce_score_updates", score_rows("Lead", leads, 40))
+    leads = leads_to_score(sf, wh, 12, 40)
     wh.execute("SET checkpoint_threshold = '1KB'")  # every commit of results checkpoints, as large ones do
     summary = push_scores(wh, sf, config(), "run-1", chunk_rows=5)
 
@@ -557,9 +599,8 @@ def test_list_sync_merges_one_upload_per_chunk_and_sums_the_counts(
 def test_a_push_that_crashed_after_its_first_chunk_sends_only_the_rest_when_re_executed(
     fresh_sandbox: Sandbox, wh: duckdb.DuckDBPyConnection, sf: SalesforceClient
 ) -> None:
-    leads = people(sf, "Lead", 12)
+    leads = leads_to_score(sf, wh, 12, 70)
     ids = [r["Id"] for r in leads]
-    set_sync_rows(wh, "salesforce_score_updates", score_rows("Lead", leads, 70))
     # the connection drops while the second Bulk job's creation is answered: the step dies there
     fresh_sandbox.faults(
         "salesforce",
@@ -726,8 +767,7 @@ def test_preflight_names_the_renamed_field_and_the_assets_write_nothing(
     assert "other.yaml: lists[0].fields.Salesforce Owner: User.Nickname__c does not exist" in str(
         raised.value
     )
-    leads = people(sf, "Lead", 3)
-    set_sync_rows(wh, "salesforce_score_updates", score_rows("Lead", leads))
+    leads = leads_to_score(sf, wh, 3)
     set_sync_rows(wh, "acton_list_upserts", member_rows("SFDC Master Leads", "Lead", leads))
     wh.close()
     fresh_sandbox.admin(
@@ -772,8 +812,7 @@ def test_assets_materialise_in_graph_order_with_metadata(
     tmp_path: Path,
     asset_resources: dict[str, Any],
 ) -> None:
-    leads = people(sf, "Lead", 4)
-    set_sync_rows(wh, "salesforce_score_updates", score_rows("Lead", leads, 60))
+    leads = leads_to_score(sf, wh, 4, 60)
     set_sync_rows(wh, "acton_list_upserts", member_rows("SFDC Master Leads", "Lead", leads))
     wh.close()
     outcome = dg.materialize([salesforce_score_push, acton_list_sync], resources=asset_resources)
