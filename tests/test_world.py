@@ -310,8 +310,10 @@ def test_simulate_is_deterministic(tmp_path: Path) -> None:
 
 def test_simulate_changes_the_world(tmp_path: Path) -> None:
     store = make(tmp_path, "sim")
-    time.sleep(0.01)  # modstamps have millisecond resolution
+    # modstamps have millisecond resolution: step past the generator's last write and before the simulation's first
+    time.sleep(0.01)
     generated_at = wall_clock()
+    time.sleep(0.01)
     before = {obj: count(store, obj) for obj in ("Lead", "CampaignMember")}
     deleted_before = count(store, "Lead", '"IsDeleted" = 1')
     counts = world.simulate(store, 3, churn=0.02)
