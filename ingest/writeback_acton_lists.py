@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import duckdb
+import polars as pl
 
 from ingest.acton import DELETE_BATCH, ActOnClient
 from ingest.errors import ApiError
@@ -31,8 +31,9 @@ from ingest.writeback_state import (
     as_text,
     normalise_email,
     record_rejects,
+    record_result_frame,
     record_results,
-    sync_row_chunks,
+    sync_frame_chunks,
 )
 
 SYSTEM = "acton"
@@ -50,6 +51,8 @@ MEMBER_COLUMNS = {
     SALESFORCE_ID_HEADING: "salesforce_id",
 }
 COLUMN_TYPES = {"Email": "EMAIL", "First Name": "FIRSTNAME", "Last Name": "LASTNAME", "Company": "COMPANY"}
+# The column of a chunk's rows holding their key in the list: the normalised email, or the record id.
+KEY = "_key"
 
 
 def list_headings(lst: ListConfig) -> list[str]:
@@ -82,13 +85,21 @@ def create_list(client: ActOnClient, lst: ListConfig) -> str:
     return client.create_list(lst.name, upload_specs(list_headings(lst)))
 
 
-def _member_csv(headings: Sequence[str], members: Sequence[Mapping[str, Any]]) -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(headings)
-    for m in members:
-        writer.writerow([as_text(m.get(MEMBER_COLUMNS[h])) or "" for h in headings])
-    return out.getvalue().encode()
+def member_texts(headings: Sequence[str], members: pl.DataFrame) -> pl.DataFrame:
+    """The members' values as the list carries them: a text column per heading, ``as_text``'s rule per value.
+
+    Built column-wise because a list sync sends every member of a 1.4M-record list on its first run."""
+    columns = []
+    for heading in headings:
+        column = pl.col(MEMBER_COLUMNS[heading])
+        if members.schema[MEMBER_COLUMNS[heading]] != pl.String:
+            column = column.map_elements(as_text, return_dtype=pl.String)
+        columns.append(column.alias(heading))
+    return members.select(columns)
+
+
+def _member_csv(texts: pl.DataFrame) -> bytes:
+    return texts.write_csv(line_terminator="\r\n", null_value="").encode()
 
 
 def _rejected_rows(client: ActOnClient, details: Mapping[str, Any], email_index: int) -> dict[str, str]:
@@ -104,26 +115,31 @@ def _rejected_rows(client: ActOnClient, details: Mapping[str, Any], email_index:
     }
 
 
-def _member_result(
+def _member_results(
     lst: ListConfig,
-    headings: Sequence[str],
-    m: Mapping[str, Any],
-    status: str,
-    code: str | None = None,
-    message: str | None = None,
-) -> ResultRow:
+    members: pl.DataFrame,
+    texts: pl.DataFrame,
+    status: str | pl.Expr,
+    code: str | pl.Expr | None = None,
+    message: str | pl.Expr | None = None,
+) -> pl.DataFrame:
     """Keyed by the merge key (the email); old value: the record it updates; new value: the row as sent."""
-    sent = {h: as_text(m.get(MEMBER_COLUMNS[h])) for h in headings}
-    return ResultRow(
-        SYSTEM,
-        lst.name,
-        normalise_email(m["email"]),
-        MEMBER_FIELD,
-        m.get("record_id"),
-        json.dumps(sent, ensure_ascii=False),
-        status,
-        code,
-        message,
+
+    def text(value: str | pl.Expr | None) -> pl.Expr:
+        return value if isinstance(value, pl.Expr) else pl.lit(value, pl.String)
+
+    return pl.concat(
+        [members, texts.select(sent=pl.struct(texts.columns).struct.json_encode())], how="horizontal"
+    ).select(
+        system=pl.lit(SYSTEM),
+        object=pl.lit(lst.name),
+        record_id=pl.col(KEY),
+        field=pl.lit(MEMBER_FIELD),
+        old_value=pl.col("record_id").cast(pl.String),
+        new_value=pl.col("sent"),
+        status=text(status),
+        error_code=text(code),
+        message=text(message),
     )
 
 
@@ -132,49 +148,56 @@ def upsert_members(
     client: ActOnClient,
     lst: ListConfig,
     list_id: str | None,
-    members: Sequence[Mapping[str, Any]],
+    members: pl.DataFrame,
     run_id: str,
     dry_run: bool,
 ) -> WritebackSummary:
-    """One merge upload (UPSERT on EMAIL) of a chunk of the list's members, polled to its outcome."""
+    """One merge upload (UPSERT on EMAIL) of a chunk of the list's members (keyed, as ``_unsent`` returns them),
+    polled to its outcome."""
     headings = list_headings(lst)
-    summary = WritebackSummary(rows_sent=len(members), dry_run=dry_run)
-    if not members:
+    summary = WritebackSummary(rows_sent=members.height, dry_run=dry_run)
+    if members.is_empty():
         return summary
+    texts = member_texts(headings, members)
     if dry_run:
-        record_results(conn, run_id, [_member_result(lst, headings, m, "dry_run") for m in members])
+        record_result_frame(conn, run_id, _member_results(lst, members, texts, "dry_run"))
         return summary
     assert list_id is not None  # created before any upload outside a dry run
     try:
-        job_id = client.merge_upload(list_id, _member_csv(headings, members), upload_specs(headings))
+        job_id = client.merge_upload(list_id, _member_csv(texts), upload_specs(headings))
         status = client.wait_for_job(job_id)
     except ApiError as e:
         status = {"status": "failed", "message": str(e), "details": {}}
     details = status.get("details") or {}
     if status.get("status") != "success":
         message = str(status.get("message") or "list upload job failed")
-        summary.failed = len(members)
-        record_results(
-            conn,
-            run_id,
-            [_member_result(lst, headings, m, "failed", code="JOB_FAILED", message=message) for m in members],
-        )
+        summary.failed = members.height
+        failed = _member_results(lst, members, texts, "failed", "JOB_FAILED", message)
+        record_result_frame(conn, run_id, failed)
         return summary
 
     rejected = _rejected_rows(client, details, headings.index("Email"))
-    results, rejects = [], []
-    for m in members:
-        reason = rejected.get(normalise_email(m["email"]))
-        if reason is None:
-            results.append(_member_result(lst, headings, m, "success"))
-            continue
-        results.append(_member_result(lst, headings, m, "failed", code="REJECTED", message=reason))
-        rejects.append(Reject(SYSTEM, lst.name, m.get("salesforce_id"), m["email"], reason))
+    members = members.with_columns(
+        reason=pl.col(KEY).replace_strict(rejected, default=None, return_dtype=pl.String)
+    )
+    outcome = pl.when(pl.col("reason").is_null())
+    results = _member_results(
+        lst,
+        members,
+        texts,
+        status=outcome.then(pl.lit("success")).otherwise(pl.lit("failed")),
+        code=outcome.then(None).otherwise(pl.lit("REJECTED")),
+        message=pl.col("reason"),
+    )
+    rejects = [
+        Reject(SYSTEM, lst.name, m["salesforce_id"], m["email"], m["reason"])
+        for m in members.filter(pl.col("reason").is_not_null()).iter_rows(named=True)
+    ]
     summary.rejected = len(rejects)
-    summary.succeeded = len(members) - len(rejects)
+    summary.succeeded = members.height - len(rejects)
     summary.appended = int(details.get("appendCount") or 0)
     summary.updated = int(details.get("updateCount") or 0)
-    record_results(conn, run_id, results)
+    record_result_frame(conn, run_id, results)
     record_rejects(conn, run_id, rejects)
     return summary
 
@@ -230,17 +253,18 @@ def remove_records(
 def _unsent(
     conn: duckdb.DuckDBPyConnection,
     run_id: str,
-    rows: Sequence[Mapping[str, Any]],
+    rows: pl.DataFrame,
     list_name: str,
     key: str,
     field: str,
-) -> list[Mapping[str, Any]]:
-    """A chunk of the list's rows, once per key, without those this run already wrote."""
-    by_key: dict[str, Mapping[str, Any]] = {}
-    for r in rows:
-        by_key.setdefault(normalise_email(r[key]) if key == "email" else r[key], r)
-    done = already_succeeded(conn, run_id, SYSTEM, [(list_name, k, field) for k in by_key])
-    return [r for k, r in by_key.items() if (list_name, k, field) not in done]
+) -> pl.DataFrame:
+    """A chunk of the list's rows, once per key (in column ``KEY``), without those this run already wrote."""
+    keys = (
+        pl.col(key).map_elements(normalise_email, return_dtype=pl.String) if key == "email" else pl.col(key)
+    )
+    keyed = rows.with_columns(keys.alias(KEY)).unique(KEY, keep="first", maintain_order=True)
+    done = already_succeeded(conn, run_id, SYSTEM, [(list_name, k, field) for k in keyed[KEY]])
+    return keyed.filter(~pl.col(KEY).is_in([k for _, k, _ in done]))
 
 
 def sync_acton_lists(
@@ -258,9 +282,9 @@ def sync_acton_lists(
     if not lists:
         return summary
 
-    def chunks(model: str, lst: ListConfig) -> Iterator[list[dict[str, Any]]]:
+    def chunks(model: str, lst: ListConfig) -> Iterator[pl.DataFrame]:
         # a row per key (list_name|email, record_id: the models' unique keys), so a member is in one chunk
-        return sync_row_chunks(conn, model, where="list_name = ?", params=[lst.name], chunk_rows=chunk_rows)
+        return sync_frame_chunks(conn, model, where="list_name = ?", params=[lst.name], chunk_rows=chunk_rows)
 
     # Asked for before the first call (and read one list after the other): a missing model fails before
     # anything is sent.
@@ -277,6 +301,6 @@ def sync_acton_lists(
             summary += upsert_members(conn, client, lst, list_id, unsent, run_id, dry_run)
         for rows in removals[lst.name]:
             unsent = _unsent(conn, run_id, rows, lst.name, "record_id", REMOVE_FIELD)
-            summary += remove_records(conn, client, lst, list_id, unsent, run_id, dry_run)
+            summary += remove_records(conn, client, lst, list_id, unsent.to_dicts(), run_id, dry_run)
     summary.api_calls = client.calls - calls_before
     return summary

@@ -10,6 +10,7 @@ from datetime import date, datetime
 from typing import Any
 
 import duckdb
+import polars as pl
 import pyarrow as pa
 
 from ingest.warehouse import registered, transaction, utc_now
@@ -131,6 +132,19 @@ def sync_row_chunks(
 
     Whether the model exists is checked at the call, so a missing model fails before anything is sent; the rows
     are read only as the chunks are taken."""
+    frames = sync_frame_chunks(conn, model, where=where, params=params, chunk_rows=chunk_rows)
+    return (frame.to_dicts() for frame in frames)
+
+
+def sync_frame_chunks(
+    conn: duckdb.DuckDBPyConnection,
+    model: str,
+    *,
+    where: str = "true",
+    params: Sequence[Any] = (),
+    chunk_rows: int = CHUNK_ROWS,
+) -> Iterator[pl.DataFrame]:
+    """``sync_row_chunks`` as frames, for a write-back that builds its requests and results column-wise."""
     exists = conn.execute(
         "SELECT 1 FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
         [SYNC_SCHEMA, model],
@@ -145,20 +159,18 @@ def sync_row_chunks(
 
 def _chunks(
     conn: duckdb.DuckDBPyConnection, model: str, where: str, params: Sequence[Any], chunk_rows: int
-) -> Iterator[list[dict[str, Any]]]:
+) -> Iterator[pl.DataFrame]:
     # Each chunk is a query of its own that resumes after the last rowid read. A read left open across chunks (a
     # streaming cursor on a second connection) holds a lock that the automatic checkpoint of the caller's next
     # result commit waits for, in this same thread: a deadlock (duckdb/duckdb#14303).
     sql = f"SELECT rowid, * FROM {SYNC_SCHEMA}.{model} WHERE ({where}) AND rowid > ? ORDER BY rowid LIMIT ?"
     after = -1
     while True:
-        cursor = conn.execute(sql, [*params, after, chunk_rows])
-        names = [d[0] for d in cursor.description][1:]
-        rows = cursor.fetchall()
-        if rows:
-            after = rows[-1][0]
-            yield [dict(zip(names, row[1:], strict=True)) for row in rows]
-        if len(rows) < chunk_rows:
+        frame = conn.execute(sql, [*params, after, chunk_rows]).pl()
+        if frame.height:
+            after = frame["rowid"][-1]
+            yield frame.drop("rowid")
+        if frame.height < chunk_rows:
             return
 
 
@@ -191,9 +203,14 @@ def _append(
 ) -> None:
     """Append rows in one statement: DuckDB's executemany runs one INSERT per row (about 500 rows/s), which
     made the bookkeeping, not the APIs, the slowest part of a large write-back."""
-    frame = pa.Table.from_pylist([dict(zip(columns, row, strict=True)) for row in rows])
+    _append_frame(
+        conn, table, pa.table({c: list(values) for c, values in zip(columns, zip(*rows, strict=True), strict=True)})
+    )
+
+
+def _append_frame(conn: duckdb.DuckDBPyConnection, table: str, frame: pa.Table) -> None:
     with registered(conn, frame) as appended, transaction(conn):
-        names = ", ".join(columns)
+        names = ", ".join(frame.column_names)
         conn.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {appended}")
 
 
@@ -222,6 +239,14 @@ def record_results(conn: duckdb.DuckDBPyConnection, run_id: str, rows: Sequence[
             for r in rows
         ],
     )
+
+
+def record_result_frame(conn: duckdb.DuckDBPyConnection, run_id: str, results: pl.DataFrame) -> None:
+    """``record_results`` for results built column-wise: a frame of ResultRow's columns, values already text."""
+    if results.is_empty():
+        return
+    stamped = results.with_columns(run_id=pl.lit(run_id), written_at=pl.lit(utc_now()))
+    _append_frame(conn, "sync_state.writeback_results", stamped.select(RESULT_COLUMNS).to_arrow())
 
 
 def record_ledger(conn: duckdb.DuckDBPyConnection, run_id: str, entries: Iterable[LedgerEntry]) -> int:

@@ -19,6 +19,7 @@ from typing import Any
 
 import duckdb
 import jinja2
+import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -27,7 +28,7 @@ from starlette.datastructures import QueryParams
 from ingest import soql
 from ingest.salesforce_frames import Column, frame_from_csv
 from ingest.warehouse import utc_now
-from ingest.writeback_acton_lists import _member_csv, upload_specs
+from ingest.writeback_acton_lists import _member_csv, member_texts, upload_specs
 from ingest.writeback_salesforce import BULK_NULL, _bulk_csv
 from ingest.writeback_state import is_valid_email, normalise_email
 from sandbox.acton.calls import Call
@@ -133,7 +134,9 @@ def _acton_upload_call(data: bytes, headings: list[str]) -> Call:
 def test_list_upload_csv_round_trips_through_acton(first: str, last: str, company: str) -> None:
     headings = ["Email", "First Name", "Last Name", "Company"]
     member = {"email": "a@example.com", "first_name": first, "last_name": last, "company": company}
-    upload = parse_upload(_acton_upload_call(_member_csv(headings, [member]), headings))
+    upload = parse_upload(
+        _acton_upload_call(_member_csv(member_texts(headings, pl.DataFrame([member]))), headings)
+    )
     assert upload.header == headings
     assert upload.rows == [["a@example.com", first, last, company]]
 
