@@ -33,7 +33,7 @@ from ingest.writeback_state import (
     record_rejects,
     record_result_frame,
     record_results,
-    sync_frame_chunks,
+    sync_row_chunks,
 )
 
 SYSTEM = "acton"
@@ -284,7 +284,7 @@ def sync_acton_lists(
 
     def chunks(model: str, lst: ListConfig) -> Iterator[pl.DataFrame]:
         # a row per key (list_name|email, record_id: the models' unique keys), so a member is in one chunk
-        return sync_frame_chunks(conn, model, where="list_name = ?", params=[lst.name], chunk_rows=chunk_rows)
+        return sync_row_chunks(conn, model, where="list_name = ?", params=[lst.name], chunk_rows=chunk_rows)
 
     # Asked for before the first call (and read one list after the other): a missing model fails before
     # anything is sent.

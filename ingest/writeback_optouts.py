@@ -57,7 +57,8 @@ def push_salesforce_optouts(
     summary = WritebackSummary(dry_run=settings.dry_run)
     # An email's Lead and Contact may fall in two chunks. Opt-out models are small: the set stays small too.
     ledgered: set[str] = set()
-    for rows in sync_row_chunks(conn, "salesforce_optout_updates", chunk_rows=chunk_rows):
+    for chunk in sync_row_chunks(conn, "salesforce_optout_updates", chunk_rows=chunk_rows):
+        rows = chunk.to_dicts()
         by_record = {(r["salesforce_object"], r["salesforce_id"]): r for r in rows}
         writes = [
             FieldWrite(
@@ -138,8 +139,10 @@ def push_acton_optouts(
     }
     summary = WritebackSummary(dry_run=config.writeback.dry_run)
     calls_before = client.calls
-    for rows in sync_row_chunks(conn, "acton_optout_additions", chunk_rows=chunk_rows):
-        summary += _push_acton_chunk(conn, client, rows, already, run_id, config.writeback.dry_run)
+    for chunk in sync_row_chunks(conn, "acton_optout_additions", chunk_rows=chunk_rows):
+        summary += _push_acton_chunk(
+            conn, client, chunk.to_dicts(), already, run_id, config.writeback.dry_run
+        )
     summary.api_calls = client.calls - calls_before
     return summary
 

@@ -283,8 +283,10 @@ def push_model(
     key is the record), so a record never spans two chunks."""
     settings = WriteSettings.from_config(config)
     summary = WritebackSummary(dry_run=settings.dry_run)
-    for rows in sync_row_chunks(conn, model, chunk_rows=chunk_rows):
-        summary += write_fields(conn, client, to_writes(rows), run_id=run_id, settings=settings).summary
+    for chunk in sync_row_chunks(conn, model, chunk_rows=chunk_rows):
+        summary += write_fields(
+            conn, client, to_writes(chunk.to_dicts()), run_id=run_id, settings=settings
+        ).summary
     return summary
 
 

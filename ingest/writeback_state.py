@@ -127,24 +127,11 @@ def sync_row_chunks(
     where: str = "true",
     params: Sequence[Any] = (),
     chunk_rows: int = CHUNK_ROWS,
-) -> Iterator[list[dict[str, Any]]]:
-    """The rows of ``sync.<model>`` matching ``where``, as dicts, ``chunk_rows`` at a time in table order.
+) -> Iterator[pl.DataFrame]:
+    """The rows of ``sync.<model>`` matching ``where``, ``chunk_rows`` at a time in table order, each chunk a frame.
 
     Whether the model exists is checked at the call, so a missing model fails before anything is sent; the rows
     are read only as the chunks are taken."""
-    frames = sync_frame_chunks(conn, model, where=where, params=params, chunk_rows=chunk_rows)
-    return (frame.to_dicts() for frame in frames)
-
-
-def sync_frame_chunks(
-    conn: duckdb.DuckDBPyConnection,
-    model: str,
-    *,
-    where: str = "true",
-    params: Sequence[Any] = (),
-    chunk_rows: int = CHUNK_ROWS,
-) -> Iterator[pl.DataFrame]:
-    """``sync_row_chunks`` as frames, for a write-back that builds its requests and results column-wise."""
     exists = conn.execute(
         "SELECT 1 FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
         [SYNC_SCHEMA, model],
@@ -204,7 +191,9 @@ def _append(
     """Append rows in one statement: DuckDB's executemany runs one INSERT per row (about 500 rows/s), which
     made the bookkeeping, not the APIs, the slowest part of a large write-back."""
     _append_frame(
-        conn, table, pa.table({c: list(values) for c, values in zip(columns, zip(*rows, strict=True), strict=True)})
+        conn,
+        table,
+        pa.table({c: list(values) for c, values in zip(columns, zip(*rows, strict=True), strict=True)}),
     )
 
 
