@@ -42,16 +42,10 @@ acton_people as (
     select person_email, min(created_at) as first_created_at
     from {{ ref('int_acton_records_matched') }}
     group by person_email
-),
-
-emails as (
-    select person_email from salesforce_people
-    union
-    select person_email from acton_people
 )
 
 select
-    e.person_email as email,
+    coalesce(sf.person_email, ao.person_email) as email,
     sf.primary_salesforce_object,
     sf.primary_salesforce_id,
     sf.first_name,
@@ -69,6 +63,5 @@ select
         else 'salesforce'
     end as system_of_origin,
     {{ earlier('sf.first_created_at', 'ao.first_created_at') }} as known_at
-from emails as e
-left join salesforce_people as sf on sf.person_email = e.person_email
-left join acton_people as ao on ao.person_email = e.person_email
+from salesforce_people as sf
+full outer join acton_people as ao on ao.person_email = sf.person_email

@@ -77,7 +77,6 @@ select
         when r.is_valid_email then r.email
     end as person_email
 from records as r
-left join records as converted_to
-    on converted_to.salesforce_object = 'Contact'
-    and converted_to.salesforce_id = r.converted_contact_id
+left join contacts as converted_to
+    on converted_to.salesforce_id = r.converted_contact_id
     and not converted_to.is_deleted
