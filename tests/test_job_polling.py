@@ -25,7 +25,7 @@ def test_a_job_is_seen_done_at_most_a_quarter_of_its_run_time_late(first_wait_s:
 
     assert poll_job(status, lambda s: s == "running", timeout_s=30, first_wait_s=first_wait_s) == "done"
     assert polls[0] >= first_wait_s
-    assert runs_for <= polls[-1] <= runs_for * 1.25 + 0.3  # (+ scheduling slack)
+    assert runs_for <= polls[-1] <= runs_for * 1.25 + 1.0  # (+ scheduling slack on a loaded machine)
     # waits doubling from 0.25 s would first see it at 3.75 s
     assert len(polls) <= 9
 

@@ -238,18 +238,18 @@ def test_salesforce_refuses_bad_expired_and_revoked_tokens(synced: Baseline) -> 
     assert _get(world, api, token).status_code == 401
 
     limits = world.sandbox.admin("salesforce", "GET", "limits")
-    world.sandbox.admin("salesforce", "POST", "limits", {"salesforce_token_lifetime_s": 1})
+    world.sandbox.admin("salesforce", "POST", "limits", {"salesforce_token_lifetime_s": 3})
     try:
         short_lived = _salesforce_token(world)
         assert _get(world, api, short_lived).status_code == 200
-        time.sleep(1.5)
+        time.sleep(3.5)
         assert _get(world, api, short_lived).status_code == 401
     finally:
         world.sandbox.admin("salesforce", "POST", "limits", limits)
 
 
 def test_acton_refuses_bad_expired_and_revoked_tokens(synced: Baseline) -> None:
-    """One password grant (Act-On allows five an hour): its access token expires after a second, its refresh
+    """One password grant (Act-On allows five an hour): its access token expires after three seconds, its refresh
     token works once, and an expire_session revokes every access token."""
     world = synced.world
     api = f"{world.env['ACTON_BASE_URL']}/api/1/account"
@@ -257,11 +257,11 @@ def test_acton_refuses_bad_expired_and_revoked_tokens(synced: Baseline) -> None:
         assert _get(world, api, bad).status_code == 401
 
     limits = world.sandbox.admin("acton", "GET", "limits")
-    world.sandbox.admin("acton", "POST", "limits", {"acton_token_lifetime_s": 1})
+    world.sandbox.admin("acton", "POST", "limits", {"acton_token_lifetime_s": 3})
     try:
         granted = _acton_password_grant(world)
         assert _get(world, api, granted["access_token"]).status_code == 200
-        time.sleep(1.5)
+        time.sleep(3.5)
         assert _get(world, api, granted["access_token"]).status_code == 401
     finally:
         world.sandbox.admin("acton", "POST", "limits", limits)

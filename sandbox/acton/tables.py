@@ -34,7 +34,7 @@ _TABLES = (
     """CREATE TABLE IF NOT EXISTS acton_suppressions (
         kind TEXT NOT NULL, email_norm TEXT NOT NULL, email TEXT NOT NULL, ts_ms INTEGER NOT NULL,
         origin TEXT NOT NULL,
-        created_ms INTEGER NOT NULL DEFAULT (CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)),
+        created_ms INTEGER NOT NULL DEFAULT (CAST(ROUND((julianday('now') - 2440587.5) * 86400000) AS INTEGER)),
         PRIMARY KEY (kind, email_norm))""",
     # Every opt-out and opt-in ever made (the suppression table only holds the current opt-outs).
     """CREATE TABLE IF NOT EXISTS acton_consent_events (
