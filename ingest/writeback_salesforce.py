@@ -4,9 +4,9 @@ built on it (scores, sales-prospect fields, hard bounces; opt-outs live in ``wri
 A push reads its sync model in chunks (``CHUNK_ROWS`` rows); a chunk's Bulk jobs are started before the previous
 chunk's outcomes are waited for and recorded, so at most two chunks are held and memory does not grow with the
 model. Of a chunk, an object's writes below the configured bulk threshold go through sObject Collections (200 per
-call, allOrNone false), at or above it through one Bulk API 2.0 update job. Every row's outcome is appended to ``sync_state.writeback_results``. A transient row error (a
-locked row) is retried within the run with backoff; a permanent one is recorded and left alone — the row is
-still in the sync model's diff on the next run.
+call, allOrNone false), at or above it through one Bulk API 2.0 update job. Every row's outcome is appended to
+``sync_state.writeback_results``. A transient row error (a locked row) is retried within the run with backoff; a
+permanent one is recorded and left alone — the row is still in the sync model's diff on the next run.
 """
 
 from __future__ import annotations
