@@ -10,7 +10,6 @@ import csv
 import io
 import logging
 import re
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -64,15 +63,6 @@ class BulkIngestResult:
     successful: list[dict[str, str]] | None
     failed: list[dict[str, str]]
     unprocessed: list[dict[str, str]]
-
-
-@dataclass(frozen=True)
-class BulkIngestJob:
-    """A Bulk 2.0 ingest job with its ``rows`` uploaded, closed at ``closed_at`` (monotonic), being processed."""
-
-    id: str
-    rows: int
-    closed_at: float
 
 
 @dataclass(frozen=True)
@@ -391,7 +381,7 @@ class SalesforceClient:
             if not locator or locator == "null":
                 return
 
-    def start_bulk_ingest(
+    def bulk_ingest(
         self,
         obj: str,
         operation: str,
@@ -399,9 +389,13 @@ class SalesforceClient:
         *,
         rows: int,
         external_id_field: str | None = None,
-    ) -> BulkIngestJob:
-        """A Bulk 2.0 ingest job (update/upsert/...) of the ``rows`` rows of ``csv_data``: created, uploaded and
-        closed. Salesforce processes it while the caller prepares the next; ``bulk_ingest_result`` waits for it."""
+    ) -> BulkIngestResult:
+        """One Bulk 2.0 ingest job (update/upsert/...) of the ``rows`` rows of ``csv_data``, waited for (the first
+        status poll after the time they take at ``BULK_INGEST_ROWS_PER_S``), with its per-row results read back.
+
+        The successful and unprocessed rows' files are read only when the job's counts leave them open: when a job
+        processed every row and its failed file (read only if it failed some) names all it failed, every other row
+        succeeded. The successful file is most of a job: downloading and parsing it is time and calls for nothing."""
         spec: dict[str, Any] = {
             "object": obj,
             "operation": operation,
@@ -414,19 +408,8 @@ class SalesforceClient:
         base = f"jobs/ingest/{job['id']}"
         self.request("PUT", f"{base}/batches", data=csv_data, headers={"Content-Type": "text/csv"})
         self.json("PATCH", base, json={"state": "UploadComplete"})
-        return BulkIngestJob(job["id"], rows, time.monotonic())
-
-    def bulk_ingest_result(self, job: BulkIngestJob) -> BulkIngestResult:
-        """The job waited for (the first status poll once its rows could have been processed at
-        ``BULK_INGEST_ROWS_PER_S`` since it was closed), with its per-row results read back.
-
-        The successful and unprocessed rows' files are read only when the job's counts leave them open: when a job
-        processed every row and its failed file (read only if it failed some) names all it failed, every other row
-        succeeded. The successful file is most of a job: downloading and parsing it is time and calls for nothing."""
-        base = f"jobs/ingest/{job.id}"
-        least = job.rows / BULK_INGEST_ROWS_PER_S - (time.monotonic() - job.closed_at)
         try:
-            done = self._poll("ingest", job.id, first_wait=max(0.0, least))
+            done = self._poll("ingest", job["id"], first_wait=rows / BULK_INGEST_ROWS_PER_S)
         except BulkJobFailed as e:
             done = {"state": e.code, "numberRecordsProcessed": 0, "numberRecordsFailed": 0}
 
@@ -437,9 +420,9 @@ class SalesforceClient:
         processed = int(done.get("numberRecordsProcessed") or 0)
         failed_count = int(done.get("numberRecordsFailed") or 0)
         failed = result_rows("failedResults") if failed_count or state != "JobComplete" else []
-        told = state == "JobComplete" and processed == job.rows and len(failed) == failed_count
+        told = state == "JobComplete" and processed == rows and len(failed) == failed_count
         return BulkIngestResult(
-            job_id=job.id,
+            job_id=job["id"],
             state=state,
             records_processed=processed,
             records_failed=failed_count,

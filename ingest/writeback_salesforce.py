@@ -1,12 +1,12 @@
 """Field writes to Salesforce: one generic "update these (object, id, field → value) rows", and the pushes
 built on it (scores, sales-prospect fields, hard bounces; opt-outs live in ``writeback_optouts``).
 
-A push reads its sync model in chunks (``CHUNK_ROWS`` rows); a chunk's Bulk jobs are started before the previous
-chunk's outcomes are waited for and recorded, so at most two chunks are held and memory does not grow with the
-model. Of a chunk, an object's writes below the configured bulk threshold go through sObject Collections (200 per
-call, allOrNone false), at or above it through one Bulk API 2.0 update job. Every row's outcome is appended to
-``sync_state.writeback_results``. A transient row error (a locked row) is retried within the run with backoff; a
-permanent one is recorded and left alone — the row is still in the sync model's diff on the next run.
+A push reads its sync model in chunks (``CHUNK_ROWS`` rows) and sends and records each chunk before reading the
+next, so its memory does not grow with the model. Of a chunk, an object's writes below the configured bulk
+threshold go through sObject Collections (200 per call, allOrNone false), at or above it through one Bulk API 2.0
+update job. Every row's outcome is appended to ``sync_state.writeback_results``. A transient row error (a
+locked row) is retried within the run with backoff; a permanent one is recorded and left alone — the row is
+still in the sync model's diff on the next run.
 """
 
 from __future__ import annotations
@@ -127,146 +127,35 @@ def _bulk_error(cell: str) -> tuple[str, str]:
     return code or "UNKNOWN_ERROR", rest.removesuffix("--").rstrip(": ")
 
 
-def _start_bulk(client: SalesforceClient, obj: str, records: Records) -> Callable[[], Outcomes]:
-    """One Bulk update job of the records, left processing; the function returned waits for its outcomes."""
+def _send_bulk(client: SalesforceClient, obj: str, records: Records) -> Outcomes:
     columns = sorted({f for values in records.values() for f in values})
     try:
-        job = client.start_bulk_ingest(obj, "update", _bulk_csv(obj, records, columns), rows=len(records))
+        result = client.bulk_ingest(obj, "update", _bulk_csv(obj, records, columns), rows=len(records))
     except ApiError as e:
-        failed: Outcomes = {k: (_error_code(e), e.message) for k in records}
-        return lambda: failed
-
-    def outcomes() -> Outcomes:
-        try:
-            result = client.bulk_ingest_result(job)
-        except ApiError as e:
-            return {k: (_error_code(e), e.message) for k in records}
-        found: Outcomes = {}
-        if result.successful is None:  # the job processed every row: those not failed succeeded
-            found = dict.fromkeys(records, (None, None))
-        else:
-            for row in result.successful:
-                found[(obj, row.get("Id") or row["sf__Id"])] = (None, None)
-        for row in result.failed:
-            found[(obj, row.get("Id") or row["sf__Id"])] = _bulk_error(row.get("sf__Error", ""))
-        state = f"not processed: bulk job {result.job_id} ended {result.state}"
-        for k in records:
-            found.setdefault(k, ("UNPROCESSED", state))
-        return found
-
+        return {k: (_error_code(e), e.message) for k in records}
+    outcomes: Outcomes = {}
+    if result.successful is None:  # the job processed every row: those not failed succeeded
+        outcomes = dict.fromkeys(records, (None, None))
+    else:
+        for row in result.successful:
+            outcomes[(obj, row.get("Id") or row["sf__Id"])] = (None, None)
+    for row in result.failed:
+        outcomes[(obj, row.get("Id") or row["sf__Id"])] = _bulk_error(row.get("sf__Error", ""))
+    state = f"not processed: bulk job {result.job_id} ended {result.state}"
+    for k in records:
+        outcomes.setdefault(k, ("UNPROCESSED", state))
     return outcomes
 
 
-def _start_send(client: SalesforceClient, records: Records, bulk_threshold: int) -> Callable[[], Outcomes]:
-    """Sends the records, an object's through a Bulk job (left processing) at or above the threshold, else through
-    sObject Collections; the function returned gives every record's outcome."""
+def _send(client: SalesforceClient, records: Records, bulk_threshold: int) -> Outcomes:
     by_object: dict[str, Records] = {}
     for (obj, rid), values in records.items():
         by_object.setdefault(obj, {})[(obj, rid)] = values
     outcomes: Outcomes = {}
-    processing = []
     for obj, part in by_object.items():
-        if len(part) >= bulk_threshold:
-            processing.append(_start_bulk(client, obj, part))
-        else:
-            outcomes.update(_send_collections(client, obj, part))
-
-    def all_outcomes() -> Outcomes:
-        for job_outcomes in processing:
-            outcomes.update(job_outcomes())
-        return outcomes
-
-    return all_outcomes
-
-
-def start_field_writes(
-    conn: duckdb.DuckDBPyConnection,
-    client: SalesforceClient,
-    writes: Iterable[FieldWrite],
-    *,
-    run_id: str,
-    settings: WriteSettings,
-) -> Callable[[], FieldWriteResult]:
-    """Set each (object, id, field) to its value, the fields of one record in one row of the request.
-
-    A field this run already wrote is skipped, and a duplicate keeps its last value. The first send starts here,
-    its Bulk jobs left processing so that the caller can prepare the next chunk meanwhile; the function returned
-    waits for the outcomes, retries transient errors, records every row and returns the counts and the writes
-    Salesforce accepted."""
-    latest = {w.key: w for w in writes}
-    done = already_succeeded(conn, run_id, SYSTEM, latest.keys())
-    unique = {k: w for k, w in latest.items() if k not in done}
-    by_record: dict[tuple[str, str], list[FieldWrite]] = {}
-    for w in unique.values():
-        by_record.setdefault((w.object, w.record_id), []).append(w)
-    summary = WritebackSummary(rows_sent=len(unique), dry_run=settings.dry_run)
-    result = FieldWriteResult(summary)
-
-    if settings.dry_run:
-        record_results(
-            conn,
-            run_id,
-            [
-                ResultRow(SYSTEM, w.object, w.record_id, w.field, w.old_value, w.new_value, "dry_run")
-                for w in unique.values()
-            ],
-        )
-        return lambda: result
-
-    def values(pending: dict[tuple[str, str], list[FieldWrite]]) -> Records:
-        return {k: {w.field: w.new_value for w in ws} for k, ws in pending.items()}
-
-    calls_before = client.calls
-    first_send = _start_send(client, values(by_record), settings.bulk_threshold)
-    # counted apart: another chunk's first send may come between this one and its outcome
-    first_send_calls = client.calls - calls_before
-
-    def finish() -> FieldWriteResult:
-        waited_from = client.calls
-        pending, send = by_record, first_send
-        for attempt in range(1, settings.attempts + 1):
-            if not pending:
-                break
-            outcomes = send()
-            rows: list[ResultRow] = []
-            retry: dict[tuple[str, str], list[FieldWrite]] = {}
-            for k, ws in pending.items():
-                code, message = outcomes.get(k, ("NO_RESULT", "Salesforce returned no result for the record"))
-                if code is None:
-                    status = "success"
-                    result.succeeded += ws
-                    summary.succeeded += len(ws)
-                elif code in TRANSIENT_ERRORS and attempt < settings.attempts:
-                    status = "retried"
-                    retry[k] = ws
-                    summary.retried += len(ws)
-                else:
-                    status = "failed"
-                    summary.failed += len(ws)
-                rows += [
-                    ResultRow(
-                        SYSTEM,
-                        w.object,
-                        w.record_id,
-                        w.field,
-                        w.old_value,
-                        w.new_value,
-                        status,
-                        code,
-                        message,
-                    )
-                    for w in ws
-                ]
-            # recorded per attempt, so that a crash later in the run keeps what was already written
-            record_results(conn, run_id, rows)
-            if retry:
-                time.sleep(settings.backoff_s * 2 ** (attempt - 1))
-                send = _start_send(client, values(retry), settings.bulk_threshold)
-            pending = retry
-        summary.api_calls = first_send_calls + client.calls - waited_from
-        return result
-
-    return finish
+        send = _send_bulk if len(part) >= bulk_threshold else _send_collections
+        outcomes.update(send(client, obj, part))
+    return outcomes
 
 
 def write_fields(
@@ -277,8 +166,66 @@ def write_fields(
     run_id: str,
     settings: WriteSettings,
 ) -> FieldWriteResult:
-    """``start_field_writes`` waited for."""
-    return start_field_writes(conn, client, writes, run_id=run_id, settings=settings)()
+    """Set each (object, id, field) to its value, the fields of one record in one row of the request.
+
+    A field this run already wrote is skipped, and a duplicate keeps its last value. Returns the counts and the
+    writes Salesforce accepted."""
+    latest = {w.key: w for w in writes}
+    done = already_succeeded(conn, run_id, SYSTEM, latest.keys())
+    unique = {k: w for k, w in latest.items() if k not in done}
+    by_record: dict[tuple[str, str], list[FieldWrite]] = {}
+    for w in unique.values():
+        by_record.setdefault((w.object, w.record_id), []).append(w)
+    summary = WritebackSummary(rows_sent=len(unique), dry_run=settings.dry_run)
+    result = FieldWriteResult(summary)
+    calls_before = client.calls
+
+    if settings.dry_run:
+        record_results(
+            conn,
+            run_id,
+            [
+                ResultRow(SYSTEM, w.object, w.record_id, w.field, w.old_value, w.new_value, "dry_run")
+                for w in unique.values()
+            ],
+        )
+        return result
+
+    pending = by_record
+    for attempt in range(1, settings.attempts + 1):
+        if not pending:
+            break
+        records = {k: {w.field: w.new_value for w in ws} for k, ws in pending.items()}
+        outcomes = _send(client, records, settings.bulk_threshold)
+        rows: list[ResultRow] = []
+        retry: dict[tuple[str, str], list[FieldWrite]] = {}
+        for k, ws in pending.items():
+            code, message = outcomes.get(k, ("NO_RESULT", "Salesforce returned no result for the record"))
+            if code is None:
+                status = "success"
+                result.succeeded += ws
+                summary.succeeded += len(ws)
+            elif code in TRANSIENT_ERRORS and attempt < settings.attempts:
+                status = "retried"
+                retry[k] = ws
+                summary.retried += len(ws)
+            else:
+                status = "failed"
+                summary.failed += len(ws)
+            rows += [
+                ResultRow(
+                    SYSTEM, w.object, w.record_id, w.field, w.old_value, w.new_value, status, code, message
+                )
+                for w in ws
+            ]
+        # recorded per attempt, so that a crash later in the run keeps what was already written
+        record_results(conn, run_id, rows)
+        if retry:
+            time.sleep(settings.backoff_s * 2 ** (attempt - 1))
+        pending = retry
+
+    summary.api_calls = client.calls - calls_before
+    return result
 
 
 # -- the pushes ---------------------------------------------------------------------------------------------
@@ -332,28 +279,14 @@ def push_model(
     chunk_rows: int = CHUNK_ROWS,
 ) -> WritebackSummary:
     """Send what ``sync.<model>`` holds, turned into field writes by ``to_writes``, one chunk of rows after the
-    other (each recorded once the next is sent). A record's fields are in one row of the model (its key is the
-    record), so a record never spans two chunks."""
+    other (each sent and recorded before the next is read). A record's fields are in one row of the model (its
+    key is the record), so a record never spans two chunks."""
     settings = WriteSettings.from_config(config)
     summary = WritebackSummary(dry_run=settings.dry_run)
-    started: Callable[[], FieldWriteResult] | None = None
-    try:
-        for chunk in sync_row_chunks(conn, model, chunk_rows=chunk_rows):
-            # this chunk's Bulk jobs start before the last chunk's are waited for: Salesforce processes one while
-            # the other is read, turned into CSV and recorded here
-            previous, started = (
-                started,
-                start_field_writes(
-                    conn, client, to_writes(chunk.to_dicts()), run_id=run_id, settings=settings
-                ),
-            )
-            if previous is not None:
-                summary += previous().summary
-    finally:
-        # the last chunk's outcome; and when the step dies, that of the chunk already sent, so that a
-        # re-execution does not write it again
-        if started is not None:
-            summary += started().summary
+    for chunk in sync_row_chunks(conn, model, chunk_rows=chunk_rows):
+        summary += write_fields(
+            conn, client, to_writes(chunk.to_dicts()), run_id=run_id, settings=settings
+        ).summary
     return summary
 
 

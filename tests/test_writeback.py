@@ -609,7 +609,7 @@ def test_a_push_that_crashed_after_its_first_chunk_sends_only_the_rest_when_re_e
     with pytest.raises(requests.exceptions.ChunkedEncodingError):
         push_scores(wh, sf, config(bulk_threshold=2), "run-1", chunk_rows=5)
     written = {record_id for record_id, _ in successes_per_field(wh, "salesforce")}
-    assert len(written) == 5  # the first chunk, recorded though the step died sending the second
+    assert len(written) == 5  # the first chunk, recorded before the second was read
     stamps = modstamps(sf, "Lead", sorted(written))
 
     again = push_scores(wh, sf, config(bulk_threshold=2), "run-1", chunk_rows=5)
