@@ -17,10 +17,13 @@ from sandbox.store import Store
 log = logging.getLogger("sandbox")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def listening_socket(port: int | None = None) -> socket.socket:
+    """Bound on 127.0.0.1 (the given port, else one the OS picks) and kept open for the server: a port picked,
+    closed and bound again later can be taken in between (by the other server, or by another sandbox)."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port or 0))
+    return sock
 
 
 def write_tls(data_dir: Path) -> tuple[Path, Path, Path]:
@@ -80,13 +83,12 @@ def serve(data_dir: Path, scale: int, seed: int, sf_port: int | None, acton_port
     log.info("generating the world (scale %d, seed %d) if the data dir has none", scale, seed)
     generate(store, scale, seed)
     ca_path, cert_path, key_path = write_tls(data_dir)
-    ports = {"salesforce": sf_port or free_port(), "acton": acton_port or free_port()}
-    servers = [
-        uvicorn.Server(
+    sockets = {"salesforce": listening_socket(sf_port), "acton": listening_socket(acton_port)}
+    ports = {system: sock.getsockname()[1] for system, sock in sockets.items()}
+    servers = {
+        system: uvicorn.Server(
             uvicorn.Config(
                 control.middleware(system, app, control.admin_app(system)),
-                host="127.0.0.1",
-                port=ports[system],
                 ssl_certfile=str(cert_path),
                 ssl_keyfile=str(key_path),
                 log_level="warning",
@@ -96,11 +98,13 @@ def serve(data_dir: Path, scale: int, seed: int, sf_port: int | None, acton_port
             )
         )
         for system, app in (("salesforce", sf_app), ("acton", acton_app))
-    ]
+    }
 
     async def main() -> None:
-        tasks = [asyncio.create_task(s.serve()) for s in servers]
-        while not all(s.started for s in servers):
+        tasks = [
+            asyncio.create_task(servers[system].serve(sockets=[sock])) for system, sock in sockets.items()
+        ]
+        while not all(s.started for s in servers.values()):
             if any(t.done() for t in tasks):
                 await asyncio.gather(*tasks)  # surfaces the start-up error
                 raise SystemExit("sandbox: a server stopped during start-up")

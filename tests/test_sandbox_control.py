@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from sandbox.control import Control
-from sandbox.server import free_port, write_tls
+from sandbox.server import listening_socket, write_tls
 from sandbox.store import Store
 
 
@@ -37,24 +37,22 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Control]]:
         ]
     )
     _, cert, key = write_tls(tmp_path)
-    port = free_port()
+    sock = listening_socket()
     server = uvicorn.Server(
         uvicorn.Config(
             control.middleware("salesforce", app, control.admin_app("salesforce")),
-            host="127.0.0.1",
-            port=port,
             ssl_certfile=str(cert),
             ssl_keyfile=str(key),
             log_level="critical",
             lifespan="off",
         )
     )
-    thread = threading.Thread(target=server.run, daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     while not server.started:
         time.sleep(0.02)
     control.expired = expired  # type: ignore[attr-defined]
-    yield f"https://127.0.0.1:{port}", control
+    yield f"https://127.0.0.1:{sock.getsockname()[1]}", control
     server.should_exit = True
     thread.join(5)
 
