@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,23 @@ import pytest
 from sandbox.launcher import Sandbox, start
 
 SCALE = 300
+
+
+def wait_for_midnight(now: datetime, timeout: float) -> float:
+    """Seconds a test starting at ``now`` waits: past 00:00 UTC when that is within half its timeout, else 0."""
+    midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), UTC)
+    left = (midnight - now).total_seconds()
+    return left + 1 if left < timeout / 2 else 0.0
+
+
+@pytest.fixture(autouse=True)
+def one_utc_day(request: pytest.FixtureRequest) -> None:
+    """Tests assume their UTC day does not end under them: the sandboxes' daily API counters, the pipeline's
+    call log and the dbt skip's input fingerprint all start afresh at 00:00 UTC. A test that would start within
+    half its timeout of midnight waits for it instead (the wait counts towards the timeout, hence half)."""
+    marker = request.node.get_closest_marker("timeout")
+    timeout = float(marker.args[0] if marker else request.config.getini("timeout"))
+    time.sleep(wait_for_midnight(datetime.now(UTC), timeout))
 
 
 @pytest.fixture(scope="session")

@@ -29,6 +29,13 @@ WRITEBACK_POINTS = (
     ("salesforce", ("PATCH /services/data/vXX.X/composite/sobjects",), 1),
     ("salesforce", ("PUT /services/data/vXX.X/jobs/ingest",), 1),
 )
+WRITEBACK_STEPS = (
+    "acton_list_sync",
+    "optout_sync",
+    "salesforce_score_push",
+    "salesforce_bounce_push",
+    "salesforce_prospect_fields_push",
+)
 UNIQUE_KEYS = {
     **{
         f"raw_salesforce.{t}": '"Id"'
@@ -108,10 +115,13 @@ def test_killed_runs_lose_and_duplicate_nothing(fault_free: Baseline, world: Wor
     reopen_consistent(world)
     tore_a_wal |= torn_wal_is_refused_or_consistent(world, tmp_path)
 
-    # 2. between dbt and the write-back: as soon as the dbt step reports success
-    kill_when(world, lambda run: run.saw("dbt_models - STEP_SUCCESS"))
+    # 2. between dbt and the write-back: as soon as the dbt step reports success. The kill is polled, so on a
+    # loaded machine it can land after a write-back step began: then it is a kill during the write-back, which
+    # the third kill and the convergence below cover, and an empty result log is no longer owed.
+    run = kill_when(world, lambda run: run.saw("dbt_models - STEP_SUCCESS"))
     reopen_consistent(world)
-    assert world.query("SELECT count(*) FROM sync_state.writeback_results") == [(0,)]
+    if not any(run.saw(f"{step} - STEP_START") for step in WRITEBACK_STEPS):
+        assert world.query("SELECT count(*) FROM sync_state.writeback_results") == [(0,)]
 
     # 3. halfway through the write-back: after a seeded write reached its system
     system, prefixes, n = rng.choice(WRITEBACK_POINTS)
