@@ -1,10 +1,13 @@
 """The sync's dbt invocation (orchestration/defs/dbt.py): a run with the same sync.yaml as the previous one parses
 nothing again (dbt re-parses the whole project whenever its command-line vars change, so nothing run-specific may
-be a var), and it leaves out the unit tests (development checks: test_dbt_models' `dbt build` runs them)."""
+be a var), it leaves out the unit tests (development checks: test_dbt_models' `dbt build` runs them), and it starts
+no process but dbt's own."""
 
 from __future__ import annotations
 
 import json
+import re
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,7 +17,7 @@ from dbt.cli.main import dbtRunner
 from dbt_common.events.base_types import EventMsg
 
 from ingest.sync_config import load_sync_config
-from orchestration.defs.dbt import build_args, sync_vars
+from orchestration.defs.dbt import DBT_EXECUTABLE, VenvDbtCliResource, build_args, dbt_project, sync_vars
 from tests.raw_fixtures import ROOT
 
 Invoke = Callable[..., tuple[list[str], Any]]
@@ -78,3 +81,23 @@ def test_the_production_build_leaves_out_unit_tests_only(dbt: Invoke) -> None:
     everything = resource_types()
     assert {"model", "test", "unit_test"} <= everything
     assert resource_types("--exclude", args[args.index("--exclude") + 1]) == everything - {"unit_test"}
+
+
+def test_an_invocation_starts_dbt_alone_knowing_its_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """dagster-dbt would run `dbt --version` before every invocation, about 2 s of dbt's imports a run."""
+    reported = subprocess.check_output([DBT_EXECUTABLE, "--version"], text=True)
+    version = re.search(r"(\d+\.\d+\.\d+)", reported)
+    assert version, reported
+    monkeypatch.setenv("WAREHOUSE_PATH", str(tmp_path / "warehouse.duckdb"))
+
+    def no_other_process(args: list[str], **kwargs: Any) -> bytes:
+        raise AssertionError(f"started {args} besides dbt")
+
+    monkeypatch.setattr("dagster_dbt.core.resource.check_output", no_other_process)
+    resource = VenvDbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE)
+    invocation = resource.cli(["parse", "--quiet"], target_path=tmp_path / "target").wait()
+    assert invocation.is_successful()
+    assert str(invocation.cli_version) == version.group(1)
+    assert invocation.adapter is None  # the metadata fetchers' handle, unused here
