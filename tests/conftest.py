@@ -21,13 +21,14 @@ def wait_for_midnight(now: datetime, timeout: float) -> float:
     return left + 1 if left < timeout / 2 else 0.0
 
 
-@pytest.fixture(autouse=True)
-def one_utc_day(request: pytest.FixtureRequest) -> None:
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
     """Tests assume their UTC day does not end under them: the sandboxes' daily API counters, the pipeline's
     call log and the dbt skip's input fingerprint all start afresh at 00:00 UTC. A test that would start within
-    half its timeout of midnight waits for it instead (the wait counts towards the timeout, hence half)."""
-    marker = request.node.get_closest_marker("timeout")
-    timeout = float(marker.args[0] if marker else request.config.getini("timeout"))
+    half its timeout of midnight waits for it instead, before any of its fixtures is set up (a shared world's
+    sync included). The wait counts towards the timeout, hence half."""
+    marker = item.get_closest_marker("timeout")
+    timeout = float(marker.args[0] if marker else item.config.getini("timeout"))
     time.sleep(wait_for_midnight(datetime.now(UTC), timeout))
 
 
