@@ -6,7 +6,9 @@
     both: the latest consent event decides for both systems, where a Salesforce un-check is never an event;
     off:  nothing.
     desired_* is null where the direction leaves that system alone. Ties between an opt-out and an opt-in at
-    the same instant go to the opt-out: an opt-out is never lost. -#}
+    the same instant go to the opt-out: an opt-out is never lost. Other ties (a write-back's echo carries the
+    time of the event it echoes) go to the lower consent_event_id, so the same events always give the same row. -#}
+{{ config(materialized='delta', change_key='email') }}
 {%- set direction = var('optout_direction') -%}
 with events as (
     select
@@ -18,7 +20,7 @@ with events as (
 decisive as (
     select
         *,
-        row_number() over (partition by email order by event_at desc, opt_out_first) as recency
+        row_number() over (partition by email order by event_at desc, opt_out_first, consent_event_id) as recency
     from events
     where not (source_system = 'salesforce' and event_type = 'opt_in')
 ),
@@ -26,7 +28,7 @@ decisive as (
 acton as (
     select
         *,
-        row_number() over (partition by email order by event_at desc, opt_out_first) as recency
+        row_number() over (partition by email order by event_at desc, opt_out_first, consent_event_id) as recency
     from events
     where source_system = 'acton'
 ),
@@ -34,7 +36,7 @@ acton as (
 salesforce_record_states as (
     select
         *,
-        row_number() over (partition by salesforce_id order by event_at desc, opt_out_first) as recency
+        row_number() over (partition by salesforce_id order by event_at desc, opt_out_first, consent_event_id) as recency
     from events
     where source_system = 'salesforce'
 ),
@@ -45,7 +47,7 @@ salesforce_checked as (
         email,
         source_event,
         event_at,
-        row_number() over (partition by email order by event_at desc) as recency
+        row_number() over (partition by email order by event_at desc, consent_event_id) as recency
     from salesforce_record_states
     where recency = 1 and event_type = 'opt_out'
 ),
