@@ -11,9 +11,9 @@
     A `scoped: true` delta model computes only the keys its parents logged since its own last build. It may read
     only delta models, must produce the rows of a key from its parents' rows of that key alone (every parent's
     change_key names the same thing), must not read the clock, and filters each input with
-    `{{ delta_scope('column') }}`. It computes every key instead (a full build) when it has no build of its
-    own, its SQL or columns changed, a parent was fully rebuilt since, or the log no longer reaches back to its
-    last build (see var delta_retention_hours). Outside `dbt build` and `dbt run` the scope is every key, so
+    `{{ delta_scope('column') }}`. It computes every key instead, into a new table (a full build), when it has
+    no build of its own, its SQL or columns changed, a parent was rebuilt since, or the log no longer reaches back
+    to its last build (var delta_retention_hours). Outside `dbt build` and `dbt run` the scope is every key, so
     `dbt show` and `dbt compile` give the whole model. -#}
 
 {% macro delta_log() -%}
@@ -111,6 +111,10 @@
     {%- endif %}
 {%- endmacro %}
 
+{% macro delta_scope_size() -%}
+    {{ return(run_query('select count(*) from ' ~ delta_scope_relation()).columns[0].values()[0]) }}
+{%- endmacro %}
+
 {% macro delta_columns(catalog, schema, table) -%}
     {%- set query -%}
         select column_name, data_type from duckdb_columns()
@@ -132,7 +136,7 @@
 
 {#- Replace the target's rows that differ from the temporary table's (restricted to the scope when scoped),
     and log the change_key of each row deleted or inserted. -#}
-{% macro delta_apply(target_relation, temp_name, columns, change_key, scoped, built_at, definition) -%}
+{% macro delta_apply(target_relation, temp_name, columns, change_key, scoped, built_at) -%}
     {%- set key = adapter.quote(change_key) -%}
     {%- set names = columns | map(attribute=0) | map('replace', '"', '""') | list -%}
     {%- set column_list = '"' ~ names | join('", "') ~ '"' -%}
@@ -194,8 +198,10 @@
     {%- if scoped -%}
         {%- set parents = delta_parents() -%}
         {%- set full = full or not delta_log_covers(parents, last[0]) -%}
+        {#- every key goes into a new table: comparing them all would hold the whole table in memory -#}
+        {%- set rebuild = rebuild or full -%}
         {%- do run_query(delta_fill_scope(parents, none if full else last[0])) -%}
-        {%- set computed_keys = run_query('select count(*) from ' ~ delta_scope_relation()).columns[0].values()[0] -%}
+        {%- set computed_keys = delta_scope_size() -%}
     {%- endif -%}
 
     {%- if not rebuild -%}
@@ -207,13 +213,12 @@
         {%- set new_columns = delta_columns('temp', 'main', 'delta_new__' ~ this.identifier) -%}
         {#- a changed column set is a full build into a new table (the types come from the model, not the old one) -#}
         {%- set rebuild = (columns | sort) != (new_columns | sort) -%}
-        {%- if rebuild and scoped and not full -%}
-            {%- set full = true -%}
-            {%- do run_query(delta_fill_scope(parents, none)) -%}
-            {%- set computed_keys = run_query('select count(*) from ' ~ delta_scope_relation()).columns[0].values()[0] -%}
-        {%- endif -%}
         {%- if rebuild -%}
             {%- do run_query('drop table temp.main.' ~ temp_name) -%}
+            {%- if scoped -%}
+                {%- do run_query(delta_fill_scope(parents, none)) -%}
+                {%- set computed_keys = delta_scope_size() -%}
+            {%- endif -%}
         {%- endif -%}
     {%- endif -%}
     {%- if rebuild and existing is not none -%}
@@ -224,7 +229,7 @@
         {%- if rebuild -%}
             {{ create_table_as(False, target_relation, sql) }}
         {%- else -%}
-            {{ delta_apply(target_relation, temp_name, columns, change_key, scoped and not full, built_at, definition) }}
+            {{ delta_apply(target_relation, temp_name, columns, change_key, scoped, built_at) }}
             drop table temp.main.{{ temp_name }};
         {%- endif -%}
         ;
