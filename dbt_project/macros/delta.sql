@@ -30,7 +30,7 @@
         changed_key varchar,
         -- on a marker: the table was created anew, its changes not logged (readers compute every key)
         full_build boolean not null,
-        -- on a marker: the hash of the model's SQL and columns; of a scoped model, how many keys it computed
+        -- on a marker: the hash of the model's SQL and columns; how many keys a scoped model computed (null: all)
         definition varchar,
         computed_keys bigint
     );
@@ -40,12 +40,17 @@
     {{ return('temp.main.' ~ adapter.quote('delta_scope__' ~ (identifier or this.identifier))) }}
 {%- endmacro %}
 
+{#- In a build the predicate is marked, so that a full build can replace it with `true` (see delta_unscoped) -#}
 {% macro delta_scope(column) -%}
     {%- if flags.WHICH in ('build', 'run') -%}
-        {{ column }} in (select changed_key from {{ delta_scope_relation() }})
+        /*delta_scope*/ {{ column }} in (select changed_key from {{ delta_scope_relation() }}) /*end_delta_scope*/
     {%- else -%}
         true
     {%- endif -%}
+{%- endmacro %}
+
+{% macro delta_unscoped(sql) -%}
+    {{ return(modules.re.sub('/\\*delta_scope\\*/.*?/\\*end_delta_scope\\*/', 'true', sql, flags=modules.re.DOTALL)) }}
 {%- endmacro %}
 
 {% macro delta_model_name(relation) -%}
@@ -95,20 +100,13 @@
     {{ run_started_at.strftime('%Y-%m-%d %H:%M:%S.%f') }}
 {%- endmacro %}
 
-{#- the keys to compute: all of every parent's (full), or those the parents logged since `since` -#}
+{#- the keys to compute: those the parents logged since `since` (this model's last build) -#}
 {% macro delta_fill_scope(parents, since) -%}
     create or replace temp table {{ adapter.quote('delta_scope__' ~ this.identifier) }} as
-    {% if since is none -%}
-        {%- for name, relation, change_key in parents %}
-        select cast({{ adapter.quote(change_key) }} as varchar) as changed_key from {{ relation }}
-        {% if not loop.last %}union{% endif %}
-        {%- endfor %}
-    {%- else -%}
-        select distinct changed_key from {{ delta_log() }}
-        where changed_key is not null
-          and built_at > timestamp '{{ since }}'
-          and model in ('{{ parents | map(attribute=0) | join("', '") }}')
-    {%- endif %}
+    select distinct changed_key from {{ delta_log() }}
+    where changed_key is not null
+      and built_at > timestamp '{{ since }}'
+      and model in ('{{ parents | map(attribute=0) | join("', '") }}')
 {%- endmacro %}
 
 {% macro delta_scope_size() -%}
@@ -200,8 +198,10 @@
         {%- set full = full or not delta_log_covers(parents, last[0]) -%}
         {#- every key goes into a new table: comparing them all would hold the whole table in memory -#}
         {%- set rebuild = rebuild or full -%}
-        {%- do run_query(delta_fill_scope(parents, none if full else last[0])) -%}
-        {%- set computed_keys = delta_scope_size() -%}
+        {%- if not full -%}
+            {%- do run_query(delta_fill_scope(parents, last[0])) -%}
+            {%- set computed_keys = delta_scope_size() -%}
+        {%- endif -%}
     {%- endif -%}
 
     {%- if not rebuild -%}
@@ -215,10 +215,7 @@
         {%- set rebuild = (columns | sort) != (new_columns | sort) -%}
         {%- if rebuild -%}
             {%- do run_query('drop table temp.main.' ~ temp_name) -%}
-            {%- if scoped -%}
-                {%- do run_query(delta_fill_scope(parents, none)) -%}
-                {%- set computed_keys = delta_scope_size() -%}
-            {%- endif -%}
+            {%- set full = true -%}
         {%- endif -%}
     {%- endif -%}
     {%- if rebuild and existing is not none -%}
@@ -227,7 +224,7 @@
 
     {%- call statement('main') -%}
         {%- if rebuild -%}
-            {{ create_table_as(False, target_relation, sql) }}
+            {{ create_table_as(False, target_relation, delta_unscoped(sql)) }}
         {%- else -%}
             {{ delta_apply(target_relation, temp_name, columns, change_key, scoped, built_at) }}
             drop table temp.main.{{ temp_name }};
@@ -235,14 +232,14 @@
         ;
         insert into {{ delta_log() }} (model, built_at, changed_key, full_build, definition, computed_keys)
             values ('{{ name }}', timestamp '{{ built_at }}', null, {{ rebuild }}, '{{ definition }}',
-                    {{ computed_keys if scoped else 'null' }});
+                    {{ computed_keys if scoped and not full else 'null' }});
         delete from {{ delta_log() }}
             where model = '{{ name }}'
               and built_at < timestamp '{{ built_at }}' - interval {{ var('delta_retention_hours', 48) }} hour;
     {%- endcall -%}
 
     {%- if scoped -%}
-        {%- do run_query('drop table ' ~ delta_scope_relation()) -%}
+        {%- do run_query('drop table if exists ' ~ delta_scope_relation()) -%}
     {%- endif -%}
 
     {% do persist_docs(target_relation, model) %}
