@@ -1,7 +1,6 @@
 {#- Act-On unified contacts and list records, each matched to a person: a list record by its Salesforce Id
     (the record it was synced from, even if the email changed since), else by normalised email. A list record
     of a deleted Salesforce record is no one's: it is on its way out of the list (acton_list_removals). -#}
-{{ config(materialized='delta', change_key='person_email') }}
 with salesforce as (
     select salesforce_id, person_email, is_deleted
     from {{ ref('int_salesforce_records_unioned') }}

@@ -8,7 +8,6 @@
     desired_* is null where the direction leaves that system alone. Ties between an opt-out and an opt-in at
     the same instant go to the opt-out: an opt-out is never lost. Other ties (a write-back's echo carries the
     time of the event it echoes) go to the lower consent_event_id, so the same events always give the same row. -#}
-{{ config(materialized='delta', change_key='email') }}
 {%- set direction = var('optout_direction') -%}
 with events as (
     select

@@ -1,5 +1,4 @@
 {#- Email engagement per person from Act-On message events: an open or a click is engagement. -#}
-{{ config(materialized='delta', change_key='email') }}
 select
     email,
     min(case when event_type in ('OPENED', 'CLICKED') then event_at end) as first_engaged_at,

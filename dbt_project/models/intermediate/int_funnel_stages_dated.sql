@@ -1,7 +1,6 @@
 {#- Funnel dates per person, Known -> Engaged -> MQL -> SQL -> Opportunity -> Won: a stage is reached when it or
     any later stage is; a skipped stage takes the next reached stage's date, and a stage reached after a later
     one takes that later one's date, so dates never decrease along the funnel. -#}
-{{ config(materialized='delta', change_key='email') }}
 {%- set stages = ['won', 'opportunity', 'sql', 'mql', 'engaged', 'known'] -%}
 with step_0 as (
     select * from {{ ref('int_funnel_milestones_collected') }}

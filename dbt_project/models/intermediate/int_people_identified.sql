@@ -1,6 +1,5 @@
-{#- One row per person (normalised email) known to either system, with its owner. The primary record is the Contact before
+{#- One row per person (normalised email) known to either system. The primary record is the Contact before
     the Lead, then the most recently modified; the lead source is that of the earliest record that has one. -#}
-{{ config(materialized='delta', change_key='email') }}
 with salesforce as (
     select r.*, changes.changed_by_people_at
     from {{ ref('int_salesforce_records_unioned') }} as r
@@ -53,8 +52,6 @@ select
     sf.last_name,
     sf.company,
     sf.owner_id,
-    u.user_name as owner_name,
-    u.email as owner_email,
     coalesce(sf.lead_source, 'Unknown') as lead_source,
     coalesce(sf.salesforce_record_count, 0) as salesforce_record_count,
     sf.person_email is not null as in_salesforce,
@@ -68,4 +65,3 @@ select
     {{ earlier('sf.first_created_at', 'ao.first_created_at') }} as known_at
 from salesforce_people as sf
 full outer join acton_people as ao on ao.person_email = sf.person_email
-left join {{ ref('stg_salesforce__users') }} as u on u.user_id = sf.owner_id

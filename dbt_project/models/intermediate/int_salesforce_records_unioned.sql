@@ -1,7 +1,6 @@
 {#- Every Lead and Contact, one row each, with the person it belongs to: its normalised email, except that a
     converted lead belongs to the person of its ConvertedContactId. Deleted and email-less records stay (flagged)
     so that list removals and rejects can be computed from here. -#}
-{{ config(materialized='delta', change_key='person_email') }}
 with leads as (
     select
         'Lead' as salesforce_object,

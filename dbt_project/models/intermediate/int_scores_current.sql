@@ -1,5 +1,4 @@
 {#- The behavioural score per person now: the most recently updated Act-On contact with a score. -#}
-{{ config(materialized='delta', change_key='email') }}
 with scored as (
     select
         person_email,

@@ -1,5 +1,4 @@
 {#- One row per person per funnel stage reached, with when the next stage was reached (if it was). -#}
-{{ config(materialized='delta', change_key='email', scoped=true) }}
 {%- set stages = ['known', 'engaged', 'mql', 'sql', 'opportunity', 'won'] -%}
 with entries as (
 {%- for stage in stages %}
@@ -17,7 +16,7 @@ with entries as (
         {{ stages[loop.index] }}_entered_at as next_stage_entered_at
         {%- endif %}
     from {{ ref('int_funnel_stages_dated') }}
-    where {{ stage }}_entered_at is not null and {{ delta_scope('email') }}
+    where {{ stage }}_entered_at is not null
     {% if not loop.last %}union all{% endif %}
 {%- endfor %}
 )

@@ -1,6 +1,5 @@
 {#- One row per person (normalised email) in either system: its ids in both systems, owner, score, consent in
     each system, and how far it got in the funnel and when. -#}
-{{ config(materialized='delta', change_key='email', scoped=true) }}
 {%- set stages = ['known', 'engaged', 'mql', 'sql', 'opportunity', 'won'] -%}
 with salesforce_ids as (
     select
@@ -8,7 +7,7 @@ with salesforce_ids as (
         {{ sorted_listagg('salesforce_id', "','") }} as salesforce_ids,
         max(case when has_opted_out_of_email then 1 else 0 end) = 1 as salesforce_opted_out
     from {{ ref('int_salesforce_records_unioned') }}
-    where person_email is not null and not is_deleted and {{ delta_scope('person_email') }}
+    where person_email is not null and not is_deleted
     group by person_email
 ),
 
@@ -18,7 +17,13 @@ acton_contacts as (
         acton_record_id as acton_contact_id,
         row_number() over (partition by person_email order by updated_at desc, acton_record_id) as recency
     from {{ ref('int_acton_records_matched') }}
-    where acton_source = 'contact' and {{ delta_scope('person_email') }}
+    where acton_source = 'contact'
+),
+
+acton_optouts as (
+    select email from {{ ref('stg_acton__optouts') }} where is_valid_email
+    union
+    select email from {{ ref('stg_acton__spam_complaints') }} where is_valid_email
 )
 
 select
@@ -31,8 +36,8 @@ select
     p.last_name,
     p.company,
     p.owner_id,
-    p.owner_name,
-    p.owner_email,
+    u.user_name as owner_name,
+    u.email as owner_email,
     p.lead_source,
     p.system_of_origin,
     p.in_salesforce,
@@ -54,11 +59,11 @@ select
     f.{{ stage }}_entered_at as {{ stage }}_at{% if not loop.last %},{% endif %}
     {%- endfor %}
 from {{ ref('int_people_identified') }} as p
+left join {{ ref('stg_salesforce__users') }} as u on u.user_id = p.owner_id
 left join salesforce_ids as ids on ids.email = p.email
 left join acton_contacts as ac on ac.email = p.email and ac.recency = 1
-left join {{ ref('int_acton_optouts_listed') }} as ao on ao.email = p.email
+left join acton_optouts as ao on ao.email = p.email
 left join {{ ref('int_consent_states_resolved') }} as c on c.email = p.email
 left join {{ ref('int_scores_current') }} as s on s.email = p.email
 left join {{ ref('int_engagements_aggregated') }} as e on e.email = p.email
 left join {{ ref('int_funnel_stages_dated') }} as f on f.email = p.email
-where {{ delta_scope('p.email') }}
