@@ -28,3 +28,18 @@
         array_to_string(list_sort(list({{ expr }}) filter (where {{ expr }} is not null)), {{ delimiter }})
     end
 {%- endmacro %}
+
+{#- A sum of floats that does not depend on the order its rows arrive in: DuckDB's parallel aggregate adds them in
+    another order each build, and the last bits of money and of credited fractions moved between builds of the
+    same data. Adding the group's values in ascending order gives the same float every time. -#}
+{% macro ordered_sum(expr) -%}
+    {{ return(adapter.dispatch('ordered_sum')(expr)) }}
+{%- endmacro %}
+
+{% macro default__ordered_sum(expr) -%}
+    sum({{ expr }})
+{%- endmacro %}
+
+{% macro duckdb__ordered_sum(expr) -%}
+    list_sum(list_sort(list({{ expr }}) filter (where {{ expr }} is not null)))
+{%- endmacro %}

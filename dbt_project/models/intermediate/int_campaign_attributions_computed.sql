@@ -33,6 +33,6 @@ select
     opportunity_id,
     campaign_id,
     attribution_model,
-    cast(sum(weight) as {{ type_double() }}) as weight
+    cast({{ ordered_sum('weight') }} as {{ type_double() }}) as weight
 from credits
 group by opportunity_id, campaign_id, attribution_model

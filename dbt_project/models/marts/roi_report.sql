@@ -6,10 +6,10 @@ with credited as (
     select
         a.campaign_id,
         a.attribution_model,
-        sum(a.weight) as opportunities,
-        sum(a.weight * coalesce(o.amount, 0)) as pipeline_amount,
-        sum(case when o.is_won then a.weight else 0 end) as won_opportunities,
-        sum(case when o.is_won then a.weight * coalesce(o.amount, 0) else 0 end) as won_revenue
+        {{ ordered_sum('a.weight') }} as opportunities,
+        {{ ordered_sum('a.weight * coalesce(o.amount, 0)') }} as pipeline_amount,
+        {{ ordered_sum('case when o.is_won then a.weight else 0 end') }} as won_opportunities,
+        {{ ordered_sum('case when o.is_won then a.weight * coalesce(o.amount, 0) else 0 end') }} as won_revenue
     from {{ ref('int_campaign_attributions_computed') }} as a
     inner join {{ ref('int_opportunities_mapped') }} as o on o.opportunity_id = a.opportunity_id
     group by a.campaign_id, a.attribution_model
