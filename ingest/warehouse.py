@@ -53,6 +53,21 @@ SYNC_STATE_TABLES: dict[str, dict[str, str]] = {
         "reason": "VARCHAR",
         "rejected_at": "TIMESTAMP",
     },
+    # whole reads of Act-On's opt-out list that would infer more opt-ins than optouts.max_inferred_optins
+    # allows (ingest/optout_holds.py): held until an operator releases that one read
+    "optout_holds": {
+        "hold_id": "VARCHAR",
+        "run_id": "VARCHAR",
+        "read_at": "TIMESTAMP",
+        "inferred_optins": "BIGINT",
+        "known_optouts": "BIGINT",
+        "allowed": "BIGINT",
+        "status": "VARCHAR",  # held | released | applied | superseded
+        "released_at": "TIMESTAMP",
+        "released_by": "VARCHAR",
+        "applied_at": "TIMESTAMP",
+    },
+    "optout_hold_emails": {"hold_id": "VARCHAR", "email": "VARCHAR", "last_seen_at": "TIMESTAMP"},
     # the inputs of the last complete dbt build (ingest/build_inputs.py): one row
     "build_inputs": {"context": "VARCHAR", "tables": "VARCHAR", "run_id": "VARCHAR", "built_at": "TIMESTAMP"},
 }
