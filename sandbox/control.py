@@ -1,8 +1,9 @@
 """What both sandbox servers share: call statistics, fault rules, limits, and the admin API under /__sandbox/.
 
 `Control.middleware(system, app)` wraps a system's Starlette app: it counts API calls by route template and
-injects the faults that act on the transport (status, reset, delay, expire_session). Faults that act on rows
-(`row_error`, `bulk_job_failed`) are asked for by the apps through `row_errors` and `bulk_job_fails`.
+injects the faults that act on the transport (status, reset, delay, expire_session, body) or change the world
+before the call is served (mutate). Faults that act on rows (`row_error`, `bulk_job_failed`) are asked for by the
+apps through `row_errors` and `bulk_job_fails`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -42,14 +43,21 @@ class Limits(BaseModel):
     acton_password_grants_per_hour: int = 5
     acton_upload_max_bytes: int = 400 * 2**20
     acton_token_lifetime_s: int = 3600
+    # Act-On's paged reads return at most 1000 rows; lower, a client meets pages shorter than it asked for.
+    acton_page_max: int = Field(default=1000, ge=1)
 
 
 class FaultRule(BaseModel):
     model_config = ConfigDict(extra="forbid")
     method: str = "*"
     path: str = "*"
-    kind: Literal["status", "reset", "delay", "expire_session", "row_error", "bulk_job_failed"]
+    kind: Literal[
+        "status", "reset", "delay", "expire_session", "row_error", "bulk_job_failed", "body", "mutate"
+    ]
     status: int | None = None
+    body: Any = None
+    content_type: str = "application/json"
+    ops: list[dict[str, Any]] = Field(default_factory=list)
     error: str | None = None
     seconds: float = 0.0
     fraction: float = 0.1
@@ -57,6 +65,19 @@ class FaultRule(BaseModel):
     every: int | None = Field(default=None, ge=1)
     times: int | None = Field(default=None, ge=1)
     seed: int = 0
+
+    @model_validator(mode="after")
+    def _kind_has_what_it_needs(self) -> FaultRule:
+        if self.kind == "body" and self.body is None:
+            raise ValueError("a body fault needs a body")
+        if self.kind == "mutate":
+            if not self.ops:
+                raise ValueError("a mutate fault needs ops")
+            # here, not at the top: sandbox.mutate imports the Act-On app, which imports this module
+            from sandbox.mutate import check_names
+
+            check_names(self.ops)
+        return self
 
 
 class _ArmedRule:
@@ -107,6 +128,13 @@ def _status_body(system: str, status: int) -> tuple[bytes, str]:
     reason, more = reasons.get(status, ("Error", ""))
     body = {"httpCode": str(status), "httpMessage": reason, "moreInformation": more}
     return json.dumps(body).encode(), "application/json"
+
+
+def _fault_body(rule: FaultRule) -> Response:
+    """A body fault's answer: a string is sent as it is under a type other than JSON, anything else as JSON."""
+    as_text = isinstance(rule.body, str) and "json" not in rule.content_type
+    raw = rule.body if as_text else json.dumps(rule.body)
+    return Response(raw, status_code=rule.status or 200, media_type=rule.content_type)
 
 
 def route_template(app: Starlette, scope: Scope) -> str | None:
@@ -202,12 +230,18 @@ class Control:
             method: str = scope["method"]
             template = route_template(app, scope) or path
             self.count_call(system, f"{method} {template.replace('v{version}', 'vXX.X')}", path)
-            kinds = ("status", "reset", "delay", "expire_session")
+            kinds = ("status", "reset", "delay", "expire_session", "body", "mutate")
             for rule in self._firing(system, kinds, method, path):
                 if rule.kind == "delay":
                     await asyncio.sleep(rule.seconds)
                 elif rule.kind == "expire_session" and system in self._expirers:
                     await asyncio.to_thread(self._expirers[system])
+                elif rule.kind == "mutate" and (failed := await self._mutate(rule)) is not None:
+                    await failed(scope, receive, send)
+                    return
+                elif rule.kind == "body":
+                    await _fault_body(rule)(scope, receive, send)
+                    return
                 elif rule.kind == "status":
                     body, ctype = _status_body(system, rule.status or 503)
                     headers = {"Retry-After": "1"} if rule.status == 429 else None
@@ -221,6 +255,17 @@ class Control:
             await app(scope, receive, send)
 
         return asgi
+
+    async def _mutate(self, rule: FaultRule) -> Response | None:
+        """Apply a mutate fault's ops before the call is served; an error answer when one no longer applies
+        (its record deleted since the rule was set, say), so the test sees why rather than a bare 500."""
+        from sandbox.mutate import apply_ops
+
+        try:
+            await asyncio.to_thread(apply_ops, self.store, rule.ops)
+        except (ValueError, KeyError, TypeError) as e:
+            return JSONResponse({"error": f"sandbox mutate fault: {e}"}, status_code=500)
+        return None
 
     # -- the admin API ------------------------------------------------------------------------------
     def admin_app(self, system: System) -> Starlette:

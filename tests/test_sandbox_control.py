@@ -156,3 +156,37 @@ def test_limits_are_settable_and_validated(served: tuple[str, Control]) -> None:
     r = _admin(base, control, "POST", "limits", {"salesforce_daily_api_max": 10})
     assert r.json()["salesforce_daily_api_max"] == 10 and control.limits.salesforce_daily_api_max == 10
     assert _admin(base, control, "POST", "limits", {"no_such_limit": 1}).status_code == 400
+
+
+def test_body_fault_sends_text_as_it_is_under_its_type_and_status(served: tuple[str, Control]) -> None:
+    base, control = served
+    page = "<html><body>502 Bad Gateway</body></html>"
+    rule = {"path": "/services/*", "kind": "body", "status": 502, "content_type": "text/html", "body": page}
+    _admin(base, control, "POST", "faults", {"rules": [{**rule, "times": 1}]})
+    ca = str(control.data_dir / "ca.pem")
+    faulted = requests.get(f"{base}/services/data/v59.0/query", verify=ca, timeout=10)
+    assert (faulted.status_code, faulted.headers["content-type"], faulted.text) == (
+        502,
+        "text/html; charset=utf-8",
+        page,
+    )
+    assert requests.get(f"{base}/services/data/v59.0/query", verify=ca, timeout=10).json()["path"]
+
+
+def test_a_mutate_fault_that_no_longer_applies_says_why(served: tuple[str, Control]) -> None:
+    base, control = served
+    ops = [{"op": "set", "object": "Lead", "id": "00Q000000000001AAA", "fields": {"Email": "a@example.com"}}]
+    rule = {"path": "/services/*", "kind": "mutate", "times": 1, "ops": ops}
+    _admin(base, control, "POST", "faults", {"rules": [rule]})
+    ca = str(control.data_dir / "ca.pem")
+    failed = requests.get(f"{base}/services/data/v59.0/query", verify=ca, timeout=10)
+    assert failed.status_code == 500 and "sandbox mutate fault: ops[0]: no Lead" in failed.json()["error"]
+    assert requests.get(f"{base}/services/data/v59.0/query", verify=ca, timeout=10).status_code == 200
+
+
+def test_mutate_names_an_unknown_op_and_page_max_is_at_least_one(served: tuple[str, Control]) -> None:
+    base, control = served
+    r = _admin(base, control, "POST", "mutate", {"ops": [{"op": "set", "object": "Lead"}, {"op": "nope"}]})
+    assert r.status_code == 400 and r.json()["error"].startswith("ops[1]: unknown op 'nope'")
+    assert _admin(base, control, "POST", "limits", {"acton_page_max": 0}).status_code == 400
+    assert _admin(base, control, "POST", "limits", {"acton_page_max": 7}).json()["acton_page_max"] == 7

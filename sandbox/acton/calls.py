@@ -84,6 +84,13 @@ def int_param(query: QueryParams, name: str, default: int, maximum: int | None =
     return min(value, maximum) if maximum is not None else value
 
 
+def page_size(ctx: Ctx, query: QueryParams, name: str = "count", default: int | None = None) -> int:
+    """The rows a paged read returns: what ``name`` asks for (else ``default``, else the most), capped by the
+    live ``acton_page_max`` limit, so a test can make Act-On answer fewer rows than a client asked for."""
+    cap = ctx.control.limits.acton_page_max
+    return int_param(query, name, cap if default is None else default, cap)
+
+
 def time_filter(query: QueryParams, names: dict[str, str]) -> tuple[str, list[int]]:
     """SQL conditions for time parameters given as integers; names maps parameter to ``"col >="``/``"col <"``."""
     conds, args = [], []

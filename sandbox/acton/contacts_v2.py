@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.responses import JSONResponse, Response
 
-from sandbox.acton.calls import Call, Ctx, int_param, time_filter
+from sandbox.acton.calls import Call, Ctx, int_param, page_size, time_filter
 from sandbox.acton.values import ACCOUNT_ID
 
 SCORE_FIELD = "Act-On Primary Score"
@@ -19,7 +19,6 @@ FIELDS = (
     ("Lead Source", "TEXT", "LEAD_SOURCE", "lead_source", 10795, 96),
 )
 DEFAULT_PAGE_SIZE = 50
-MAX_PAGE_SIZE = 1000
 
 
 def _wrong_account(call: Call) -> Response | None:
@@ -53,7 +52,7 @@ def contacts(ctx: Ctx, call: Call) -> Response:
     if refused := _wrong_account(call):
         return refused
     page = int_param(call.query, "page", 0)
-    size = max(1, int_param(call.query, "pageSize", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE))
+    size = max(1, page_size(ctx, call.query, "pageSize", DEFAULT_PAGE_SIZE))
     # v2 time filters are Unix seconds (v1's are milliseconds).
     where, args = time_filter(
         call.query,

@@ -6,7 +6,7 @@ import time
 
 from starlette.responses import JSONResponse, Response
 
-from sandbox.acton.calls import ActOnError, Call, Ctx, csv_response, int_param
+from sandbox.acton.calls import ActOnError, Call, Ctx, csv_response, int_param, page_size
 from sandbox.acton.lists import ACCOUNT_TZ
 from sandbox.acton.values import from_ms
 
@@ -20,12 +20,11 @@ DRILLDOWNS = {
     "OPT_OUT": ("oo",),
     "SPAM": ("sp",),
 }
-_MAX_PAGE = 1000
 SENDER_ID = "434330"
 
 
 def list_messages(ctx: Ctx, call: Call) -> Response:
-    count = int_param(call.query, "count", _MAX_PAGE, _MAX_PAGE)
+    count = page_size(ctx, call.query)
     offset = int_param(call.query, "offset", 0)
     if call.query.get("type", "SENT").upper() != "SENT":
         return JSONResponse({"count": 0, "totalCount": 0, "offset": offset, "msgresult": [], "id": 0})
@@ -130,7 +129,7 @@ def drilldown(ctx: Ctx, call: Call) -> Response:
         raise ActOnError(10089)
     _message(ctx, ident, 404)
     as_csv = call.query.get("responseformat", "JSON").upper() == "CSV"
-    count = int_param(call.query, "count", _MAX_PAGE, _MAX_PAGE)
+    count = page_size(ctx, call.query)
     offset = 0 if as_csv else int_param(call.query, "offset", 0)
     verbs = DRILLDOWNS[verb]
     where = f"a.msg_id = ? AND a.verb IN ({','.join('?' * len(verbs))})"

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from starlette.responses import JSONResponse, Response
 
-from sandbox.acton.calls import ActOnError, Call, Ctx, csv_response, int_param, time_filter
+from sandbox.acton.calls import ActOnError, Call, Ctx, csv_response, int_param, page_size, time_filter
 from sandbox.acton.merge import ListMerger, MergeResult, email_heading, json_form, merge_spec, parse_upload
 from sandbox.acton.values import from_ms, list_id, now_ms, record_id
 
@@ -20,7 +20,6 @@ JOB_EXPIRY_MS = 7 * 86_400_000
 # A job reports pending, then running, then its outcome: one step per poll, or all at once after a while.
 _JOB_STEPS = ("The job is pending", "The job is running")
 _JOB_SETTLES_MS = 30_000
-_MAX_PAGE = 1000
 
 
 def list_row(ctx: Ctx, ident: str) -> tuple[str, list[dict[str, Any]]]:
@@ -59,7 +58,7 @@ def _describe(row: tuple, size: int) -> dict[str, Any]:
 
 
 def get_lists(ctx: Ctx, call: Call) -> Response:
-    count = int_param(call.query, "count", _MAX_PAGE, _MAX_PAGE)
+    count = page_size(ctx, call.query)
     offset = int_param(call.query, "offset", 0)
     if call.query.get("listingtype", "CONTACT_LIST").upper() != "CONTACT_LIST":
         return JSONResponse({"offset": offset, "count": 0, "totalCount": 0, "result": []})
@@ -216,7 +215,7 @@ def download_list(ctx: Ctx, call: Call) -> Response:
         },
     )
     as_csv = call.query.get("responseformat", "JSON").upper() == "CSV"
-    count = int_param(call.query, "count", _MAX_PAGE, _MAX_PAGE)
+    count = page_size(ctx, call.query)
     offset = 0 if as_csv else int_param(call.query, "offset", 0)
     page = "" if as_csv else f" LIMIT {count} OFFSET {offset}"
     dates = call.query.get("datequalifiers", "").lower() == "true"

@@ -10,10 +10,8 @@ from urllib.parse import quote
 
 from starlette.responses import JSONResponse, Response
 
-from sandbox.acton.calls import ActOnError, Call, Ctx, int_param, time_filter
+from sandbox.acton.calls import ActOnError, Call, Ctx, int_param, page_size, time_filter
 from sandbox.acton.values import is_valid_email, normalise_email, now_ms
-
-_MAX_PAGE = 1000
 
 
 def api_origin(ctx: Ctx) -> str:
@@ -22,7 +20,7 @@ def api_origin(ctx: Ctx) -> str:
 
 def suppression_page(kind: str) -> Callable[[Ctx, Call], Response]:
     def handler(ctx: Ctx, call: Call) -> Response:
-        count = int_param(call.query, "count", _MAX_PAGE, _MAX_PAGE)
+        count = page_size(ctx, call.query)
         offset = int_param(call.query, "offset", 0)
         where, args = time_filter(
             call.query, {"createdafter": "created_ms >=", "createdbefore": "created_ms <"}
