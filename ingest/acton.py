@@ -6,10 +6,12 @@ A 401 renews the token once (refresh grant under the cache lock) and repeats the
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import logging
 import time
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import IO, Any
 
@@ -17,6 +19,7 @@ import requests
 import tenacity
 
 from ingest.acton_auth import SYSTEM, ActOnConfig, obtain_token
+from ingest.answers import UnexpectedAnswer, agree, rows, whole_number
 from ingest.call_log import DailyCallLog
 from ingest.errors import ApiError
 from ingest.http import CallCounter, json_or_raise, new_session, raise_for_error
@@ -29,13 +32,53 @@ log = logging.getLogger(__name__)
 log.addFilter(RedactingFilter())
 
 MAX_PAGE = 1000
+# Rows each page of a v1 read re-reads of the page before: the most rows that may leave the list between two
+# pages ahead of the read without it looking further back.
+OVERLAP = 20
 DELETE_BATCH = 100
 _EXPIRY_MARGIN_S = 60
 DRILLDOWNS = ("SENT", "OPENED", "CLICKED", "BOUNCED", "OPT_OUT", "SPAM")
 
 
-def _csv_of_emails(emails: Iterable[str]) -> bytes:
-    return ("".join(f"{e}\n" for e in emails)).encode()
+def _csv_line(value: str) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerow([value])
+    return out.getvalue()
+
+
+def survives_csv(email: str) -> bool:
+    """Whether a CSV reader (one that drops a leading byte-order mark, as Act-On's does) gets ``email`` back
+    exactly from the line an upload carries: one that would not is never sent, since the wrong person would be
+    opted out and the right one recorded as done."""
+    parsed = list(csv.reader(io.StringIO(_csv_line(email).encode().decode("utf-8-sig"), newline="")))
+    return bool(email) and parsed == [[email]]
+
+
+def emails_csv(emails: Iterable[str]) -> bytes:
+    """A one-column CSV upload of ``emails``, quoted where CSV needs it; each must survive the round trip."""
+    lines = []
+    for email in emails:
+        if not survives_csv(email):
+            raise ValueError(
+                f"email {email!r} does not survive a CSV round trip; it must be rejected, not sent"
+            )
+        lines.append(_csv_line(email))
+    return "".join(lines).encode()
+
+
+def _row_key(row: Any) -> str:
+    return json.dumps(row, sort_keys=True, default=str)
+
+
+def _after_anchors(page: Sequence[Any], anchors: Sequence[str]) -> int | None:
+    """Where ``page`` continues after the newest of ``anchors`` it holds (0 with no anchors), or None."""
+    if not anchors:
+        return 0
+    keys = [_row_key(r) for r in page]
+    for anchor in reversed(anchors):
+        if anchor in keys:
+            return len(keys) - keys[::-1].index(anchor)
+    return None
 
 
 class ActOnClient:
@@ -119,17 +162,44 @@ class ActOnClient:
         rows_key: str = "result",
         count: int = MAX_PAGE,
     ) -> Iterator[dict[str, Any]]:
-        """Pages of the v1 offset/count style. ``totalCount`` ends the paging when known; -1 means unknown,
-        and then (as always) a short page is the last one."""
-        offset = 0
+        """Every row of a v1 offset/count read, a page at a time: each page is the answer with ``rows_key``
+        holding only the rows not yielded before.
+
+        Complete even when the list changes while it is read or the server answers fewer rows than asked:
+        each page after the first starts a few rows back and continues after the last of them it finds (a row
+        removed ahead of the offset shifts the rest left by one, which would skip a row). The read ends on a
+        page that adds nothing after those rows, or once as many rows are in as an exact ``totalCount`` (one
+        other than -1 that stayed the same throughout) says, never on a short page alone; that count must
+        equal the rows read."""
+        call = f"GET {path}"
+        position, tail, shortest, read = 0, deque[str](maxlen=OVERLAP), count, 0
+        totals: set[int] = set()
         while True:
-            body = self.json("GET", path, params={**(params or {}), "offset": offset, "count": count})
-            rows = body.get(rows_key) or []
-            yield body
-            offset += len(rows)
-            total = int(body.get("totalCount", -1))
-            if len(rows) < count or (total >= 0 and offset >= total):
-                return
+            anchors = list(tail)[len(tail) - min(len(tail), shortest // 2) :]
+            start = position - len(anchors)
+            while True:
+                body = self.json("GET", path, params={**(params or {}), "offset": start, "count": count})
+                page = rows(body, SYSTEM, call, rows_key)
+                totals.add(whole_number(body, SYSTEM, call, "totalCount") if "totalCount" in body else -1)
+                after = _after_anchors(page, anchors)
+                if after is not None or start == 0:
+                    break
+                start = max(0, start - count)  # the rows read last moved further back: look there
+            if after is None:
+                raise UnexpectedAnswer(
+                    SYSTEM, call, f"none of the last {len(anchors)} rows read is on the list any more"
+                )
+            fresh = page[after:]
+            if not fresh:
+                break
+            yield {**body, rows_key: fresh}
+            read += len(fresh)
+            position, shortest = start + len(page), min(shortest, len(page))
+            tail.extend(_row_key(r) for r in fresh)
+            if len(totals) == 1 and 0 <= next(iter(totals)) <= read:
+                break  # an exact count, unchanged since the first page: every row is in
+        if len(totals) == 1 and (total := totals.pop()) >= 0:
+            agree(SYSTEM, call, "totalCount", total, read)
 
     def v2_pages(
         self,
@@ -139,16 +209,22 @@ class ActOnClient:
         rows_key: str = "contacts",
         page_size: int = MAX_PAGE,
     ) -> Iterator[dict[str, Any]]:
-        """Pages of the v2 page/pageSize style (pages from 0)."""
-        page = 0
+        """Pages of the v2 page/pageSize style (pages from 0), until ``totalCount`` rows are read or a page is
+        empty; a ``totalCount`` that stayed the same throughout must equal the rows read."""
+        call = f"GET {path}"
+        page, read, totals = 0, 0, set()
         while True:
             body = self.json("GET", path, params={**(params or {}), "page": page, "pageSize": page_size})
-            rows = body.get(rows_key) or []
+            found = rows(body, SYSTEM, call, rows_key)
+            totals.add(total := whole_number(body, SYSTEM, call, "totalCount"))
+            if not found:
+                break
             yield body
-            total = int(body.get("totalCount", -1))
-            page += 1
-            if len(rows) < page_size or (total >= 0 and page * page_size >= total):
-                return
+            read, page = read + len(found), page + 1
+            if 0 <= total <= read:
+                break
+        if len(totals) == 1 and (total := totals.pop()) >= 0:
+            agree(SYSTEM, call, "totalCount", total, read)
 
     # -- reads ------------------------------------------------------------------------------------------
     def account_id(self) -> str:
@@ -298,13 +374,13 @@ class ActOnClient:
     def opt_out(self, emails: Iterable[str]) -> dict[str, Any]:
         """Add emails to the account's opt-out list."""
         return self.json(
-            "PUT", "/api/1/list/optout", files={"file": ("optout.csv", _csv_of_emails(emails), "text/csv")}
+            "PUT", "/api/1/list/optout", files={"file": ("optout.csv", emails_csv(emails), "text/csv")}
         )
 
     def opt_in(self, emails: Iterable[str]) -> dict[str, Any]:
         """Remove emails from the opt-out list (a feature Act-On enables per account)."""
         return self.json(
-            "PUT", "/api/1/list/optin", files={"file": ("optin.csv", _csv_of_emails(emails), "text/csv")}
+            "PUT", "/api/1/list/optin", files={"file": ("optin.csv", emails_csv(emails), "text/csv")}
         )
 
     def spent_today(self) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,6 +17,9 @@ import polars as pl
 
 from ingest import warehouse, writeback_acton_lists
 from ingest.acton import DRILLDOWNS, ActOnClient
+from ingest.acton_auth import SYSTEM
+from ingest.answers import UnexpectedAnswer, required
+from ingest.optout_holds import OptinGuard, hold, mark_applied, released_emails
 from ingest.results import ExtractResult
 from ingest.warehouse import (
     get_watermark,
@@ -69,7 +73,9 @@ TABLES: dict[str, dict[str, str]] = {
         "opted_out_at": TS,
         "first_seen_at": TS,
         "last_seen_at": TS,
-        "removed_at": TS,
+        "removed_at": TS,  # the inferred opt-in recorded: whole reads of two runs lacked the email
+        "missed_at": TS,  # the first whole read that lacked it, and its run
+        "missed_run": "VARCHAR",
     },
     "hard_bounces": {"email": "VARCHAR", "bounced_at": TS, "origin": "VARCHAR"},
     "spam_complaints": {"email": "VARCHAR", "complained_at": TS, "origin": "VARCHAR"},
@@ -208,14 +214,14 @@ def extract_lists(conn: duckdb.DuckDBPyConnection, client: ActOnClient) -> Extra
     run = _Run(conn, client, "lists")
     rows = [
         {
-            "list_id": r["id"],
+            "list_id": _answered(r, "id", "GET /api/1/list"),
             "name": r.get("name"),
             "folder_name": r.get("folderName"),
             "size": int(r["sourceSize"]) if r.get("sourceSize") not in (None, "") else None,
             "last_modified_at": _ms(r.get("tsLastModified")),
         }
         for page in client.lists()
-        for r in page.get("result") or []
+        for r in page["result"]
     ]
     with transaction(conn):
         conn.execute(f"DELETE FROM {SCHEMA}.lists")
@@ -292,7 +298,7 @@ def _cheaper_whole(first_page: Mapping[str, Any], list_size: int | None) -> bool
     """Whether the whole list by CSV (one call, ~100k rows/s) beats paging the modified-after window (1,000 rows
     a call at 5 calls/s, ~5k rows/s): after a bulk change such as our own merge upload the window is most of it."""
     window = int(first_page.get("totalCount", -1))
-    return window > 2 * len(first_page.get("data") or []) and window > (list_size or 0) / 20
+    return window > 2 * len(first_page["data"]) and window > (list_size or 0) / 20
 
 
 def _changed_records(run: _Run, list_id: str, since_ms: int, size: int | None) -> None:
@@ -304,7 +310,7 @@ def _changed_records(run: _Run, list_id: str, since_ms: int, size: int | None) -
             pages.close()
             _full_list(run, list_id)
             return
-        headers, data = page.get("headers") or [], page.get("data") or []
+        headers, data = required(page, SYSTEM, f"GET /api/1/list/{list_id}", "headers", list), page["data"]
         width = max((len(r) for r in data), default=0)
         text = pl.DataFrame(
             [[*r, *[None] * (width - len(r))] for r in data],
@@ -388,18 +394,8 @@ def extract_contacts(
     run = _Run(conn, client, "contacts", units_per_s=1)
     pages = client.contact_pages(updated_after_s=run.since(int(settings.lookback.total_seconds())))
     for page in pages:
-        contacts = page.get("contacts") or []
-        rows = [
-            {
-                "contact_id": c["id"],
-                "email": c.get("email"),
-                "score": (c.get("fields") or {}).get(settings.score_field),
-                "created_at": _ms(int(c["createdAt"]) * 1000) if c.get("createdAt") is not None else None,
-                "updated_at": _ms(int(c["updatedAt"]) * 1000) if c.get("updatedAt") is not None else None,
-                "fields": json.dumps(c.get("fields") or {}, ensure_ascii=False),
-            }
-            for c in contacts
-        ]
+        contacts = page["contacts"]
+        rows = [_contact_row(c, settings.score_field) for c in contacts]
         with transaction(conn):
             run.upsert("contacts", rows, ["contact_id"])
             run.advance(
@@ -408,55 +404,151 @@ def extract_contacts(
     return run.done()
 
 
+def _contact_row(contact: Mapping[str, Any], score_field: str) -> dict[str, Any]:
+    """A unified contact as the warehouse keeps it. The v2 answer's shape is not documented: one without the
+    fields a score rests on stops the read rather than giving contacts no score."""
+    call = "GET /ucl/v2/{accountId}/contact/"
+    fields = required(contact, SYSTEM, call, "fields", dict)
+    if score_field not in fields:
+        raise UnexpectedAnswer(SYSTEM, call, f"a contact's fields have no {score_field!r} (the score source)")
+    return {
+        "contact_id": _answered(contact, "id", call),
+        "email": contact.get("email"),
+        "score": fields[score_field],
+        "created_at": _ms(int(contact["createdAt"]) * 1000) if contact.get("createdAt") is not None else None,
+        "updated_at": _ms(int(required(contact, SYSTEM, call, "updatedAt", (int, str))) * 1000),
+        "fields": json.dumps(fields, ensure_ascii=False),
+    }
+
+
 # -- opt-outs, bounces, complaints ------------------------------------------------------------------------------
 def extract_optouts(
     conn: duckdb.DuckDBPyConnection,
     client: ActOnClient,
     whole_every: timedelta = timedelta(0),
     settings: ActOnExtractSettings | None = None,
+    *,
+    guard: OptinGuard | None = None,
+    run_id: str | None = None,
 ) -> ExtractResult:
     """The opt-outs created since the last read (less the lookback), and the whole list when the last whole read
     is ``whole_every`` or more ago: Act-On filters the list by creation only, so an email that left it (an
-    opt-in) shows only in a whole read. The history records when each email was first and last seen on the list
-    and when a whole read no longer found it."""
+    opt-in) shows only in a whole read. The history records when each email was first and last seen on the list,
+    and when it was inferred to have left it (``ingest.optout_holds`` has the rules)."""
     settings = settings or ActOnExtractSettings()
+    run_id = run_id or f"read-{uuid.uuid4()}"
     run = _Run(conn, client, "optouts", units_per_s=1000)
-    whole = run.result.watermark_before is None or reconciliation_due(conn, SOURCE, "optouts", whole_every)
+    whole = (
+        run.result.watermark_before is None
+        or reconciliation_due(conn, SOURCE, "optouts", whole_every)
+        or _whole_read_owed(conn)
+    )
     since = None if whole else run.since(int(settings.lookback.total_seconds() * 1000))
     read = _frame(
         "optouts",
         [
-            {"email": r["email"], "opted_out_at": _ms(r.get("timestamp")), "origin": r.get("origin")}
+            {
+                "email": _answered(r, "email", "GET /api/1/list/optout"),
+                "opted_out_at": _ms(r.get("timestamp")),
+                "origin": r.get("origin"),
+            }
             for page in client.optout_pages("optout", created_after_ms=since)
-            for r in page.get("result") or []
+            for r in page["result"]
         ],
     )
-    now = utc_now()
-    h = f"{SCHEMA}.optout_history"
     with transaction(conn), registered(conn, read.unique("email", keep="last")) as seen:
         if whole:
             conn.execute(f"DELETE FROM {SCHEMA}.optouts")
         run.upsert("optouts", read, ["email"])
-        conn.execute(
-            f"UPDATE {h} SET last_seen_at = ?, opted_out_at = o.opted_out_at FROM {seen} o "
-            f"WHERE lower(trim(o.email)) = lower(trim({h}.email)) AND {h}.removed_at IS NULL",
-            [now],
-        )
-        conn.execute(
-            f"INSERT INTO {h} SELECT o.email, o.opted_out_at, ?, ?, NULL FROM {seen} o "
-            f"WHERE NOT EXISTS (SELECT 1 FROM {h} WHERE lower(trim({h}.email)) = lower(trim(o.email)) AND {h}.removed_at IS NULL)",
-            [now, now],
-        )
+        _record_sightings(conn, seen)
         if whole:
-            removed = conn.execute(
-                f"UPDATE {h} SET removed_at = ? WHERE removed_at IS NULL AND NOT EXISTS "
-                f"(SELECT 1 FROM {SCHEMA}.optouts o WHERE lower(trim(o.email)) = lower(trim({h}.email)))",
-                [now],
-            ).fetchone()
-            run.result.rows_deleted = int(removed[0]) if removed else 0
+            run.result.rows_deleted = _infer_optins(conn, seen, run_id, guard or OptinGuard())
             mark_reconciled(conn, SOURCE, "optouts")
     run.result.mode = "whole list" if whole else "created after"
     return run.done()
+
+
+_HISTORY = f"{SCHEMA}.optout_history"
+_SAME_EMAIL = f"lower(trim(o.email)) = lower(trim({_HISTORY}.email))"
+
+
+def _whole_read_owed(conn: duckdb.DuckDBPyConnection) -> bool:
+    """A whole read is owed now, whatever the cadence, when one read's inference waits for a second run's read
+    (an email missing once) or an operator released a held read."""
+    (owed,) = conn.execute(
+        f"SELECT count(*) FROM {_HISTORY} WHERE removed_at IS NULL AND missed_at IS NOT NULL"
+    ).fetchone() or (0,)
+    return bool(owed or released_emails(conn))
+
+
+def _record_sightings(conn: duckdb.DuckDBPyConnection, seen: str) -> None:
+    """Emails read on the list are on it now: an entry closed for the same opt-out is reopened (its removal was
+    inferred from a read that missed it), an open one is marked seen, and a new one is opened."""
+    now = utc_now()
+    conn.execute(
+        f"UPDATE {_HISTORY} SET removed_at = NULL FROM {seen} o WHERE {_SAME_EMAIL} "
+        f"AND {_HISTORY}.removed_at IS NOT NULL AND {_HISTORY}.opted_out_at = o.opted_out_at "
+        f"AND NOT EXISTS (SELECT 1 FROM {_HISTORY} h2 WHERE lower(trim(h2.email)) = lower(trim(o.email)) "
+        "AND h2.removed_at IS NULL)"
+    )
+    conn.execute(
+        f"UPDATE {_HISTORY} SET last_seen_at = ?, opted_out_at = o.opted_out_at, missed_at = NULL, "
+        f"missed_run = NULL FROM {seen} o WHERE {_SAME_EMAIL} AND {_HISTORY}.removed_at IS NULL",
+        [now],
+    )
+    conn.execute(
+        f"INSERT INTO {_HISTORY} (email, opted_out_at, first_seen_at, last_seen_at) "
+        f"SELECT o.email, o.opted_out_at, ?, ? FROM {seen} o WHERE NOT EXISTS "
+        f"(SELECT 1 FROM {_HISTORY} WHERE {_SAME_EMAIL} AND {_HISTORY}.removed_at IS NULL)",
+        [now, now],
+    )
+
+
+def _infer_optins(conn: duckdb.DuckDBPyConnection, seen: str, run_id: str, guard: OptinGuard) -> int:
+    """After a whole read: an open entry whose email it lacked is missed once; one that a whole read of another
+    run also lacked is an inferred opt-in, recorded (``removed_at``) unless the guard holds the read. Returns
+    the opt-ins recorded."""
+    missing = f"{_HISTORY}.removed_at IS NULL AND NOT EXISTS (SELECT 1 FROM {seen} o WHERE {_SAME_EMAIL})"
+    (known,) = conn.execute(f"SELECT count(*) FROM {_HISTORY} WHERE removed_at IS NULL").fetchone() or (0,)
+    confirmed = dict(
+        conn.execute(
+            f"SELECT lower(trim(email)), max(last_seen_at) FROM {_HISTORY} "
+            f"WHERE {missing} AND missed_at IS NOT NULL AND missed_run <> ? GROUP BY 1",
+            [run_id],
+        ).fetchall()
+    )
+    conn.execute(
+        f"UPDATE {_HISTORY} SET missed_at = ?, missed_run = ? WHERE {missing} AND missed_at IS NULL",
+        [utc_now(), run_id],
+    )
+    released = released_emails(conn)
+    releasable = set().union(*released.values()) & confirmed.keys() if released else set()
+    rest = {e: seen_at for e, seen_at in confirmed.items() if e not in releasable}
+    allowed = guard.allowed(known)
+    if len(rest) > allowed:
+        hold_id = hold(conn, run_id, rest, known, allowed)
+        log.warning(
+            "opt-out list read held (%s): %d inferred opt-ins of %d known opt-outs, %d allowed",
+            hold_id, len(rest), known, allowed,
+        )  # fmt: skip
+        rest = {}
+    applied = releasable | rest.keys()
+    if applied:
+        conn.execute(
+            f"UPDATE {_HISTORY} SET removed_at = ? WHERE removed_at IS NULL "
+            "AND lower(trim(email)) IN (SELECT unnest(?::VARCHAR[]))",
+            [utc_now(), sorted(applied)],
+        )
+    mark_applied(conn, list(released))
+    return len(applied)
+
+
+def _answered(row: Mapping[str, Any], key: str, call: str) -> Any:
+    """A row's field a decision rests on: present and not empty, else the call's answer is not believed."""
+    value = row.get(key) if isinstance(row, Mapping) else None
+    if value in (None, ""):
+        raise UnexpectedAnswer(SYSTEM, call, f"a row without {key!r}: {str(row)[:200]}")
+    return value
 
 
 def extract_suppressions(
@@ -475,9 +567,14 @@ def extract_suppressions(
     for page in client.optout_pages(
         kind, created_after_ms=run.since(int(settings.lookback.total_seconds() * 1000))
     ):
-        result = page.get("result") or []
+        result = page["result"]
         rows = [
-            {"email": r["email"], stamp: _ms(r.get("timestamp")), "origin": r.get("origin")} for r in result
+            {
+                "email": _answered(r, "email", f"GET /api/1/list/{kind}"),
+                stamp: _ms(r.get("timestamp")),
+                "origin": r.get("origin"),
+            }
+            for r in result
         ]
         with transaction(conn):
             run.upsert(table, rows, ["email", stamp])
@@ -502,10 +599,10 @@ def extract_messages(
     tells each drill-down's size, so drill-downs whose events are all kept already are skipped."""
     settings = settings or ActOnExtractSettings()
     run = _Run(conn, client, "messages")
-    messages = [m for page in client.message_pages() for m in page.get("msgresult") or []]
+    messages = [m for page in client.message_pages() for m in page["msgresult"]]
     # The window ends at the newest send rather than now: an account that paused sending keeps collecting the
     # late opens and clicks of its last campaigns (and a sandbox world behind the wall clock works the same).
-    sent_at = {m["msgId"]: _ms(m.get("timeStamp")) for m in messages}
+    sent_at = {_answered(m, "msgId", "GET /api/1/message"): _ms(m.get("timeStamp")) for m in messages}
     newest = max((t for t in sent_at.values() if t is not None), default=None)
     reports = {}
     for m in messages:
@@ -556,7 +653,7 @@ def extract_messages(
                             "contact_id": r.get("contactId"),
                             "event_at": _ms(r.get("timestamp")),
                         }
-                        for r in page.get("result") or []
+                        for r in page["result"]
                     ],
                 )
                 for page in client.drilldown_pages(message_id, verb)

@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from ingest.optout_holds import OptinGuard
+
 DEFAULT_PATH = Path("sync.yaml")
 ENV_VAR = "SYNC_CONFIG"
 
@@ -174,10 +176,18 @@ class OptoutConfig(_Strict):
     # New opt-outs are read every run; an opt-in (an email leaving Act-On's list) shows only in a read of the
     # whole list, which at a million contacts costs ~80 calls: by default as often as Act-On's own connector syncs.
     whole_list_every_hours: int = Field(default=4, ge=0)
+    # A whole read that would infer more opt-ins than this many, or than this share of the known opt-outs
+    # (whichever allows more), is held until an operator releases it (ingest/optout_holds.py).
+    max_inferred_optins: int = Field(default=25, ge=0)
+    max_inferred_optin_share: float = Field(default=0.01, ge=0, le=1)
 
     @property
     def whole_list_every(self) -> timedelta:
         return timedelta(hours=self.whole_list_every_hours)
+
+    @property
+    def optin_guard(self) -> OptinGuard:
+        return OptinGuard(self.max_inferred_optins, self.max_inferred_optin_share)
 
 
 def _check_score_source(source: str) -> str:

@@ -23,7 +23,7 @@ from ingest.health.freshness import NAME as FRESHNESS
 from ingest.health.freshness import TITLE as FRESHNESS_TITLE
 from ingest.health.freshness import check_freshness
 from ingest.health.lists import check_records_missing_in_acton
-from ingest.health.optouts import check_optout_mismatch
+from ingest.health.optouts import check_optout_hold, check_optout_mismatch
 from ingest.health.reports import check_reports_incomplete
 from ingest.health.schema_contract import check_schema_contract
 from ingest.health.scores import check_scores_not_updating
@@ -80,6 +80,7 @@ def run_checks(
                 check_records_missing_in_acton(conn, config),
                 check_scores_not_updating(conn, salesforce, config),
                 check_optout_mismatch(conn, config),
+                check_optout_hold(conn),
                 check_reports_incomplete(conn, config),
                 check_extraction_complete(conn, salesforce),
             ]

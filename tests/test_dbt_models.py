@@ -416,12 +416,14 @@ def load_world(conn: duckdb.DuckDBPyConnection) -> None:
                 "email": "lee@beta.io",
                 "opted_out_at": ts("2024-01-15 09:00"),
                 "first_seen_at": ts("2024-01-16"),
+                "last_seen_at": ts("2024-02-28 09:00"),
                 "removed_at": ts("2024-03-01 09:00"),
             },
             {
                 "email": "sam@delta.com",
                 "opted_out_at": ts("2023-12-01 09:00"),
                 "first_seen_at": ts("2023-12-02"),
+                "last_seen_at": ts("2024-01-04 09:00"),
                 "removed_at": ts("2024-01-05 09:00"),
             },
         ],
@@ -517,7 +519,7 @@ def test_people_carry_ids_owner_consent_and_stage(warehouse: duckdb.DuckDBPyConn
             True,
             False,
             "acton_optin",
-            ts("2024-03-01 09:00"),
+            ts("2024-02-28 09:00"),
             "opportunity",
             ts("2024-03-01 09:00"),
         )
@@ -664,8 +666,9 @@ def test_optouts_follow_the_latest_consent_event(warehouse: duckdb.DuckDBPyConne
         "from sync.salesforce_optout_updates order by 1",
     )
     assert salesforce == [
-        # Lee opted back in inside Act-On after checking the box: un-checked
-        ("003L1", "lee@beta.io", True, False, "acton_optin", ts("2024-03-01 09:00")),
+        # Lee opted back in inside Act-On after checking the box: un-checked, the opt-in dated when the list
+        # last showed the email
+        ("003L1", "lee@beta.io", True, False, "acton_optin", ts("2024-02-28 09:00")),
         # Ann is on Act-On's opt-out list: checked
         ("00QA1", "ann@gamma.org", False, True, "acton_optout", ts("2024-03-05 09:00")),
     ]

@@ -432,13 +432,23 @@ def test_acton_extract_equals_the_sandbox(fresh_sandbox: Sandbox, tmp_path: Path
         return on_list[0], history.fetchone()[0]  # type: ignore[index]
 
     read = extract_optouts(wh, client, timedelta(hours=4), no_lookback)
-    assert (read.mode, read.rows_inserted, read.rows_updated, read.api_calls) == ("created after", 1, 0, 1)
+    # the page with the new opt-out, then one that adds nothing: a short page alone never ends a read
+    assert (read.mode, read.rows_inserted, read.rows_updated, read.api_calls) == ("created after", 1, 0, 2)
     assert state(added) == (1, None) and state(opted_in) == (1, None)
-    read = extract_optouts(wh, client, timedelta(0), no_lookback)
+    # an opt-in is inferred only when whole reads of two different runs lack the email (the same run's step
+    # executed again does not count)
+    for run_id in ("run-1", "run-1"):
+        read = extract_optouts(wh, client, timedelta(0), no_lookback, run_id=run_id)
+        assert (read.mode, read.rows_deleted) == ("whole list", 0)
+        assert state(opted_in) == (0, None)
+    # a missed email makes the next run read the whole list whatever the cadence
+    read = extract_optouts(wh, client, timedelta(hours=4), no_lookback, run_id="run-2")
     assert (read.mode, read.rows_deleted) == ("whole list", 1)
     on_list, removed_at = state(opted_in)
     assert on_list == 0 and removed_at is not None
     assert state(added) == (1, None)
+    read = extract_optouts(wh, client, timedelta(hours=4), no_lookback, run_id="run-3")
+    assert read.mode == "created after"
     assert json.loads(wh.execute("SELECT fields FROM raw_acton.contacts LIMIT 1").fetchone()[0])
 
 

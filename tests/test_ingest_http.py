@@ -21,6 +21,7 @@ import trustme
 
 from ingest import soql
 from ingest.acton import ActOnClient
+from ingest.answers import UnexpectedAnswer
 from ingest.errors import ApiError, AuthError, MalformedResponse, RateLimited
 from ingest.http import CallCounter, json_or_raise, new_session
 from ingest.redact import RedactingFilter, redact
@@ -534,12 +535,65 @@ def test_acton_paginators(server: FakeServer, tmp_path: Path) -> None:
     server.route("GET", "/ucl/v2/77/contact/", ucl)
     client = ActOnClient.from_env(acton_env(server, tmp_path))
     pages = list(client.offset_pages("/api/1/list/optout", count=2))
-    assert [len(p["result"]) for p in pages] == [2, 2, 1]
+    # totalCount -1: each page re-reads the last row of the one before, and a page that adds nothing ends it
+    assert [len(p["result"]) for p in pages] == [2, 1, 1, 1]
+    assert len(server.calls("GET", "/api/1/list/optout")) == 5
     pages = list(client.offset_pages("/api/1/list", count=2))
-    assert [len(p["result"]) for p in pages] == [2, 2]  # totalCount known: no empty third call
+    assert [len(p["result"]) for p in pages] == [2, 1, 1]  # totalCount known: no call after the last row
     pages = list(client.v2_pages("/ucl/v2/77/contact/", {"updatedAfter": 1_700_000_000}, page_size=2))
     assert [c["id"] for p in pages for c in p["contacts"]] == [c["id"] for c in contacts]
     assert client.account_id() == "77"
+
+
+def _changing_optout_list(
+    server: FakeServer, rows: list[dict[str, Any]], cap: int, remove_at_call: int
+) -> None:
+    """An opt-out list served at most ``cap`` rows a page, whose first row leaves it (an opt-in) just before
+    the ``remove_at_call``-th read."""
+    served = {"calls": 0}
+
+    def optout(seen: Seen) -> Reply:
+        served["calls"] += 1
+        if served["calls"] == remove_at_call:
+            rows.pop(0)
+        off, cnt = int(seen.query["offset"][0]), min(int(seen.query["count"][0]), cap)
+        page = rows[off : off + cnt]
+        return Reply(200, {"offset": off, "count": len(page), "totalCount": -1, "result": page})
+
+    server.route("GET", "/api/1/list/optout", optout)
+
+
+def test_acton_paging_misses_no_row_of_a_list_changing_under_short_pages(
+    server: FakeServer, tmp_path: Path
+) -> None:
+    """Pages capped below the count asked for and a row leaving the list between two pages: every row that
+    stayed on the list throughout is read (offset paging alone skips the row the removal shifted into an
+    offset already read, and ends at the first short page)."""
+    server.route("POST", "/token", ActOnTokens())
+    rows = [{"email": f"p{i:02d}@x.com", "timestamp": 1000 + i, "origin": "api"} for i in range(40)]
+    stayed = {r["email"] for r in rows[1:]}
+    _changing_optout_list(server, rows, cap=7, remove_at_call=3)
+    client = ActOnClient.from_env(acton_env(server, tmp_path))
+    read = [r["email"] for page in client.offset_pages("/api/1/list/optout") for r in page["result"]]
+    assert stayed <= set(read) and len(read) == len(set(read))
+
+
+def test_acton_rowless_or_unexpected_answers_stop_the_read(server: FakeServer, tmp_path: Path) -> None:
+    server.route("POST", "/token", ActOnTokens())
+    server.route("GET", "/api/1/list/optout", Reply(200, {"status": "failure"}))
+    server.route(
+        "GET",
+        "/api/1/list",
+        lambda seen: Reply(
+            200, {"totalCount": 3, "result": [{"id": "l-1"}] if seen.query["offset"] == ["0"] else []}
+        ),
+    )
+    client = ActOnClient.from_env(acton_env(server, tmp_path))
+    with pytest.raises(UnexpectedAnswer, match=r"GET /api/1/list/optout .*no 'result'"):
+        list(client.optout_pages())
+    # an exact count the rows read do not reach
+    with pytest.raises(UnexpectedAnswer, match="totalCount: the answer says 3, 1 were read"):
+        list(client.lists())
 
 
 def test_acton_merge_upload_is_multipart_with_specs(server: FakeServer, tmp_path: Path) -> None:

@@ -11,7 +11,8 @@ from collections import Counter
 
 import duckdb
 
-from ingest.health.result import CheckResult, extracted_at, missing_models, rows, sample, status_of
+from ingest.health.result import CheckResult, Status, extracted_at, missing_models, rows, sample, status_of
+from ingest.optout_holds import holds
 from ingest.sync_config import SyncConfig
 
 NAME = "optout_mismatch"
@@ -184,4 +185,40 @@ def check_optout_mismatch(conn: duckdb.DuckDBPyConnection, config: SyncConfig) -
         "; ".join(fixes),
         counts,
         sample(sorted(residual, key=lambda r: r["email"])),
+    )
+
+
+HOLD_NAME = "optout_hold"
+HOLD_TITLE = "Opt-out list read held"
+
+
+def check_optout_hold(conn: duckdb.DuckDBPyConnection) -> CheckResult:
+    """A whole read of Act-On's opt-out list held by the plausibility guard (ingest/optout_holds.py): its
+    inferred opt-ins are not applied until an operator releases that read."""
+    held = holds(conn, "held")
+    if not held:
+        return CheckResult(HOLD_NAME, HOLD_TITLE, Status.PASS, "no opt-out list read is held")
+    h = held[0]
+    return CheckResult(
+        HOLD_NAME,
+        HOLD_TITLE,
+        Status.FAIL,
+        f"the whole read of Act-On's opt-out list at {h.read_at:%Y-%m-%d %H:%M} UTC would infer "
+        f"{h.inferred_optins} opt-ins of {h.known_optouts} known opt-outs (at most {h.allowed} allowed): nothing "
+        "is un-ticked for them; new opt-outs, lists and scores still sync",
+        "check in Act-On that these people really opted back in (a partial or failed read of the opt-out list "
+        f"looks the same); if they did, `python -m ingest.optout_holds release {h.hold_id}`, and the next run "
+        "applies them; if not, do nothing: the hold stays until a read no longer lacks them",
+        counts={
+            "inferred_optins": h.inferred_optins,
+            "known_optouts": h.known_optouts,
+            "allowed": h.allowed,
+        },
+        samples=sample(
+            rows(
+                conn,
+                "SELECT email, last_seen_at FROM sync_state.optout_hold_emails WHERE hold_id = ? ORDER BY email",
+                [h.hold_id],
+            )
+        ),
     )

@@ -16,7 +16,7 @@ from ingest.health.budget import check_api_budget, projected_calls
 from ingest.health.completeness import object_counts, summarise
 from ingest.health.freshness import AssetFreshness, expected_cron
 from ingest.health.lists import check_records_missing_in_acton
-from ingest.health.optouts import check_optout_mismatch
+from ingest.health.optouts import check_optout_hold, check_optout_mismatch
 from ingest.health.reports import check_reports_incomplete
 from ingest.health.schema_contract import check_schema_contract
 from ingest.health.scores import check_scores_not_updating
@@ -143,6 +143,15 @@ def optout_mismatch(warehouse: WarehouseResource, sync_config: SyncConfigResourc
         return check_result(check_optout_mismatch(conn, sync_config.load()))
 
 
+@dg.asset_check(asset="optout_sync", name="optout_hold", pool=DUCKDB_POOL, blocking=True)
+def optout_hold(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    """A whole read of Act-On's opt-out list that would infer more opt-ins than the guard allows is held: nothing
+    is un-ticked for them until an operator releases it. Blocking, so the run fails and says so, after the rest
+    of the sync (new opt-outs both ways included) went through."""
+    with warehouse.connect() as conn:
+        return check_result(check_optout_hold(conn))
+
+
 @dg.asset_check(asset=["marts", "funnel_report"], name="reports_incomplete", pool=DUCKDB_POOL)
 def reports_incomplete(warehouse: WarehouseResource, sync_config: SyncConfigResource) -> dg.AssetCheckResult:
     """Funnel and ROI marts without rows, and opportunities missing the mapped amount, stage or close date."""
@@ -216,6 +225,7 @@ def defs() -> dg.Definitions:
             records_missing_in_acton,
             scores_not_updating,
             optout_mismatch,
+            optout_hold,
             reports_incomplete,
             extraction_complete,
             schema_contract,

@@ -15,17 +15,24 @@ from orchestration.defs.jobs import PREFLIGHT
 from orchestration.defs.metadata import extract_metadata
 from orchestration.defs.resources import DUCKDB_POOL, ActOnResource, SyncConfigResource, WarehouseResource
 
-Step = Callable[[duckdb.DuckDBPyConnection, ActOnClient, SyncConfigResource], Sequence[ExtractResult]]
+# (warehouse, client, configuration, run id) -> results
+Step = Callable[[duckdb.DuckDBPyConnection, ActOnClient, SyncConfigResource, str], Sequence[ExtractResult]]
 
 
 def _key(table: str) -> dg.AssetKey:
     return dg.AssetKey(["raw_acton", table])
 
 
-def _run(step: Step, warehouse: WarehouseResource, acton: ActOnResource, sync_config: SyncConfigResource):
+def _run(
+    step: Step,
+    warehouse: WarehouseResource,
+    acton: ActOnResource,
+    sync_config: SyncConfigResource,
+    run_id: str,
+):
     with warehouse.connect() as conn:
         ex.ensure_tables(conn)
-        return step(conn, acton.client(), sync_config)
+        return step(conn, acton.client(), sync_config, run_id)
 
 
 def _extract_asset(
@@ -46,8 +53,13 @@ def _extract_asset(
             for t in tables
         ],
     )
-    def extract(warehouse: WarehouseResource, acton: ActOnResource, sync_config: SyncConfigResource):
-        results = _run(step, warehouse, acton, sync_config)
+    def extract(
+        context: dg.AssetExecutionContext,
+        warehouse: WarehouseResource,
+        acton: ActOnResource,
+        sync_config: SyncConfigResource,
+    ):
+        results = _run(step, warehouse, acton, sync_config, context.run.run_id)
         for table in tables:
             yield dg.MaterializeResult(asset_key=_key(table), metadata=extract_metadata(*results))
 
@@ -66,41 +78,51 @@ def defs() -> dg.Definitions:
             _extract_asset(
                 ["lists"],
                 "Act-On contact lists (id, name, size, last modified).",
-                lambda c, a, s: [ex.extract_lists(c, a)],
+                lambda c, a, s, _: [ex.extract_lists(c, a)],
             ),
             _extract_asset(
                 ["list_records"],
                 "Records of the Salesforce marketing lists named in sync.yaml: whole CSV first, then modified-after pages.",
-                lambda c, a, s: ex.extract_list_records(c, a, _list_names(s), settings),
+                lambda c, a, s, _: ex.extract_list_records(c, a, _list_names(s), settings),
                 deps=["lists"],
             ),
             _extract_asset(
                 ["contacts"],
                 "Act-On unified contacts with the behavioural score (Act-On Primary Score), updatedAfter the watermark.",
-                lambda c, a, s: [ex.extract_contacts(c, a, settings)],
+                lambda c, a, s, _: [ex.extract_contacts(c, a, settings)],
             ),
             _extract_asset(
                 ["optouts", "optout_history"],
                 "Act-On's opt-out list: the opt-outs created since the last read, and the whole list every "
-                "optouts.whole_list_every_hours (it can only be filtered by creation date); an email that left it "
-                "was opted back in, which optout_history records.",
-                lambda c, a, s: [ex.extract_optouts(c, a, s.load().optouts.whole_list_every, settings)],
+                "optouts.whole_list_every_hours (it can only be filtered by creation date); an email missing from "
+                "whole reads of two runs opted back in, which optout_history records, unless more did than "
+                "optouts.max_inferred_optins allows: then the read is held (check optout_hold).",
+                lambda c, a, s, run_id: [
+                    ex.extract_optouts(
+                        c,
+                        a,
+                        s.load().optouts.whole_list_every,
+                        settings,
+                        guard=s.load().optouts.optin_guard,
+                        run_id=run_id,
+                    )
+                ],
             ),
             _extract_asset(
                 ["hard_bounces"],
                 "Act-On hard bounces since the watermark.",
-                lambda c, a, s: [ex.extract_suppressions(c, a, "hardbounce", settings)],
+                lambda c, a, s, _: [ex.extract_suppressions(c, a, "hardbounce", settings)],
             ),
             _extract_asset(
                 ["spam_complaints"],
                 "Act-On spam complaints since the watermark (they count as opt-outs).",
-                lambda c, a, s: [ex.extract_suppressions(c, a, "spamcomplaint", settings)],
+                lambda c, a, s, _: [ex.extract_suppressions(c, a, "spamcomplaint", settings)],
             ),
             _extract_asset(
                 ["messages", "message_events"],
                 "Sent email messages and their drill-downs (sent, opened, clicked, bounced, opt-out, spam) for "
                 "messages sent within the message window.",
-                lambda c, a, s: ex.extract_messages(c, a, settings),
+                lambda c, a, s, _: ex.extract_messages(c, a, settings),
             ),
         ]
     )

@@ -1,5 +1,7 @@
 {#- Every consent event per normalised email, from both systems:
-    Act-On opt-outs (history and current list), opt-ins (an email leaving the opt-out list), spam complaints
+    Act-On opt-outs (history and current list), opt-ins (an email that left the opt-out list: inferred from
+    whole reads that lacked it, so dated at the last time it was seen there, and any Salesforce check after that
+    wins), spam complaints
     (count as opt-outs); Salesforce checks and un-checks of HasOptedOutOfEmail (an un-check is kept here for
     the record, but int_consent_states_resolved never treats it as an opt-in). Hard bounces are not consent.
     A check our own write-back made (consent ledger, system salesforce, written since the record's previous
@@ -67,7 +69,7 @@ events as (
 
     union all
 
-    select email, 'acton', 'opt_in', 'acton_optin', cast(null as {{ dbt.type_string() }}), removed_at
+    select email, 'acton', 'opt_in', 'acton_optin', cast(null as {{ dbt.type_string() }}), last_seen_at
     from {{ ref('stg_acton__optout_history_entries') }}
     where is_valid_email and removed_at is not null
 

@@ -1,5 +1,5 @@
-{#- removed_at: the first whole read of the opt-out list that no longer saw the email, i.e. an opt-in
-    observed then. -#}
+{#- removed_at: when the opt-in was recorded (whole reads of two runs no longer saw the email); the opt-in
+    itself happened after last_seen_at, the last time a read saw it. -#}
 select
     {{ dbt.concat(["coalesce(email, '')", "'|'", dbt.cast("coalesce(opted_out_at, first_seen_at)", dbt.type_string())]) }}
         as optout_history_id,
