@@ -19,7 +19,7 @@ from ingest import warehouse, writeback_acton_lists
 from ingest.acton import DRILLDOWNS, ActOnClient
 from ingest.acton_auth import SYSTEM
 from ingest.answers import UnexpectedAnswer, required
-from ingest.optout_holds import OptinGuard, hold, mark_applied, released_emails
+from ingest.optout_holds import OptinGuard, hold, mark_applied, released_emails, supersede_held
 from ingest.results import ExtractResult
 from ingest.warehouse import (
     get_watermark,
@@ -525,6 +525,7 @@ def _infer_optins(conn: duckdb.DuckDBPyConnection, seen: str, run_id: str, guard
     releasable = set().union(*released.values()) & confirmed.keys() if released else set()
     rest = {e: seen_at for e, seen_at in confirmed.items() if e not in releasable}
     allowed = guard.allowed(known)
+    supersede_held(conn)
     if len(rest) > allowed:
         hold_id = hold(conn, run_id, rest, known, allowed)
         log.warning(

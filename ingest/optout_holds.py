@@ -70,10 +70,8 @@ def hold(
     known_optouts: int,
     allowed: int,
 ) -> str:
-    """Record a held read (inside the caller's transaction): its inferred opt-ins with when each was last seen.
-    An earlier read still held is superseded: the operator releases what the latest read found."""
+    """Record a held read (inside the caller's transaction): its inferred opt-ins with when each was last seen."""
     hold_id = f"hold-{utc_now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
-    conn.execute(f"UPDATE {HOLDS} SET status = 'superseded' WHERE status = 'held'")
     conn.execute(
         f"INSERT INTO {HOLDS} (hold_id, run_id, read_at, inferred_optins, known_optouts, allowed, status) "
         "VALUES (?, ?, ?, ?, ?, ?, 'held')",
@@ -83,6 +81,12 @@ def hold(
         f"INSERT INTO {HOLD_EMAILS} VALUES (?, ?, ?)", [[hold_id, e, seen] for e, seen in emails.items()]
     )
     return hold_id
+
+
+def supersede_held(conn: duckdb.DuckDBPyConnection) -> None:
+    """A newer whole read decides afresh: a read still held is superseded (the operator releases what the latest
+    read found, and a read that no longer lacks the emails ends the hold)."""
+    conn.execute(f"UPDATE {HOLDS} SET status = 'superseded' WHERE status = 'held'")
 
 
 def mark_applied(conn: duckdb.DuckDBPyConnection, hold_ids: Sequence[str]) -> None:

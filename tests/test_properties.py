@@ -3,6 +3,7 @@
 - SOQL literals from ``ingest.soql`` select exactly the record holding the value, through the sandbox's compiler.
 - Email normalisation and validity agree between Python (``ingest.writeback_state``) and the dbt macro run in
   DuckDB: a disagreement would split one person in two, or send a row dbt already rejected.
+- An opt-out upload is read by Act-On as exactly the emails sent, and an email that would not be is never sent.
 - Arbitrary text survives the CSV files between the systems: the write-back's list upload as Act-On parses it,
   the write-back's Bulk update as Salesforce parses it, and a Bulk query result as the extract reads it (polars).
 """
@@ -26,6 +27,7 @@ from hypothesis import strategies as st
 from starlette.datastructures import QueryParams
 
 from ingest import soql
+from ingest.acton import emails_csv, survives_csv
 from ingest.salesforce_frames import Column, frame_from_csv
 from ingest.warehouse import utc_now
 from ingest.writeback_acton_lists import _member_csv, member_texts, upload_specs
@@ -33,6 +35,7 @@ from ingest.writeback_salesforce import BULK_NULL, _bulk_csv
 from ingest.writeback_state import is_valid_email, normalise_email
 from sandbox.acton.calls import Call
 from sandbox.acton.merge import parse_upload
+from sandbox.acton.optouts import upload_rows
 from sandbox.control import Control
 from sandbox.salesforce.bulk_ingest import BulkIngest
 from sandbox.salesforce.bulk_jobs import Jobs
@@ -184,3 +187,18 @@ def test_bulk_query_csv_reads_crlf_inside_a_value() -> None:
     data = io.BytesIO(b'"Id","Description"\n"1","a\r\nb"\n"2","c\rd"\n').getvalue()
     frame = frame_from_csv(data, [Column("Id", "VARCHAR"), Column("Description", "VARCHAR")], utc_now())
     assert frame["Description"].to_list() == ["a\r\nb", "c\rd"]
+
+
+# -- opt-out uploads ------------------------------------------------------------------------------------------
+@FAST
+@given(st.lists(field_text, max_size=8))
+def test_optout_upload_is_read_as_the_emails_sent(emails: list[str]) -> None:
+    """What Act-On reads from an opt-out upload is exactly what was sent: ``"john"@example.com`` stays itself,
+    ``a,b@example.com`` stays one email. An email whose line Act-On would read otherwise is refused before any
+    upload is built."""
+    sendable = [e for e in emails if survives_csv(e)]
+    assert upload_rows(emails_csv(sendable)) == [[e] for e in sendable]
+    for e in set(emails) - set(sendable):
+        with pytest.raises(ValueError, match="CSV round trip"):
+            emails_csv([e])
+    assert not survives_csv("\ufeffbom@example.com")

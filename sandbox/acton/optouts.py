@@ -65,6 +65,11 @@ def opt_in(conn: sqlite3.Connection, email: str, ts_ms: int, origin: str) -> boo
     return bool(removed)
 
 
+def upload_rows(data: bytes) -> list[list[str]]:
+    """The rows of an opt-out or opt-in upload as Act-On reads them (a leading byte-order mark dropped)."""
+    return list(csv.reader(io.StringIO(data.decode("utf-8-sig", "replace"), newline="")))
+
+
 def upload(apply: Callable[[sqlite3.Connection, str, int, str], bool]) -> Callable[[Ctx, Call], Response]:
     """A handler for a one-column CSV of emails, each applied with ``opt_out`` or ``opt_in``."""
 
@@ -72,7 +77,7 @@ def upload(apply: Callable[[sqlite3.Connection, str, int, str], bool]) -> Callab
         data = call.files.get("file")
         if data is None:
             raise ActOnError(10003)
-        rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig", "replace"), newline="")))
+        rows = upload_rows(data)
         empty = sum(1 for r in rows if not r or not r[0].strip())
         invalid = [r for r in rows if r and r[0].strip() and not is_valid_email(r[0])]
         valid = [r[0] for r in rows if r and is_valid_email(r[0])]

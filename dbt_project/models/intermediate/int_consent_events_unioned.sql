@@ -92,7 +92,9 @@ events as (
     where echo_rank = 1
 )
 
-select
+{#- distinct: our check that echoes a Salesforce check (the box un-checked, then checked again by the sync on the
+    strength of that check) is that same event once more -#}
+select distinct
     {{ dbt.concat(["email", "'|'", "source_event", "'|'", "coalesce(salesforce_id, '')", "'|'",
                    dbt.cast("event_at", dbt.type_string())]) }} as consent_event_id,
     email,
