@@ -44,6 +44,24 @@ SYNC_STATE_TABLES: dict[str, dict[str, str]] = {
         "run_id": "VARCHAR",
         "written_at": "TIMESTAMP",
     },
+    # consent writes about to be sent (ingest/writeback_optouts.py): committed before the call, so that a process
+    # that dies before the outcome leaves a row the next run settles against both systems' state
+    "consent_intents": {
+        "run_id": "VARCHAR",
+        "intent_id": "VARCHAR",
+        "system": "VARCHAR",
+        "email": "VARCHAR",
+        "object": "VARCHAR",
+        "record_id": "VARCHAR",
+        "field": "VARCHAR",
+        "old_value": "VARCHAR",
+        "new_value": "VARCHAR",
+        "source_event": "VARCHAR",
+        "event_at": "TIMESTAMP",
+        "intended_at": "TIMESTAMP",
+        "outcome": "VARCHAR",  # null until settled | accepted | not_applied
+        "settled_at": "TIMESTAMP",
+    },
     "rejects": {
         "run_id": "VARCHAR",
         "source": "VARCHAR",

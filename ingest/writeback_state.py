@@ -1,11 +1,14 @@
 """What every write-back shares: reading the rows a ``sync.*`` model says to send, and recording in
-``sync_state`` what was sent and what came of it (per-row results, the consent ledger, rejects)."""
+``sync_state`` what was sent and what came of it (per-row results, consent intents and the consent ledger,
+rejects)."""
 
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
+from dataclasses import field as dataclass_field
 from datetime import date, datetime
 from typing import Any
 
@@ -49,6 +52,7 @@ class WritebackSummary:
     appended: int = 0  # Act-On list uploads: the job's own append / update counts
     updated: int = 0
     removed: int = 0  # Act-On list records sent for removal (bulk deletes, 100 a call)
+    skipped: int = 0  # rows held back this run on what the target holds now (guarded un-ticks)
     api_calls: int = 0
     dry_run: bool = False
 
@@ -70,7 +74,7 @@ class ResultRow:
     field: str
     old_value: Any
     new_value: Any
-    status: str  # success | failed | retried | dry_run
+    status: str  # success | failed | retried | dry_run | skipped
     error_code: str | None = None
     message: str | None = None
 
@@ -85,6 +89,18 @@ class LedgerEntry:
     new_value: Any
     source_event: str | None
     event_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Intent:
+    """A consent change about to be sent, as a row of ``sync_state.consent_intents``: committed before the call,
+    so that a process dying between the call and its outcome leaves something the next run settles."""
+
+    change: LedgerEntry
+    object: str
+    record_id: str
+    field: str
+    intent_id: str = dataclass_field(default_factory=lambda: uuid.uuid4().hex)
 
 
 @dataclass(frozen=True)
@@ -185,20 +201,26 @@ def already_succeeded(
     return {(o, r, f) for o, r, f in rows}
 
 
+def _rows_frame(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> pa.Table:
+    return pa.table({c: list(values) for c, values in zip(columns, zip(*rows, strict=True), strict=True)})
+
+
 def _append(
     conn: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
 ) -> None:
     """Append rows in one statement: DuckDB's executemany runs one INSERT per row (about 500 rows/s), which
     made the bookkeeping, not the APIs, the slowest part of a large write-back."""
-    _append_frame(
-        conn,
-        table,
-        pa.table({c: list(values) for c, values in zip(columns, zip(*rows, strict=True), strict=True)}),
-    )
+    _append_frame(conn, table, _rows_frame(columns, rows))
 
 
 def _append_frame(conn: duckdb.DuckDBPyConnection, table: str, frame: pa.Table) -> None:
-    with registered(conn, frame) as appended, transaction(conn):
+    with transaction(conn):
+        _insert_frame(conn, table, frame)
+
+
+def _insert_frame(conn: duckdb.DuckDBPyConnection, table: str, frame: pa.Table) -> None:
+    """In the caller's transaction."""
+    with registered(conn, frame) as appended:
         names = ", ".join(frame.column_names)
         conn.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {appended}")
 
@@ -238,28 +260,143 @@ def record_result_frame(conn: duckdb.DuckDBPyConnection, run_id: str, results: p
     _append_frame(conn, "sync_state.writeback_results", stamped.select(RESULT_COLUMNS).to_arrow())
 
 
-def record_ledger(conn: duckdb.DuckDBPyConnection, run_id: str, entries: Iterable[LedgerEntry]) -> int:
+LEDGER_COLUMNS = (
+    "email", "system", "old_value", "new_value", "source_event", "event_at", "run_id", "written_at",
+)  # fmt: skip
+INTENT_COLUMNS = (
+    "run_id", "intent_id", "system", "email", "object", "record_id", "field", "old_value", "new_value",
+    "source_event", "event_at", "intended_at",
+)  # fmt: skip
+
+
+def record_intents(conn: duckdb.DuckDBPyConnection, run_id: str, intents: Iterable[Intent]) -> None:
+    """Committed when this returns: the caller sends only after."""
+    now = utc_now()
     rows = [
         [
-            e.email,
-            e.system,
-            as_text(e.old_value),
-            as_text(e.new_value),
-            e.source_event,
-            e.event_at,
             run_id,
-            utc_now(),
+            i.intent_id,
+            i.change.system,
+            i.change.email,
+            i.object,
+            i.record_id,
+            i.field,
+            as_text(i.change.old_value),
+            as_text(i.change.new_value),
+            i.change.source_event,
+            i.change.event_at,
+            now,
         ]
-        for e in entries
+        for i in intents
     ]
     if rows:
-        _append(
-            conn,
-            "sync_state.consent_ledger",
-            ("email", "system", "old_value", "new_value", "source_event", "event_at", "run_id", "written_at"),
-            rows,
+        _append(conn, "sync_state.consent_intents", INTENT_COLUMNS, rows)
+
+
+def record_accepted(
+    conn: duckdb.DuckDBPyConnection, run_id: str, accepted: Sequence[Intent], ledger: Sequence[LedgerEntry]
+) -> None:
+    """The intents the target accepted settled, and ``ledger``'s rows written, in one transaction: a crash
+    leaves either both or neither (and then the next run settles the intents)."""
+    if not accepted:
+        return
+    now = utc_now()
+    ids = pa.table({"intent_id": pa.array([i.intent_id for i in accepted], pa.string())})
+    with registered(conn, ids) as settled, transaction(conn):
+        conn.execute(
+            "UPDATE sync_state.consent_intents SET outcome = 'accepted', settled_at = ? "
+            f"WHERE intent_id IN (SELECT intent_id FROM {settled})",
+            [now],
         )
-    return len(rows)
+        if ledger:
+            rows = [
+                [
+                    e.email,
+                    e.system,
+                    as_text(e.old_value),
+                    as_text(e.new_value),
+                    e.source_event,
+                    e.event_at,
+                    run_id,
+                    now,
+                ]
+                for e in ledger
+            ]
+            _insert_frame(conn, "sync_state.consent_ledger", _rows_frame(LEDGER_COLUMNS, rows))
+
+
+def ledgered_emails(conn: duckdb.DuckDBPyConnection, run_id: str, system: str) -> set[str]:
+    """The emails with a ledger row of this run and system: a re-executed step writes no second one."""
+    rows = conn.execute(
+        "SELECT DISTINCT email FROM sync_state.consent_ledger WHERE run_id = ? AND system = ?",
+        [run_id, system],
+    ).fetchall()
+    return {email for (email,) in rows}
+
+
+_JUDGE_OPEN_INTENTS = """
+CREATE OR REPLACE TEMP TABLE _judged AS
+SELECT i.*, (
+    EXISTS (
+        SELECT 1 FROM sync_state.writeback_results r
+        WHERE r.run_id = i.run_id AND r.system = i.system AND r.object = i.object AND r.record_id = i.record_id
+            AND r.field = i.field AND r.new_value = i.new_value AND r.status = 'success'
+            AND r.written_at >= i.intended_at
+    )
+    OR EXISTS (
+        SELECT 1 FROM ({held}) h
+        WHERE h.system = i.system AND h.object = i.object AND h.record_id = i.record_id AND h.value = i.new_value
+    )
+) AS accepted
+FROM sync_state.consent_intents i
+WHERE i.outcome IS NULL
+"""
+# written_at is the intent's time: the write landed between it and the next extract, which is where the dbt
+# echo logic (int_consent_events_unioned) looks for our own writes
+_LEDGER_SETTLED = """
+INSERT INTO sync_state.consent_ledger (email, system, old_value, new_value, source_event, event_at, run_id, written_at)
+SELECT DISTINCT ON (run_id, system, email)
+    email, system, old_value, new_value, source_event, event_at, run_id, intended_at
+FROM _judged j
+WHERE accepted AND NOT EXISTS (
+    SELECT 1 FROM sync_state.consent_ledger l WHERE l.run_id = j.run_id AND l.system = j.system AND l.email = j.email
+)
+ORDER BY run_id, system, email, intended_at
+"""
+_SETTLE = """
+UPDATE sync_state.consent_intents
+SET outcome = CASE WHEN j.accepted THEN 'accepted' ELSE 'not_applied' END, settled_at = ?
+FROM _judged j
+WHERE consent_intents.intent_id = j.intent_id
+"""
+
+
+@dataclass(frozen=True)
+class Settled:
+    accepted: int
+    not_applied: int
+
+
+def settle_open_intents(conn: duckdb.DuckDBPyConnection, held: str) -> Settled:
+    """Every intent without an outcome, of any earlier run, settled: ``accepted`` (with its ledger row, one per
+    email, run and system) when its run recorded the target's success or the target holds its value as last
+    extracted, else ``not_applied`` (a change still needed is in the sync model's diff again).
+
+    ``held``: SQL of (system, object, record_id, value) rows, each a value a target holds as last extracted."""
+    if conn.execute("SELECT count(*) FROM sync_state.consent_intents WHERE outcome IS NULL").fetchone() == (
+        0,
+    ):
+        return Settled(0, 0)
+    with transaction(conn):
+        conn.execute(_JUDGE_OPEN_INTENTS.format(held=held))
+        conn.execute(_LEDGER_SETTLED)
+        conn.execute(_SETTLE, [utc_now()])
+        counts = conn.execute(
+            "SELECT count(*) FILTER (WHERE accepted), count(*) FILTER (WHERE NOT accepted) FROM _judged"
+        )
+        accepted, not_applied = counts.fetchone() or (0, 0)
+        conn.execute("DROP TABLE _judged")
+    return Settled(int(accepted), int(not_applied))
 
 
 def record_rejects(conn: duckdb.DuckDBPyConnection, run_id: str, rejects: Iterable[Reject]) -> int:

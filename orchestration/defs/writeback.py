@@ -1,6 +1,8 @@
 """Write-back assets of group ``writeback``: each sends what its ``sync.*`` model computed and records every
 row's outcome in ``sync_state``. Graph order carries the setup guide's ordering: the Act-On list sync (with
-the Lead Score maintenance) runs before the Salesforce score push."""
+the Lead Score maintenance) runs before the Salesforce score push. The opt-out sync runs before every other
+Salesforce field push: its un-tick guard takes a record last modified by the integration user since the extract
+for our own write, which a push in between would make true of a record a person had just changed."""
 
 from collections.abc import Callable, Sequence
 
@@ -46,12 +48,13 @@ def summary_result(
     extra: dict[str, dg.MetadataValue] | None = None,
 ) -> dg.MaterializeResult:
     context.log.info(
-        "%d rows sent: %d succeeded, %d failed, %d rejected, %d retried, %d API calls%s",
+        "%d rows sent: %d succeeded, %d failed, %d rejected, %d retried, %d skipped, %d API calls%s",
         summary.rows_sent,
         summary.succeeded,
         summary.failed,
         summary.rejected,
         summary.retried,
+        summary.skipped,
         summary.api_calls,
         " (dry run: nothing sent)" if summary.dry_run else "",
     )
@@ -62,6 +65,7 @@ def summary_result(
             "failed": dg.MetadataValue.int(summary.failed),
             "rejected": dg.MetadataValue.int(summary.rejected),
             "retried": dg.MetadataValue.int(summary.retried),
+            "skipped": dg.MetadataValue.int(summary.skipped),
             "api_calls": dg.MetadataValue.int(summary.api_calls),
             "dry_run": dg.MetadataValue.bool(summary.dry_run),
             **(extra or {}),
@@ -113,7 +117,8 @@ def optout_sync(
     sync_config: SyncConfigResource,
 ) -> dg.MaterializeResult:
     """Opt-outs in the configured direction: HasOptedOutOfEmail on every Lead and Contact with the email, and
-    Act-On's opt-out list; every accepted change is a row in sync_state.consent_ledger."""
+    Act-On's opt-out list; every accepted change is a row in sync_state.consent_ledger. An un-tick of a record
+    someone changed since the extract is skipped, and decided again by the next run."""
     config, client = checked(salesforce, sync_config)
     with warehouse.connect() as conn:
         summary = sync_optouts(conn, client, acton.client(), config, context.run.run_id)
@@ -153,19 +158,21 @@ salesforce_score_push = _field_push(
     push_scores,
     "The behavioural score on the score field of every Lead and Contact whose value differs; after the list "
     "maintenance, so Salesforce and the lists show the same score.",
-    after=["acton_list_sync"],
+    after=["acton_list_sync", "optout_sync"],
 )
 salesforce_bounce_push = _field_push(
     "salesforce_bounce_push",
     "salesforce_bounce_updates",
     push_bounces,
     "Act-On hard bounces on EmailBouncedReason / EmailBouncedDate (a bounce is not an opt-out).",
+    after=["optout_sync"],
 )
 salesforce_prospect_fields_push = _field_push(
     "salesforce_prospect_fields_push",
     "salesforce_prospect_updates",
     push_prospect_fields,
     "The sales-prospect fields sales see on Leads and Contacts: high intent and last engagement.",
+    after=["optout_sync"],
 )
 
 
