@@ -24,7 +24,7 @@ from ingest import soql
 from ingest.http import ServerClock
 from ingest.results import ExtractResult
 from ingest.salesforce import SalesforceClient
-from ingest.salesforce_frames import Column, columns_from_describe, frame_from_csv, frame_from_records
+from ingest.salesforce_frames import Column, columns_from_describe, frame_from_bulk_page, frame_from_records
 from ingest.warehouse import (
     ensure_table,
     get_watermark,
@@ -87,19 +87,24 @@ def _frames(
 ) -> tuple[str, Iterator[pl.DataFrame]]:
     """Typed frames of a queryAll. Bulk 2.0 straight away when ``expected`` (the object's record count, for a
     full read) is above the threshold; otherwise REST, whose first page's totalSize is the window's COUNT():
-    above the threshold the REST cursor is dropped for a Bulk job, so a small window costs a single call."""
+    above the threshold the REST cursor is dropped for a Bulk job, so a small window costs a single call.
+
+    Either way the frames come from pages the client checked, and they are the rows the answers counted (REST's
+    totalSize, each Bulk page's Sforce-NumberOfRecords, the job's numberRecordsProcessed): a disagreement raises
+    before the last page and the watermark are written."""
     now = utc_now()
 
     def bulk(rows: int) -> Iterator[pl.DataFrame]:
-        return (frame_from_csv(p, columns, now) for p in client.bulk_query_pages(query, expected_rows=rows))
+        pages = client.bulk_query_pages(query, expected_rows=rows)
+        return (frame_from_bulk_page(p, columns, now) for p in pages)
 
     if expected is not None and expected > settings.bulk_threshold:
         return "bulk", bulk(expected)
     pages = client.query_pages(query, batch_size=settings.rest_batch_size)
     first = next(pages)
-    if int(first["totalSize"]) > settings.bulk_threshold:
+    if first["totalSize"] > settings.bulk_threshold:
         pages.close()
-        return "bulk", bulk(int(first["totalSize"]))
+        return "bulk", bulk(first["totalSize"])
     return "rest", (frame_from_records(p["records"], columns, now) for p in chain([first], pages))
 
 

@@ -85,7 +85,9 @@ class _Describes:
 
     def _described(self, obj: str) -> dict[str, dict[str, Any]]:
         if obj not in self._fields:
-            fields = self.client.describe(obj).get("fields") or []
+            # the client checked the describe's fields as it arrived: a describe without them raised there,
+            # never read here as an object without fields (every configured field "missing")
+            fields = self.client.describe(obj)["fields"]
             self._fields[obj] = {f["name"].lower(): f for f in fields}
         return self._fields[obj]
 

@@ -19,6 +19,7 @@ import requests
 import simple_salesforce
 from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession
 
+from ingest.answers import UnexpectedAnswer, agree, required, rows, whole_number
 from ingest.errors import ApiError, BulkJobFailed, MalformedResponse
 from ingest.http import CallCounter, error_fields, json_or_raise, new_session, raise_for_error
 from ingest.job_polling import poll_job
@@ -52,14 +53,26 @@ class ApiUsage:
 
 
 @dataclass(frozen=True)
+class BulkPage:
+    """One results page of a Bulk 2.0 query: its CSV, and the rows Salesforce says it holds
+    (``Sforce-NumberOfRecords``), which whoever parses the CSV must find in it."""
+
+    data: bytes
+    records: int
+    call: str
+
+
+@dataclass(frozen=True)
 class BulkIngestResult:
     """A finished Bulk 2.0 ingest job and the rows of the result files its counts leave open. ``successful`` is
-    None when the job processed every uploaded row and ``failed`` lists all it failed: every other row succeeded."""
+    None when the job processed every uploaded row and ``failed`` lists all it failed: every other row succeeded.
+    The counts are None for a job that did not complete (they are not believed: every file is read). Every row
+    of every file names its record in the upload's key column (``Id``, or the external id field)."""
 
     job_id: str
     state: str
-    records_processed: int
-    records_failed: int
+    records_processed: int | None
+    records_failed: int | None
     successful: list[dict[str, str]] | None
     failed: list[dict[str, str]]
     unprocessed: list[dict[str, str]]
@@ -68,8 +81,9 @@ class BulkIngestResult:
 @dataclass(frozen=True)
 class _Subrequest:
     kind: str  # describe | recordCount | count
-    target: str  # the object (objects, for recordCount)
+    target: str  # the object (objects, for recordCount; the SOQL, for counts)
     url: str
+    call: str  # as errors name it
 
 
 def _composite_batches(subrequests: Sequence[_Subrequest]) -> Iterator[list[_Subrequest]]:
@@ -84,8 +98,75 @@ def _composite_batches(subrequests: Sequence[_Subrequest]) -> Iterator[list[_Sub
         yield batch
 
 
-def _csv_rows(data: bytes) -> list[dict[str, str]]:
-    return list(csv.DictReader(io.StringIO(data.decode("utf-8"))))
+def _endpoint(include_deleted: bool) -> str:
+    """The query resource (REST) or operation (Bulk): queryAll reads deleted rows too."""
+    return "queryAll" if include_deleted else "query"
+
+
+def _one_each(call: str, answers: Sequence[Any], sent: int, what: str) -> None:
+    """Answers that go by position (a Composite's subrequests, a collection's records) must be one per item sent:
+    one missing or extra would pin every later answer on the wrong item."""
+    if len(answers) != sent:
+        raise UnexpectedAnswer(SYSTEM, call, f"{len(answers)} answers for {sent} {what}")
+
+
+def _status_and_body(call: str, answer: Any) -> tuple[int, Any]:
+    """A Composite subrequest's status, and its body: required on a 200 (it is the answer), an error's only
+    carries the message."""
+    status = required(answer, SYSTEM, call, "httpStatusCode", int)
+    return status, required(answer, SYSTEM, call, "body") if status == 200 else answer.get("body")
+
+
+def _checked_describe(call: str, body: Any) -> dict[str, Any]:
+    """A describe whose fields each have a name and a type: the extract's columns and the preflight's checks
+    are made of them, and a describe without them would read as an object without fields."""
+    for f in rows(body, SYSTEM, call, "fields"):
+        required(f, SYSTEM, call, "name", str)
+        required(f, SYSTEM, call, "type", str)
+    return body
+
+
+def _query_page(call: str, page: Any) -> dict[str, Any]:
+    rows(page, SYSTEM, call, "records")
+    required(page, SYSTEM, call, "totalSize", int)
+    if not required(page, SYSTEM, call, "done", bool):
+        required(page, SYSTEM, call, "nextRecordsUrl", str)
+    return page
+
+
+def _collection_results(call: str, answer: Any, sent: int) -> list[dict[str, Any]]:
+    """One result per record sent, each saying whether its record was written: ``id`` when it was, at least
+    one error with its ``statusCode`` when not."""
+    if not isinstance(answer, list):
+        raise UnexpectedAnswer(SYSTEM, call, f"expected a JSON array, got {type(answer).__name__}")
+    _one_each(call, answer, sent, "records sent")
+    for result in answer:
+        if required(result, SYSTEM, call, "success", bool):
+            required(result, SYSTEM, call, "id", str)
+            continue
+        errors = rows(result, SYSTEM, call, "errors")
+        if not errors:
+            raise UnexpectedAnswer(SYSTEM, call, "a record that was not written has no errors")
+        required(errors[0], SYSTEM, call, "statusCode", str)
+    return answer
+
+
+def _result_rows(call: str, data: bytes, key: str, *columns: str) -> list[dict[str, str]]:
+    """A Bulk ingest results file, parsed strictly: the columns present, every row whole and naming its record in
+    ``key``. A row that does not say which record it speaks for can be credited to none."""
+    reader = csv.DictReader(io.StringIO(data.decode("utf-8")))
+    header = reader.fieldnames
+    missing = [c for c in (key, *columns) if header is None or c not in header]
+    if missing:
+        raise UnexpectedAnswer(
+            SYSTEM, call, f"the file has no {', '.join(missing)} column (header: {header})"
+        )
+    found = list(reader)
+    for n, row in enumerate(found, 1):
+        # DictReader keeps a long row's extra values under None and fills a short row's gaps with None
+        if None in row or None in row.values() or not row[key]:
+            raise UnexpectedAnswer(SYSTEM, call, f"row {n} is not whole or has no {key}: {row}")
+    return found
 
 
 class SalesforceClient:
@@ -228,47 +309,63 @@ class SalesforceClient:
         Salesforce bills as one call each: one for up to 25 subrequests, 5 of them queries."""
         wanted = [obj, *(o for o in self.prefetch if o != obj and o not in self._describes)]
         base = f"/services/data/v{self.config.api_version}"
-        subrequests = [_Subrequest("describe", o, f"{base}/sobjects/{o}/describe") for o in wanted]
+        subrequests = [
+            _Subrequest("describe", o, f"{base}/sobjects/{o}/describe", f"GET sobjects/{o}/describe")
+            for o in wanted
+        ]
         counted = [o for o in wanted if not o.endswith(_UNCOUNTED_SUFFIXES)]
         if counted:
             url = f"{base}/limits/recordCount?{urlencode({'sObjects': ','.join(counted)})}"
-            subrequests.append(_Subrequest("recordCount", ",".join(counted), url))
+            subrequests.append(_Subrequest("recordCount", ",".join(counted), url, "GET limits/recordCount"))
         subrequests += [
-            _Subrequest("count", o, f"{base}/query?{urlencode({'q': f'SELECT COUNT() FROM {o}'})}")
+            _Subrequest(
+                "count",
+                o,
+                f"{base}/query?{urlencode({'q': f'SELECT COUNT() FROM {o}'})}",
+                f"GET query SELECT COUNT() FROM {o}",
+            )
             for o in wanted
             if o.endswith(_UNCOUNTED_SUFFIXES)
         ]
-        self._counts.update(dict.fromkeys(wanted, 0))  # recordCount leaves out objects without rows
+        # recordCount leaves out objects without rows; the count is approximate anyway, only ever a bound on
+        # what a read costs (REST or Bulk, how long to wait), never checked against the rows read
+        self._counts.update(dict.fromkeys(wanted, 0))
         for batch in _composite_batches(subrequests):
             for sub, answer in zip(batch, self._composite(batch), strict=True):
-                self._take(sub, answer, required=sub.target == obj)
+                self._take(sub, answer, asked=sub.target == obj)
 
-    def _composite(self, batch: Sequence[_Subrequest]) -> list[dict[str, Any]]:
+    def _composite(self, batch: Sequence[_Subrequest]) -> list[Any]:
         body = {
             "allOrNone": False,
             "compositeRequest": [
                 {"method": "GET", "url": s.url, "referenceId": f"r{i}"} for i, s in enumerate(batch)
             ],
         }
-        return self._with_session(
+        answer = self._with_session(
             "POST composite",
             lambda: self.sf.restful("composite", method="POST", json=body, idempotent=True),  # reads only
-        )["compositeResponse"]
+        )
+        answers = rows(answer, SYSTEM, "POST composite", "compositeResponse")
+        _one_each("POST composite", answers, len(batch), "subrequests sent")
+        return answers
 
-    def _take(self, sub: _Subrequest, answer: Mapping[str, Any], *, required: bool) -> None:
-        status, body = answer["httpStatusCode"], answer["body"]
+    def _take(self, sub: _Subrequest, answer: Any, *, asked: bool) -> None:
+        """Keep a metadata subrequest's answer; ``asked``: the object the caller asked for, not a prefetch."""
+        status, body = _status_and_body(sub.call, answer)
         if status != 200:
             code, message = error_fields(body)
-            if required and sub.kind == "describe":
-                raise ApiError(SYSTEM, f"GET sobjects/{sub.target}/describe", status, code, message)
+            if asked and sub.kind == "describe":
+                raise ApiError(SYSTEM, sub.call, status, code, message)
             # a prefetched object may not exist in this org; a missing count only costs a REST page later
             log.info("Salesforce %s of %s not available: %s %s", sub.kind, sub.target, status, code)
         elif sub.kind == "describe":
-            self._describes[sub.target] = body
+            self._describes[sub.target] = _checked_describe(sub.call, body)
         elif sub.kind == "recordCount":
-            self._counts.update({e["name"]: int(e["count"]) for e in body.get("sObjects", [])})
+            for entry in rows(body, SYSTEM, sub.call, "sObjects"):
+                name = required(entry, SYSTEM, sub.call, "name", str)
+                self._counts[name] = whole_number(entry, SYSTEM, sub.call, "count")
         else:
-            self._counts[sub.target] = int(body["totalSize"])
+            self._counts[sub.target] = required(body, SYSTEM, sub.call, "totalSize", int)
 
     def limits(self) -> dict[str, Any]:
         return self._with_session("GET limits", lambda: self.sf.limits())
@@ -276,70 +373,99 @@ class SalesforceClient:
     def query_pages(
         self, soql: str, *, include_deleted: bool = True, batch_size: int = 2000
     ) -> Iterator[dict[str, Any]]:
-        """Pages of a REST query (queryAll by default): each the JSON page with ``records``, ``totalSize``."""
+        """Pages of a REST query (queryAll by default), each the JSON page, checked: ``records`` a list,
+        ``totalSize`` an integer, ``done`` a boolean and ``nextRecordsUrl`` while not done.
+
+        The last page comes only if the records of all pages number the first page's ``totalSize``: a caller
+        that writes each page once the next one arrived never writes a read that does not add up. A ``COUNT()``
+        query has a total and no records: read it with ``count``."""
+        endpoint = _endpoint(include_deleted)
         headers = {"Sforce-Query-Options": f"batchSize={batch_size}"}
-        endpoint = "queryAll" if include_deleted else "query"
-        page = self._with_session(
-            f"GET {endpoint}", lambda: self.sf.query(soql, include_deleted=include_deleted, headers=headers)
-        )
-        yield page
-        while not page.get("done", True):
+        page = self._first_page(soql, include_deleted, headers)
+        total, read = page["totalSize"], 0
+        more = f"GET {endpoint}/<locator>"
+        while True:
+            read += len(page["records"])
+            if page["done"]:
+                agree(SYSTEM, f"GET {endpoint}", "totalSize", total, read)
+                yield page
+                return
+            yield page
             next_url = page["nextRecordsUrl"]
-            page = self._with_session(
-                f"GET {endpoint}/<locator>",
-                lambda next_url=next_url: self.sf.query_more(
-                    next_url, identifier_is_url=True, headers=headers
+            page = _query_page(
+                more,
+                self._with_session(
+                    more,
+                    lambda next_url=next_url: self.sf.query_more(
+                        next_url, identifier_is_url=True, headers=headers
+                    ),
                 ),
             )
-            yield page
+
+    def _first_page(self, soql: str, include_deleted: bool, headers: Mapping[str, str]) -> dict[str, Any]:
+        call = f"GET {_endpoint(include_deleted)}"
+        return _query_page(
+            call,
+            self._with_session(
+                call, lambda: self.sf.query(soql, include_deleted=include_deleted, headers=headers)
+            ),
+        )
 
     def count(self, soql: str, *, include_deleted: bool = True) -> int:
         """``totalSize`` of a ``SELECT COUNT() ...`` (or any) query."""
-        return int(next(self.query_pages(soql, include_deleted=include_deleted))["totalSize"])
+        return self._first_page(soql, include_deleted, {})["totalSize"]
 
     def counts(self, soqls: Sequence[str], *, include_deleted: bool = True) -> list[int]:
         """``totalSize`` of several queries, in Composite requests (one call each for up to 5 queries)."""
-        endpoint = "queryAll" if include_deleted else "query"
+        endpoint = _endpoint(include_deleted)
         base = f"/services/data/v{self.config.api_version}/{endpoint}"
-        subrequests = [_Subrequest("count", soql, f"{base}?{urlencode({'q': soql})}") for soql in soqls]
+        subrequests = [
+            _Subrequest("count", soql, f"{base}?{urlencode({'q': soql})}", f"GET {endpoint} {soql}")
+            for soql in soqls
+        ]
         totals: list[int] = []
         for batch in _composite_batches(subrequests):
             for sub, answer in zip(batch, self._composite(batch), strict=True):
-                if answer["httpStatusCode"] != 200:
-                    code, message = error_fields(answer["body"])
-                    raise ApiError(
-                        SYSTEM, f"GET {endpoint} {sub.target}", answer["httpStatusCode"], code, message
-                    )
-                totals.append(int(answer["body"]["totalSize"]))
+                status, body = _status_and_body(sub.call, answer)
+                if status != 200:
+                    raise ApiError(SYSTEM, sub.call, status, *error_fields(body))
+                totals.append(required(body, SYSTEM, sub.call, "totalSize", int))
         return totals
 
     def update_records(self, obj: str, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        """sObject Collections update, 200 per call, allOrNone false: one result per record, in order."""
+        """sObject Collections update, 200 per call, allOrNone false: one result per record, in order, each
+        with ``success`` and the ``id`` written or ``errors`` (the first with its ``statusCode``)."""
+        call = "PATCH composite/sobjects"
         results: list[dict[str, Any]] = []
         for start in range(0, len(records), COLLECTION_MAX):
             chunk = [{"attributes": {"type": obj}, **r} for r in records[start : start + COLLECTION_MAX]]
             body = {"allOrNone": False, "records": chunk}
-            results += self._with_session(
-                "PATCH composite/sobjects",
-                lambda body=body: self.sf.restful("composite/sobjects", method="PATCH", json=body),
+            answer = self._with_session(
+                call, lambda body=body: self.sf.restful("composite/sobjects", method="PATCH", json=body)
             )
+            results += _collection_results(call, answer, len(chunk))
         return results
 
     # -- Bulk API 2.0 -------------------------------------------------------------------------------------
     def _poll(self, kind: str, job_id: str, first_wait: float = 0.0) -> dict[str, Any]:
+        """The job's last status, once it ended; BulkJobFailed unless it completed. Every status must have a
+        ``state``: a job without one would look running until the timeout."""
+        call = f"GET jobs/{kind}/{job_id}"
+
+        def status() -> dict[str, Any]:
+            job = self.json("GET", f"jobs/{kind}/{job_id}")
+            required(job, SYSTEM, call, "state", str)
+            return job
+
         job = poll_job(
-            lambda: self.json("GET", f"jobs/{kind}/{job_id}"),
-            lambda job: job.get("state") not in _TERMINAL,
+            status,
+            lambda job: job["state"] not in _TERMINAL,
             timeout_s=self.poll_max_seconds,
             first_wait_s=first_wait,
         )
-        if job.get("state") != "JobComplete":
+        if job["state"] != "JobComplete":
             raise BulkJobFailed(
-                SYSTEM,
-                f"GET jobs/{kind}/{job_id}",
-                200,
-                job.get("state"),
-                job.get("errorMessage") or "job did not complete",
+                SYSTEM, call, 200, job["state"], job.get("errorMessage") or "job did not complete"
             )
         return job
 
@@ -350,8 +476,10 @@ class SalesforceClient:
         include_deleted: bool = True,
         max_records: int | None = None,
         expected_rows: int = 0,
-    ) -> Iterator[bytes]:
-        """Raw CSV pages of a Bulk 2.0 query job (queryAll by default), each with its own header row.
+    ) -> Iterator[BulkPage]:
+        """Raw CSV pages of a Bulk 2.0 query job (queryAll by default), each with its own header row and the
+        rows Salesforce says it holds (``Sforce-NumberOfRecords``, on every page). The last page comes only if
+        those add up to the job's ``numberRecordsProcessed``.
 
         A job is not done before it could have read its rows: the first status poll waits the time
         ``expected_rows`` take at ``BULK_ROWS_PER_S`` (a poll earlier only spends a call), then backs off."""
@@ -359,7 +487,7 @@ class SalesforceClient:
             "POST",
             "jobs/query",
             json={
-                "operation": "queryAll" if include_deleted else "query",
+                "operation": _endpoint(include_deleted),
                 "query": soql,
                 "contentType": "CSV",
                 "columnDelimiter": "COMMA",
@@ -367,19 +495,31 @@ class SalesforceClient:
             },
             idempotent=True,  # a second job for the same query is wasted work, not a wrong result
         )
-        self._poll("query", job["id"], first_wait=expected_rows / BULK_ROWS_PER_S)
+        job_id = required(job, SYSTEM, "POST jobs/query", "id", str)
+        done = self._poll("query", job_id, first_wait=expected_rows / BULK_ROWS_PER_S)
+        processed = whole_number(done, SYSTEM, f"GET jobs/query/{job_id}", "numberRecordsProcessed")
+        path = f"jobs/query/{job_id}/results"
+        call = f"GET {path}"
         locator: str | None = None
+        read = 0
         while True:
             params: dict[str, Any] = {"locator": locator} if locator else {}
             if max_records:
                 params["maxRecords"] = max_records
-            response = self.request(
-                "GET", f"jobs/query/{job['id']}/results", params=params, headers={"Accept-Encoding": "gzip"}
+            response = self.request("GET", path, params=params, headers={"Accept-Encoding": "gzip"})
+            page = BulkPage(
+                response.content, whole_number(response.headers, SYSTEM, call, "Sforce-NumberOfRecords"), call
             )
-            yield response.content
-            locator = response.headers.get("Sforce-Locator")
-            if not locator or locator == "null":
+            # the last page says "null"; no locator at all is not an end, and an empty one would start over
+            locator = required(response.headers, SYSTEM, call, "Sforce-Locator", str)
+            if not locator:
+                raise UnexpectedAnswer(SYSTEM, call, "'Sforce-Locator' is empty")
+            read += page.records
+            if locator == "null":
+                agree(SYSTEM, f"GET jobs/query/{job_id}", "numberRecordsProcessed", processed, read)
+                yield page
                 return
+            yield page
 
     def bulk_ingest(
         self,
@@ -404,25 +544,31 @@ class SalesforceClient:
         }
         if external_id_field:
             spec["externalIdFieldName"] = external_id_field
-        job = self.json("POST", "jobs/ingest", json=spec)
-        base = f"jobs/ingest/{job['id']}"
+        job_id = required(self.json("POST", "jobs/ingest", json=spec), SYSTEM, "POST jobs/ingest", "id", str)
+        base = f"jobs/ingest/{job_id}"
         self.request("PUT", f"{base}/batches", data=csv_data, headers={"Content-Type": "text/csv"})
         self.json("PATCH", base, json={"state": "UploadComplete"})
+        key = external_id_field or "Id"
+
+        def result_rows(kind: str, *columns: str) -> list[dict[str, str]]:
+            return _result_rows(
+                f"GET {base}/{kind}", self.request("GET", f"{base}/{kind}").content, key, *columns
+            )
+
+        processed: int | None = None
+        failed_count: int | None = None
         try:
-            done = self._poll("ingest", job["id"], first_wait=rows / BULK_INGEST_ROWS_PER_S)
+            done = self._poll("ingest", job_id, first_wait=rows / BULK_INGEST_ROWS_PER_S)
         except BulkJobFailed as e:
-            done = {"state": e.code, "numberRecordsProcessed": 0, "numberRecordsFailed": 0}
-
-        def result_rows(kind: str) -> list[dict[str, str]]:
-            return _csv_rows(self.request("GET", f"{base}/{kind}").content)
-
-        state = str(done.get("state"))
-        processed = int(done.get("numberRecordsProcessed") or 0)
-        failed_count = int(done.get("numberRecordsFailed") or 0)
-        failed = result_rows("failedResults") if failed_count or state != "JobComplete" else []
-        told = state == "JobComplete" and processed == rows and len(failed) == failed_count
+            state = str(e.code)  # its counts are not believed: every results file is read
+        else:
+            state = "JobComplete"
+            processed = whole_number(done, SYSTEM, f"GET {base}", "numberRecordsProcessed")
+            failed_count = whole_number(done, SYSTEM, f"GET {base}", "numberRecordsFailed")
+        failed = result_rows("failedResults", "sf__Error") if failed_count != 0 else []
+        told = processed == rows and len(failed) == failed_count
         return BulkIngestResult(
-            job_id=job["id"],
+            job_id=job_id,
             state=state,
             records_processed=processed,
             records_failed=failed_count,

@@ -10,6 +10,9 @@ from typing import Any
 
 import polars as pl
 
+from ingest.answers import agree
+from ingest.salesforce import SYSTEM, BulkPage
+
 DUCKDB_TYPES = {
     "boolean": "BOOLEAN",
     "int": "BIGINT",
@@ -32,6 +35,7 @@ class Column:
 
 
 def columns_from_describe(describe: Mapping[str, Any]) -> list[Column]:
+    """The warehouse columns of a describe (``SalesforceClient.describe``, whose fields it checked)."""
     return [
         Column(f["name"], DUCKDB_TYPES.get(f["type"], "VARCHAR"))
         for f in describe["fields"]
@@ -95,3 +99,10 @@ def frame_from_csv(data: bytes, columns: Sequence[Column], extracted_at: datetim
     present = [c for c in columns if c.name in frame.columns]
     frame = frame.with_columns(*casts).with_columns(*_parse_temporal(present))
     return frame.with_columns(pl.lit(extracted_at).alias("_extracted_at"))
+
+
+def frame_from_bulk_page(page: BulkPage, columns: Sequence[Column], extracted_at: datetime) -> pl.DataFrame:
+    """``frame_from_csv`` of a Bulk results page, which must hold the rows Salesforce says it does."""
+    frame = frame_from_csv(page.data, columns, extracted_at)
+    agree(SYSTEM, page.call, "Sforce-NumberOfRecords", page.records, frame.height)
+    return frame

@@ -20,6 +20,7 @@ import duckdb
 import polars as pl
 
 from ingest.acton import DELETE_BATCH, ActOnClient
+from ingest.answers import UnexpectedAnswer, agree, required, rows, whole_number
 from ingest.errors import ApiError
 from ingest.sync_config import ListConfig, SyncConfig
 from ingest.writeback_state import (
@@ -74,9 +75,13 @@ def upload_specs(headings: Sequence[str]) -> list[dict[str, Any]]:
 def existing_lists(client: ActOnClient) -> dict[str, str]:
     """Act-On list name -> id (the first list of a name, as the sync models pick it)."""
     found: dict[str, str] = {}
+    call = "GET /api/1/list"
     for page in client.lists():
-        for entry in page.get("result") or []:
-            found.setdefault(entry["name"], str(entry["id"]))
+        # a page without its lists would read as "no such list" and create a second one of the name
+        for entry in rows(page, SYSTEM, call, "result"):
+            found.setdefault(
+                required(entry, SYSTEM, call, "name", str), str(required(entry, SYSTEM, call, "id"))
+            )
     return found
 
 
@@ -103,16 +108,37 @@ def _member_csv(texts: pl.DataFrame) -> bytes:
 
 
 def _rejected_rows(client: ActOnClient, details: Mapping[str, Any], email_index: int) -> dict[str, str]:
-    """Normalised email -> Act-On's reason, from the job's rejected-records file (the row plus a reason)."""
+    """Normalised email -> Act-On's reason, from the job's rejected-records file (the row plus a reason), which
+    the job names only when it rejected rows. A rejected row without its email cannot be told apart from the
+    rows that went in, so it stops the sync rather than leave its member counted as a success."""
     filename = details.get("rejectedRecordsFileName")
     if not filename:
         return {}
     data = client.rejected_records(str(filename)).decode("utf-8", "replace")
-    return {
-        normalise_email(row[email_index]): row[-1]
-        for row in csv.reader(io.StringIO(data))
-        if len(row) > email_index
-    }
+    rejected = {}
+    for n, row in enumerate(csv.reader(io.StringIO(data)), 1):
+        if len(row) <= email_index + 1:  # the row's values up to the email, and the reason after them
+            if not row:
+                continue
+            raise UnexpectedAnswer(
+                SYSTEM, "GET /api/1/list/rejectedUploadRecords", f"row {n} has no email and reason: {row}"
+            )
+        rejected[normalise_email(row[email_index])] = row[-1]
+    return rejected
+
+
+def _upload_failed(
+    conn: duckdb.DuckDBPyConnection,
+    run_id: str,
+    lst: ListConfig,
+    members: pl.DataFrame,
+    texts: pl.DataFrame,
+    summary: WritebackSummary,
+    message: str,
+) -> WritebackSummary:
+    summary.failed = members.height
+    record_result_frame(conn, run_id, _member_results(lst, members, texts, "failed", "JOB_FAILED", message))
+    return summary
 
 
 def _member_results(
@@ -166,16 +192,19 @@ def upsert_members(
     try:
         job_id = client.merge_upload(list_id, _member_csv(texts), upload_specs(headings))
         status = client.wait_for_job(job_id)
+    except UnexpectedAnswer:
+        raise  # Act-On answered, but not whether the rows went in: nothing is recorded either way
     except ApiError as e:
-        status = {"status": "failed", "message": str(e), "details": {}}
-    details = status.get("details") or {}
-    if status.get("status") != "success":
+        return _upload_failed(conn, run_id, lst, members, texts, summary, str(e))
+    call = f"GET /api/1/list/{job_id}/status"
+    if required(status, SYSTEM, call, "status", str) != "success":
         message = str(status.get("message") or "list upload job failed")
-        summary.failed = members.height
-        failed = _member_results(lst, members, texts, "failed", "JOB_FAILED", message)
-        record_result_frame(conn, run_id, failed)
-        return summary
+        return _upload_failed(conn, run_id, lst, members, texts, summary, message)
 
+    # a success that does not say what it did is not believed: its members would be recorded as in the list
+    details = required(status, SYSTEM, call, "details", dict)
+    appended = whole_number(details, SYSTEM, call, "appendCount")
+    updated = whole_number(details, SYSTEM, call, "updateCount")
     rejected = _rejected_rows(client, details, headings.index("Email"))
     members = members.with_columns(
         reason=pl.col(KEY).replace_strict(rejected, default=None, return_dtype=pl.String)
@@ -195,8 +224,7 @@ def upsert_members(
     ]
     summary.rejected = len(rejects)
     summary.succeeded = members.height - len(rejects)
-    summary.appended = int(details.get("appendCount") or 0)
-    summary.updated = int(details.get("updateCount") or 0)
+    summary.appended, summary.updated = appended, updated
     record_result_frame(conn, run_id, results)
     record_rejects(conn, run_id, rejects)
     return summary
@@ -211,7 +239,9 @@ def remove_records(
     run_id: str,
     dry_run: bool,
 ) -> WritebackSummary:
-    """Bulk delete, 100 record ids per call; each failed id is recorded with Act-On's reason."""
+    """Bulk delete, 100 record ids per call; each failed id is recorded with Act-On's reason. An answer must
+    list the failures (``failedList``, empty when there are none) and count as deleted the ids it does not
+    list (``success_count``): one that does not would record deletes as done that may not be."""
     summary = WritebackSummary(rows_sent=len(removals), removed=len(removals), dry_run=dry_run)
 
     def result(
@@ -231,14 +261,13 @@ def remove_records(
         batch = removals[start : start + DELETE_BATCH]
         try:
             (body,) = client.delete_records(list_id, [r["record_id"] for r in batch])
+        except UnexpectedAnswer:
+            raise  # as for an upload: an answer that does not say what was deleted records nothing
         except ApiError as e:
             failures = {r["record_id"]: (e.code or f"HTTP_{e.status}", e.message) for r in batch}
         else:
-            failures = {
-                str(f.get("id")): ("DELETE_FAILED", str(f.get("reason") or ""))
-                for f in body.get("failedList") or []
-            }
-        rows = [
+            failures = _delete_failures(list_id, batch, body)
+        outcomes = [
             result(r, "failed", *failures[r["record_id"]])
             if r["record_id"] in failures
             else result(r, "success")
@@ -246,8 +275,22 @@ def remove_records(
         ]
         summary.failed += sum(1 for r in batch if r["record_id"] in failures)
         summary.succeeded += sum(1 for r in batch if r["record_id"] not in failures)
-        record_results(conn, run_id, rows)
+        record_results(conn, run_id, outcomes)
     return summary
+
+
+def _delete_failures(
+    list_id: str, batch: Sequence[Mapping[str, Any]], body: Any
+) -> dict[str, tuple[str, str | None]]:
+    """Record id -> (code, Act-On's reason) of each delete of ``batch`` that failed, from a checked answer."""
+    call = f"DELETE /api/1/list/{list_id}/record"
+    failures = {
+        str(required(f, SYSTEM, call, "id")): ("DELETE_FAILED", f.get("reason"))
+        for f in rows(body, SYSTEM, call, "failedList")
+    }
+    deleted = sum(1 for r in batch if r["record_id"] not in failures)
+    agree(SYSTEM, call, "success_count", whole_number(body, SYSTEM, call, "success_count"), deleted)
+    return failures
 
 
 def _unsent(
@@ -296,11 +339,11 @@ def sync_acton_lists(
         if lst.name not in ids and not dry_run:
             ids[lst.name] = create_list(client, lst)
         list_id = ids.get(lst.name)
-        for rows in members[lst.name]:
-            unsent = _unsent(conn, run_id, rows, lst.name, "email", MEMBER_FIELD)
+        for chunk in members[lst.name]:
+            unsent = _unsent(conn, run_id, chunk, lst.name, "email", MEMBER_FIELD)
             summary += upsert_members(conn, client, lst, list_id, unsent, run_id, dry_run)
-        for rows in removals[lst.name]:
-            unsent = _unsent(conn, run_id, rows, lst.name, "record_id", REMOVE_FIELD)
+        for chunk in removals[lst.name]:
+            unsent = _unsent(conn, run_id, chunk, lst.name, "record_id", REMOVE_FIELD)
             summary += remove_records(conn, client, lst, list_id, unsent.to_dicts(), run_id, dry_run)
     summary.api_calls = client.calls - calls_before
     return summary

@@ -20,6 +20,7 @@ from typing import Any
 
 import duckdb
 
+from ingest.answers import UnexpectedAnswer
 from ingest.errors import ApiError
 from ingest.salesforce import COLLECTION_MAX, SalesforceClient
 from ingest.sync_config import SyncConfig
@@ -95,15 +96,18 @@ def _send_collections(client: SalesforceClient, obj: str, records: Records) -> O
         ]
         try:
             results = client.update_records(obj, payload)
+        except UnexpectedAnswer:
+            raise  # Salesforce answered, but not what it wrote: no record is credited or blamed on a guess
         except ApiError as e:  # the whole call failed: every record of it, with the call's error
             outcomes.update({k: (_error_code(e), e.message) for k in chunk})
             continue
+        # the client checked one result per record, each with success and the first error's statusCode
         for k, result in zip(chunk, results, strict=True):
-            if result.get("success"):
+            if result["success"]:
                 outcomes[k] = (None, None)
             else:
-                error = (result.get("errors") or [{}])[0]
-                outcomes[k] = (error.get("statusCode") or "UNKNOWN_ERROR", error.get("message"))
+                error = result["errors"][0]
+                outcomes[k] = (error["statusCode"], error.get("message"))
     return outcomes
 
 
@@ -131,16 +135,19 @@ def _send_bulk(client: SalesforceClient, obj: str, records: Records) -> Outcomes
     columns = sorted({f for values in records.values() for f in values})
     try:
         result = client.bulk_ingest(obj, "update", _bulk_csv(obj, records, columns), rows=len(records))
+    except UnexpectedAnswer:
+        raise  # as in _send_collections: an answer that does not say what was written stops the push
     except ApiError as e:
         return {k: (_error_code(e), e.message) for k in records}
     outcomes: Outcomes = {}
+    # every results row names its record in the upload's Id column, and a failed one has sf__Error (checked)
     if result.successful is None:  # the job processed every row: those not failed succeeded
         outcomes = dict.fromkeys(records, (None, None))
     else:
         for row in result.successful:
-            outcomes[(obj, row.get("Id") or row["sf__Id"])] = (None, None)
+            outcomes[(obj, row["Id"])] = (None, None)
     for row in result.failed:
-        outcomes[(obj, row.get("Id") or row["sf__Id"])] = _bulk_error(row.get("sf__Error", ""))
+        outcomes[(obj, row["Id"])] = _bulk_error(row["sf__Error"])
     state = f"not processed: bulk job {result.job_id} ended {result.state}"
     for k in records:
         outcomes.setdefault(k, ("UNPROCESSED", state))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ingest.answers import UnexpectedAnswer
 from ingest.errors import ApiError
 from ingest.salesforce import SalesforceClient
 
@@ -16,7 +17,9 @@ class FieldCatalog:
     def field(self, obj: str, name: str) -> dict[str, Any] | None:
         if obj not in self._fields:
             try:
-                described = self.client.describe(obj).get("fields") or []
+                described = self.client.describe(obj)["fields"]  # checked by the client as it arrived
+            except UnexpectedAnswer:
+                raise  # a describe that answered without its fields is not an object that has none
             except ApiError:
                 described = []
             self._fields[obj] = {f["name"].lower(): f for f in described}
