@@ -261,7 +261,12 @@ def test_malformed_acton_page_names_the_call_and_moves_no_watermark(
             return MALFORMED[kind]
         # a full page (Act-On's 1000), newest first: record order is not time order
         rows = [
-            {"id": f"c{i}", "email": f"p{i}@example.com", "updatedAt": 1_700_000_000 - i, "fields": {}}
+            {
+                "id": f"c{i}",
+                "email": f"p{i}@example.com",
+                "updatedAt": 1_700_000_000 - i,
+                "fields": {"Act-On Primary Score": None},
+            }
             for i in range(MAX_PAGE)
         ]
         return Reply(200, {"contacts": rows, "totalCount": MAX_PAGE + 5})

@@ -357,7 +357,8 @@ def test_salesforce_errors_are_typed(server: FakeServer, tmp_path: Path) -> None
             200,
             {
                 "compositeResponse": [
-                    {"body": missing, "httpHeaders": {}, "httpStatusCode": 404, "referenceId": "d0"}
+                    {"body": missing, "httpHeaders": {}, "httpStatusCode": 404, "referenceId": "d0"},
+                    {"body": missing, "httpHeaders": {}, "httpStatusCode": 404, "referenceId": "d1"},
                 ]
             },
         ),
@@ -389,7 +390,7 @@ def test_bulk_query_streams_pages_by_locator(server: FakeServer, tmp_path: Path)
         f"{base}/750J",
         [
             Reply(200, {"id": "750J", "state": "InProgress"}),
-            Reply(200, {"id": "750J", "state": "JobComplete"}),
+            Reply(200, {"id": "750J", "state": "JobComplete", "numberRecordsProcessed": 2}),
         ],
     )
 
@@ -414,7 +415,8 @@ def test_bulk_query_streams_pages_by_locator(server: FakeServer, tmp_path: Path)
 
     server.route("GET", f"{base}/750J/results", results)
     client = SalesforceClient.from_env(sf_env(server, tmp_path))
-    assert list(client.bulk_query_pages("SELECT Id FROM Lead")) == [b'"Id"\n"a"\n', b'"Id"\n"b"\n']
+    pages = [page.data for page in client.bulk_query_pages("SELECT Id FROM Lead")]
+    assert pages == [b'"Id"\n"a"\n', b'"Id"\n"b"\n']
     job = json.loads(server.calls("POST", base)[0].body)
     assert job["operation"] == "queryAll" and job["query"] == "SELECT Id FROM Lead"
 
