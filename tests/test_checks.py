@@ -49,6 +49,7 @@ TITLES = (
     "Schema contract",
     "API budget",
     "Freshness",
+    "Opt-out list read held",
 )
 # sync_job in a fresh process (or, without its checks, every asset: dbt then skips its tests); prints every asset
 # check it evaluated.

@@ -9,6 +9,7 @@ import dagster as dg
 from ingest.preflight import preflight
 from ingest.sync_config import load_sync_config
 from orchestration.defs.resources import SalesforceResource, SyncConfigResource
+from orchestration.defs.alerts import alert_on_failure
 from orchestration.defs.run_guard import SYNC_TAG, RunGuardResource, hold_run_guard
 
 PREFLIGHT = dg.AssetKey(["checks", "sync_preflight"])
@@ -34,7 +35,7 @@ sync_job = dg.define_asset_job(
     description="Extract both systems, build the models, then write back: lists (with the score), scores, "
     "opt-outs, bounces and prospect fields.",
     tags={SYNC_TAG: "true"},
-    hooks={hold_run_guard},
+    hooks={hold_run_guard, alert_on_failure},
 )
 optout_job = dg.define_asset_job(
     "optout_job",
@@ -42,7 +43,7 @@ optout_job = dg.define_asset_job(
     description="The opt-out path alone: extract of the consent fields and the opt-out list, the consent "
     "models, the opt-out writes.",
     tags={SYNC_TAG: "true"},
-    hooks={hold_run_guard},
+    hooks={hold_run_guard, alert_on_failure},
 )
 
 
