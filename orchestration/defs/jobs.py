@@ -8,8 +8,8 @@ import dagster as dg
 
 from ingest.preflight import preflight
 from ingest.sync_config import load_sync_config
-from orchestration.defs.resources import SalesforceResource, SyncConfigResource
 from orchestration.defs.alerts import alert_on_failure
+from orchestration.defs.resources import SalesforceResource, SyncConfigResource
 from orchestration.defs.run_guard import SYNC_TAG, RunGuardResource, hold_run_guard
 
 PREFLIGHT = dg.AssetKey(["checks", "sync_preflight"])
