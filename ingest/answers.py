@@ -25,9 +25,7 @@ def _type_name(kind: type | tuple[type, ...]) -> str:
     return " or ".join(k.__name__ for k in kinds)
 
 
-def required(
-    body: Any, system: str, call: str, key: str, kind: type | tuple[type, ...] = object
-) -> Any:
+def required(body: Any, system: str, call: str, key: str, kind: type | tuple[type, ...] = object) -> Any:
     """``body[key]``, which must be present (not null) and of ``kind``."""
     if not isinstance(body, Mapping):
         raise UnexpectedAnswer(system, call, f"expected a JSON object, got {type(body).__name__}")
