@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
+from croniter import CroniterBadDateError, croniter
+from dagster._utils.schedules import is_valid_cron_string
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ingest.optout_holds import OptinGuard
@@ -43,53 +45,24 @@ class _FixableError(ValueError):
 
 
 # --- cron ---------------------------------------------------------------------------------------------
-
-_CRON_FIELDS = (
-    ("minute", 0, 59, {}),
-    ("hour", 0, 23, {}),
-    ("day of month", 1, 31, {}),
-    (
-        "month",
-        1,
-        12,
-        {
-            m: i + 1
-            for i, m in enumerate(
-                ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
-            )
-        },
-    ),
-    ("day of week", 0, 7, {d: i for i, d in enumerate(["sun", "mon", "tue", "wed", "thu", "fri", "sat"])}),
-)
-
-
-def _cron_value(token: str, low: int, high: int, names: dict[str, int]) -> int:
-    value = names.get(token.lower()) if not token.isdigit() else int(token)
-    if value is None or not low <= value <= high:
-        raise ValueError(token)
-    return value
+# A schedule becomes a Dagster schedule and the deadline of a freshness policy, and ingest/health/cron.py steps
+# through it with croniter: it is valid when Dagster's own validator and croniter both take it and it ever ticks.
 
 
 def cron_problem(expr: str) -> str | None:
-    """Why `expr` is not a 5-field cron expression (minute hour day-of-month month day-of-week), or None."""
-    parts = expr.split()
-    if len(parts) != 5:
+    """Why Dagster would refuse ``expr`` as a schedule (5 fields, or an alias such as @daily), or None."""
+    fields = len(expr.split())
+    if fields != 5 and not expr.strip().startswith("@"):
+        return f"has {fields} fields, a cron expression has 5 (minute hour day-of-month month day-of-week)"
+    if not (is_valid_cron_string(expr) and croniter.is_valid(expr)):
         return (
-            f"has {len(parts)} fields, a cron expression has 5 (minute hour day-of-month month day-of-week)"
+            "is not a cron expression Dagster accepts (minute 0-59, hour 0-23, day of month 1-31, month 1-12 "
+            "or jan-dec, day of week 0-7 or sun-sat; each as *, a value, a-b, */n or a list)"
         )
-    for part, (label, low, high, names) in zip(parts, _CRON_FIELDS, strict=True):
-        for item in part.split(","):
-            base, _, step = item.partition("/")
-            try:
-                if step and (not step.isdigit() or int(step) == 0):
-                    raise ValueError(step)
-                if base != "*":
-                    first, _, last = base.partition("-")
-                    start = _cron_value(first, low, high, names)
-                    if last and start > _cron_value(last, low, high, names):
-                        raise ValueError(base)
-            except ValueError:
-                return f"the {label} field {part!r} is not valid (allowed {low}-{high}, *, a-b, */n, lists)"
+    try:
+        croniter(expr).get_next()
+    except CroniterBadDateError:
+        return "never comes round (no month it names has that day)"
     return None
 
 

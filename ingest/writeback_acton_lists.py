@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any
 
 import duckdb
@@ -316,10 +316,14 @@ def sync_acton_lists(
     config: SyncConfig,
     run_id: str,
     *,
+    names: Collection[str] | None = None,
     chunk_rows: int = CHUNK_ROWS,
 ) -> WritebackSummary:
-    """Create missing lists, upsert members with their Lead Score, remove the records that left."""
-    lists = [lst for lst in config.lists if lst.direction in IMPORTING]
+    """Create missing lists, upsert members with their Lead Score, remove the records that left: of the lists
+    ``names`` (a list's own schedule syncs that list), or of every list."""
+    lists = [
+        lst for lst in config.lists if lst.direction in IMPORTING and (names is None or lst.name in names)
+    ]
     dry_run = config.writeback.dry_run
     summary = WritebackSummary(dry_run=dry_run)
     if not lists:

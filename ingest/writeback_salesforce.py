@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -284,13 +284,17 @@ def push_model(
     model: str,
     to_writes: Callable[[list[dict[str, Any]]], list[FieldWrite]],
     chunk_rows: int = CHUNK_ROWS,
+    objects: Collection[str] | None = None,
 ) -> WritebackSummary:
-    """Send what ``sync.<model>`` holds, turned into field writes by ``to_writes``, one chunk of rows after the
-    other (each sent and recorded before the next is read). A record's fields are in one row of the model (its
-    key is the record), so a record never spans two chunks."""
+    """Send what ``sync.<model>`` holds for ``objects`` (default all), turned into field writes by ``to_writes``,
+    one chunk of rows after the other (each sent and recorded before the next is read). A record's fields are in
+    one row of the model (its key is the record), so a record never spans two chunks."""
     settings = WriteSettings.from_config(config)
     summary = WritebackSummary(dry_run=settings.dry_run)
-    for chunk in sync_row_chunks(conn, model, chunk_rows=chunk_rows):
+    where, params = (
+        ("true", []) if objects is None else ("list_contains(?, salesforce_object)", [list(objects)])
+    )
+    for chunk in sync_row_chunks(conn, model, where=where, params=params, chunk_rows=chunk_rows):
         summary += write_fields(
             conn, client, to_writes(chunk.to_dicts()), run_id=run_id, settings=settings
         ).summary
@@ -303,10 +307,13 @@ def push_scores(
     config: SyncConfig,
     run_id: str,
     *,
+    objects: Collection[str] | None = None,
     chunk_rows: int = CHUNK_ROWS,
 ) -> WritebackSummary:
     """The behavioural score to the score field of every Lead and Contact whose value differs."""
-    return push_model(conn, client, config, run_id, "salesforce_score_updates", score_writes, chunk_rows)
+    return push_model(
+        conn, client, config, run_id, "salesforce_score_updates", score_writes, chunk_rows, objects
+    )
 
 
 def push_prospect_fields(
@@ -315,11 +322,19 @@ def push_prospect_fields(
     config: SyncConfig,
     run_id: str,
     *,
+    objects: Collection[str] | None = None,
     chunk_rows: int = CHUNK_ROWS,
 ) -> WritebackSummary:
     """High intent and last engagement, the two fields sales see on Leads and Contacts."""
     return push_model(
-        conn, client, config, run_id, "salesforce_prospect_updates", prospect_field_writes, chunk_rows
+        conn,
+        client,
+        config,
+        run_id,
+        "salesforce_prospect_updates",
+        prospect_field_writes,
+        chunk_rows,
+        objects,
     )
 
 
@@ -329,9 +344,12 @@ def push_bounces(
     config: SyncConfig,
     run_id: str,
     *,
+    objects: Collection[str] | None = None,
     chunk_rows: int = CHUNK_ROWS,
 ) -> WritebackSummary:
     """Act-On hard bounces to EmailBouncedReason / EmailBouncedDate (only when opt-outs push to Salesforce)."""
     if config.optouts.direction not in ("push", "both"):
         return WritebackSummary(dry_run=config.writeback.dry_run)
-    return push_model(conn, client, config, run_id, "salesforce_bounce_updates", bounce_writes, chunk_rows)
+    return push_model(
+        conn, client, config, run_id, "salesforce_bounce_updates", bounce_writes, chunk_rows, objects
+    )

@@ -27,6 +27,7 @@ from ingest.alerts import (
     SentAlerts,
     SmtpChannel,
     WebhookChannel,
+    duration,
     failed_run_alert,
     send_once,
 )
@@ -363,11 +364,37 @@ def _clock(monkeypatch: pytest.MonkeyPatch, at: datetime) -> None:
     monkeypatch.setattr(alert_defs, "_now", lambda: at)
 
 
-def test_schedule_interval_is_the_shortest_gap() -> None:
-    now = datetime(2026, 3, 2, 10, 7, tzinfo=UTC)
-    assert alert_defs.schedule_interval("0 */4 * * *", now) == timedelta(hours=4)
-    assert alert_defs.schedule_interval("0 9,13 * * *", now) == timedelta(hours=4)
-    assert alert_defs.schedule_interval("*/30 * * * *", now) == timedelta(minutes=30)
+def test_optouts_go_stale_at_the_second_scheduled_tick_after_the_last_sync() -> None:
+    friday = datetime(2026, 3, 6, 9, 5, tzinfo=UTC)  # just after Friday's 09:00 run
+    # a weekday schedule: Monday's tick is the first, Tuesday's the second; the weekend does not count
+    assert alert_defs.stale_from("0 9 * * 1-5", friday) == datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
+    assert alert_defs.stale_from("0 */4 * * *", friday) == datetime(2026, 3, 6, 16, 0, tzinfo=UTC)
+    assert alert_defs.stale_from("0 9,13 * * *", friday) == datetime(2026, 3, 7, 9, 0, tzinfo=UTC)
+    assert alert_defs.stale_from("*/30 * * * *", friday) == datetime(2026, 3, 6, 10, 0, tzinfo=UTC)
+
+
+def test_a_weekday_schedule_is_not_stale_over_the_weekend(
+    channels: tuple[_Inbox, _Receiver],
+    instance: dg.DagsterInstance,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    inbox, _ = channels
+    config = tmp_path / "sync.yaml"
+    config.write_text('optouts:\n  schedule: "0 9 * * 1-5"\n')
+    monkeypatch.setenv("SYNC_CONFIG", str(config))
+    monkeypatch.setattr(alert_defs, "last_optout_sync", lambda _: datetime(2026, 3, 6, 9, 5, tzinfo=UTC))
+    for weekend_or_monday in (
+        datetime(2026, 3, 8, 23, 0, tzinfo=UTC),
+        datetime(2026, 3, 9, 12, 0, tzinfo=UTC),
+    ):
+        _clock(monkeypatch, weekend_or_monday)
+        alert_defs.alert_on_stale_optouts(dg.build_sensor_context(instance=instance))
+    assert inbox.messages == []
+
+    _clock(monkeypatch, datetime(2026, 3, 10, 9, 0, tzinfo=UTC))  # Tuesday's tick: two runs missed
+    alert_defs.alert_on_stale_optouts(dg.build_sensor_context(instance=instance))
+    assert len(inbox.messages) == 1
 
 
 @pytest.mark.usefixtures("half_hourly_optouts")
@@ -379,8 +406,8 @@ def test_stale_optouts_alert_once_per_episode(
     synced_at = alert_defs.last_optout_sync(instance)
     assert synced_at is not None
 
-    # within twice the 30-minute interval: fresh
-    _clock(monkeypatch, synced_at + timedelta(minutes=50))
+    # before the second half-hourly tick after it, wherever in the half hour it fell: fresh
+    _clock(monkeypatch, synced_at + timedelta(minutes=29))
     assert "fresh" in str(
         alert_defs.alert_on_stale_optouts(dg.build_sensor_context(instance=instance)).skip_message
     )
@@ -392,7 +419,8 @@ def test_stale_optouts_alert_once_per_episode(
     assert len(inbox.messages) == 1 and len(receiver.posts) == 1
     body = inbox.messages[0].get_content()
     assert f"was at {synced_at:%Y-%m-%d %H:%M} UTC, 3h ago" in body
-    assert "the allowed gap is 1h" in body and "'*/30 * * * *'" in body
+    allowed = alert_defs.stale_from("*/30 * * * *", synced_at) - synced_at
+    assert f"the allowed gap is {duration(allowed)}" in body and "'*/30 * * * *'" in body
     assert "make doctor" in body and "http://dagster.internal:3000/assets/optout_sync" in body
     _assert_no_secret(inbox.raw[0], json.dumps(receiver.posts[0]["json"]))
 

@@ -242,13 +242,15 @@ def test_a_missed_scheduled_run_fails_freshness(world: World) -> None:
     config = load_sync_config(world.env["SYNC_CONFIG"])
     now = utc_now()
     assets = [
-        AssetFreshness(name, expected_cron(name, config, now), expected_cron(name, config, now), now)
-        for name in ("raw_salesforce/lead", "acton_list_sync", "optout_sync")
+        AssetFreshness(name, expected_cron(name, config), expected_cron(name, config), now)
+        for name in ("raw_salesforce/lead", "acton_list_sync", "salesforce_score_push", "optout_sync")
     ]
     assert check_freshness(assets, now).status is Status.PASS
-    later = check_freshness(assets, now + timedelta(hours=3))  # three hourly ticks without a run
+    # three hourly list ticks without a run; the opt-out schedule (every 4 hours) missed none
+    later = check_freshness(assets, now + timedelta(hours=3))
     assert later.status is Status.FAIL
-    assert later.summary.startswith("3 assets were not refreshed since their last scheduled run")
+    assert later.summary.startswith("2 assets were not refreshed by either of their last two scheduled runs")
+    assert later.counts["unscheduled"] == 1  # a raw asset: its object's list and the opt-out path run it
     assert "schedules are on" in later.remediation
     unmatched = [AssetFreshness("acton_list_sync", "0 * * * *", None, now)]
     assert "no freshness policy matching their schedule" in check_freshness(unmatched, now).summary

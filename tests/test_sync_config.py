@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from dagster._utils.schedules import is_valid_cron_string
 
-from ingest.sync_config import SyncConfig, SyncConfigError, cron_problem, load_sync_config
+from ingest.sync_config import SyncConfig, SyncConfigError, load_sync_config
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "sync.yaml"
@@ -161,36 +160,3 @@ def test_not_yaml(tmp_path: Path) -> None:
     path.write_text("lists: [\n")
     with pytest.raises(SyncConfigError, match=r"sync\.yaml: line \d+, column \d+ is not valid YAML"):
         load_sync_config(path)
-
-
-@pytest.mark.parametrize(
-    "expr",
-    [
-        "0 * * * *",
-        "*/15 * * * *",
-        "0 */4 * * *",
-        "0 9-17 * * mon-fri",
-        "30 6 1,15 * *",
-        "0 0 * jan,jul 0",
-        "5-10/2 * * * 7",
-        "60 * * * *",
-        "0 24 * * *",
-        "0 * 0 * *",
-        "* * * 13 *",
-        "0 * * * 8",
-        "*/0 * * * *",
-        "0 * * *",
-        "0 * * * * *",
-        "a * * * *",
-        "1,,2 * * * *",
-    ],
-)
-def test_cron_check_agrees_with_dagster(expr: str) -> None:
-    assert (cron_problem(expr) is None) == is_valid_cron_string(expr)
-
-
-def test_reversed_range_is_refused() -> None:
-    # croniter reads 9-5 as a wrap-around; here it is refused as the likely typo it is
-    assert (
-        cron_problem("0 9-5 * * *") == "the hour field '9-5' is not valid (allowed 0-23, *, a-b, */n, lists)"
-    )

@@ -1,73 +1,54 @@
-"""Just enough cron (5 fields, UTC) to know a schedule's last tick and its interval, for freshness."""
+"""Cron arithmetic for the schedules of sync.yaml (5 fields, UTC), on croniter: the latest ticks of a schedule,
+its next ticks, and the shortest time between two of its ticks."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Iterable
 from datetime import datetime, timedelta
+from itertools import pairwise
 
-_FIELDS = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
-_NAMES = [
-    {
-        m: i + 1
-        for i, m in enumerate(
-            ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
-        )
-    },
-    {d: i for i, d in enumerate(["sun", "mon", "tue", "wed", "thu", "fri", "sat"])},
-]
-_HORIZON = timedelta(days=366)
+from croniter import croniter
+
+# Weekdays and leap years repeat every 28 years from 1901 to 2099: the ticks of one such cycle meet every
+# alignment of weekday, month length and leap day that the gaps of a pattern can depend on.
+CYCLE_START, CYCLE_END = datetime(2001, 1, 1), datetime(2029, 1, 1)
+DAY = timedelta(days=1)
 
 
-def _value(token: str, index: int) -> int:
-    names = _NAMES[0] if index == 3 else _NAMES[1] if index == 4 else {}
-    return names[token.lower()] if token.lower() in names else int(token)
+def last_ticks(cron: str, now: datetime, count: int) -> list[datetime]:
+    """The ``count`` latest ticks at or before ``now``, latest first (naive or aware, as ``now`` is)."""
+    # croniter steps back strictly before its start: a microsecond later keeps a tick at ``now`` itself
+    ticks = croniter(cron, now + timedelta(microseconds=1))
+    return [ticks.get_prev(datetime) for _ in range(count)]
 
 
-def _allowed(part: str, index: int) -> set[int]:
-    low, high = _FIELDS[index]
-    out: set[int] = set()
-    for item in part.split(","):
-        base, _, step = item.partition("/")
-        if base == "*":
-            first, last = low, high
-        else:
-            a, _, b = base.partition("-")
-            first = _value(a, index)
-            last = _value(b, index) if b else (high if step else first)
-        out.update(range(first, last + 1, int(step) if step else 1))
-    if index == 4 and 7 in out:
-        out.add(0)  # 7 and 0 are both Sunday
-    return out
+def next_ticks(cron: str, since: datetime, count: int) -> list[datetime]:
+    """The ``count`` first ticks after ``since``."""
+    ticks = croniter(cron, since)
+    return [ticks.get_next(datetime) for _ in range(count)]
 
 
-def _matches(fields: list[set[int]], parts: list[str], t: datetime) -> bool:
-    minute, hour, dom, month, dow = fields
-    if t.minute not in minute or t.hour not in hour or t.month not in month:
-        return False
-    day_ok, weekday_ok = t.day in dom, (t.isoweekday() % 7) in dow
-    # cron's rule: when both day fields are restricted, either may match
-    if parts[2] != "*" and parts[4] != "*":
-        return day_ok or weekday_ok
-    return day_ok and weekday_ok
+@functools.cache
+def shortest_interval(cron: str) -> timedelta:
+    """The shortest time between two consecutive ticks of ``cron``, wherever in the calendar they fall: the
+    most Dagster lets a cron freshness policy's lower bound be, whatever the instant the definitions load."""
+    ticks = croniter(cron, CYCLE_START - timedelta(seconds=1))  # from midnight: the first tick day is whole
+    day = [ticks.get_next(datetime)]
+    while (tick := ticks.get_next(datetime)).date() == day[0].date():
+        day.append(tick)
+    # Minutes and hours do not depend on the day, so every tick day has the first one's gaps, and a gap across
+    # days is at least the overnight one (from the last time of a day to the first of the next): the tick days
+    # are walked only while that could still be shorter than what was found.
+    shortest = min((b - a for a, b in pairwise(day)), default=timedelta.max)
+    overnight = DAY - (day[-1] - day[0])
+    previous = day[-1]
+    while shortest > overnight and previous < CYCLE_END:
+        shortest = min(shortest, tick - previous)
+        previous, tick = tick, ticks.get_next(datetime)
+    return shortest
 
 
-def last_tick(expr: str, now: datetime) -> datetime:
-    """The latest tick at or before ``now`` (naive UTC)."""
-    parts = expr.split()
-    fields = [_allowed(p, i) for i, p in enumerate(parts)]
-    t = now.replace(second=0, microsecond=0)
-    stop = now - _HORIZON
-    while t >= stop:
-        if _matches(fields, parts, t):
-            return t
-        t -= timedelta(minutes=1)
-    raise ValueError(f"cron {expr!r} has no tick within a year before {now}")
-
-
-def interval(expr: str, now: datetime) -> timedelta:
-    """The time between the last two ticks before ``now``."""
-    tick = last_tick(expr, now)
-    return tick - last_tick(expr, tick - timedelta(minutes=1))
-
-
-def most_frequent(exprs: list[str], now: datetime) -> str | None:
-    return min(exprs, key=lambda e: interval(e, now), default=None)
+def most_frequent(crons: Iterable[str]) -> str | None:
+    """The cron whose ticks can come closest together (the first of equals)."""
+    return min(crons, key=shortest_interval, default=None)

@@ -1,19 +1,25 @@
-"""Check 8, freshness: each raw asset and each write-back carries a freshness policy matching the schedule
-that materialises it (sync.yaml), and was materialised since its last scheduled tick (the cron policy's rule:
-stale when the latest materialisation is older than the last tick minus the schedule's interval)."""
+"""Check 8, freshness: each write-back carries a freshness policy matching the schedule that runs it (sync.yaml),
+and was materialised since the tick before that schedule's last one (a run missed, not merely one under way).
+
+Each list's schedule runs its list's path, which ends in the list sync and the score push; the opt-out schedule
+runs the opt-out path, which ends in the opt-out sync: the end of a path materialises only when the path ran.
+A raw asset is read by paths of different schedules (a list's object by its list's and the opt-out path), and the
+extract modules give every raw asset one policy: none, so no schedule is expected of it. The other write-backs
+run only in sync_job, which no schedule starts."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from ingest.health.cron import interval, last_tick, most_frequent
+from ingest.health.cron import last_ticks, most_frequent
 from ingest.health.result import CheckResult, sample, status_of
 from ingest.sync_config import SyncConfig
 
 NAME = "freshness"
 TITLE = "Freshness"
+LIST_WRITEBACKS = ("acton_list_sync", "salesforce_score_push")
 OPTOUT_WRITEBACK = "optout_sync"
 
 
@@ -25,22 +31,15 @@ class AssetFreshness:
     last_materialized_at: datetime | None  # naive UTC
 
 
-def sync_schedule(config: SyncConfig, now: datetime) -> str | None:
-    """The cron of the sync job (its most frequent schedule): every raw asset and write-back runs in it."""
-    return most_frequent(sorted({lst.schedule for lst in config.lists if lst.direction != "off"}), now)
-
-
-def expected_cron(asset: str, config: SyncConfig, now: datetime) -> str | None:
-    """The opt-out write-back also runs alone on the opt-out schedule: whichever is more frequent governs it."""
-    crons = [c for c in [sync_schedule(config, now)] if c]
+def expected_cron(asset: str, config: SyncConfig, now: datetime | None = None) -> str | None:
+    """The schedule ``asset`` is expected to keep: the most frequent list schedule for the list sync and the score
+    push (every list's path ends in them), the opt-out schedule for the opt-out sync, else none. The choice does
+    not depend on ``now``, which callers may still pass."""
+    if asset in LIST_WRITEBACKS:
+        return most_frequent(lst.schedule for lst in config.lists if lst.direction != "off")
     if asset == OPTOUT_WRITEBACK and config.optouts.direction != "off":
-        crons.append(config.optouts.schedule)
-    return most_frequent(crons, now)
-
-
-def policy_window(cron: str, now: datetime) -> timedelta:
-    """The policy's lower bound: one interval of the schedule."""
-    return interval(cron, now)
+        return config.optouts.schedule
+    return None
 
 
 def check_freshness(assets: Sequence[AssetFreshness], now: datetime) -> CheckResult:
@@ -52,8 +51,7 @@ def check_freshness(assets: Sequence[AssetFreshness], now: datetime) -> CheckRes
             )
         if a.expected_cron is None:
             continue
-        tick = last_tick(a.expected_cron, now)
-        due = tick - policy_window(a.expected_cron, now)
+        _, due = last_ticks(a.expected_cron, now, 2)
         if a.last_materialized_at is None or a.last_materialized_at < due:
             stale.append(
                 {
@@ -81,14 +79,14 @@ def check_freshness(assets: Sequence[AssetFreshness], now: datetime) -> CheckRes
     if stale:
         never = [s["asset"] for s in stale if s["last_materialized_at"] is None]
         parts.append(
-            f"{len(stale)} assets were not refreshed since their last scheduled run"
+            f"{len(stale)} assets were not refreshed by either of their last two scheduled runs"
             + (f" ({len(never)} never were)" if never else "")
             + ": "
             + ", ".join(s["asset"] for s in stale[:8])
         )
         fixes.append(
             "check that the schedules are on (`dg dev` → Automation, or the dagster-daemon is running) and why "
-            "the last sync_job / optout_job runs failed; then run the sync job"
+            "the last list_sync__<list> / optout_job runs failed; then run the sync job"
         )
     if mismatched:
         parts.append(f"{len(mismatched)} assets have no freshness policy matching their schedule")

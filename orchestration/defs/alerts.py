@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import logging
 import os
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import dagster as dg
-from dagster._utils.schedules import cron_string_iterator
 from dagster_shared.error import SerializableErrorInfo
 
 from ingest.alerts import (
@@ -27,11 +26,10 @@ from ingest.alerts import (
     stale_optouts_alert,
     ui_url,
 )
+from ingest.health.cron import next_ticks
 from ingest.sync_config import load_sync_config
 
 OPTOUT_SYNC = dg.AssetKey("optout_sync")
-# Ticks looked at for the schedule's interval: enough for a weekly pattern to show its shortest gap twice.
-TICK_HORIZON = timedelta(days=14)
 
 
 def _now() -> datetime:
@@ -106,18 +104,11 @@ def alert_on_run_failure(context: dg.RunFailureSensorContext) -> None:
     _raise_if_undelivered(delivery)
 
 
-def schedule_interval(cron: str, now: datetime) -> timedelta:
-    """The shortest gap between consecutive ticks of ``cron`` (UTC) from ``now`` over the next two weeks."""
-    ticks = cron_string_iterator(now.timestamp(), cron, "UTC")
-    previous = next(ticks)
-    end = previous + TICK_HORIZON
-    shortest = timedelta.max
-    for tick in ticks:
-        shortest = min(shortest, tick - previous)
-        if tick >= end:
-            break
-        previous = tick
-    return shortest
+def stale_from(cron: str, since: datetime) -> datetime:
+    """When opt-outs last synced at ``since`` go stale: at the second tick of ``cron`` after it, when two scheduled
+    runs have had their turn (the first may still be running). Counted in ticks, not time, so that a weekday
+    schedule is not stale over the weekend."""
+    return next_ticks(cron, since, 2)[-1]
 
 
 def last_optout_sync(instance: dg.DagsterInstance) -> datetime | None:
@@ -129,8 +120,8 @@ def last_optout_sync(instance: dg.DagsterInstance) -> datetime | None:
     name="alert_on_stale_optouts",
     minimum_interval_seconds=300,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Sends an alert when no opt-out sync (optout_sync) succeeded within twice the interval of "
-    "sync.yaml's optouts.schedule; once per stale episode.",
+    description="Sends an alert when two ticks of sync.yaml's optouts.schedule have passed since the last "
+    "successful opt-out sync (optout_sync); once per stale episode.",
 )
 def alert_on_stale_optouts(context: dg.SensorEvaluationContext) -> dg.SkipReason:
     config = load_sync_config()
@@ -142,16 +133,17 @@ def alert_on_stale_optouts(context: dg.SensorEvaluationContext) -> dg.SkipReason
     watching_since = datetime.fromisoformat(context.cursor) if context.cursor else now
     if context.cursor is None:
         context.update_cursor(now.isoformat())
-    allowed_gap = 2 * schedule_interval(config.optouts.schedule, now)
     last_success = last_optout_sync(context.instance)
-    if now - (last_success or watching_since) <= allowed_gap:
+    since = last_success or watching_since
+    stale = stale_from(config.optouts.schedule, since)
+    if now < stale:
         return dg.SkipReason(
-            f"opt-outs are fresh: last sync {last_success or 'none yet'}, allowed gap {allowed_gap}"
+            f"opt-outs are fresh: last sync {last_success or 'none yet'}, stale from {stale}"
         )
     alert = stale_optouts_alert(
         last_success,
         watching_since,
-        allowed_gap,
+        stale - since,
         config.optouts.schedule,
         now,
         ui_url("/assets/optout_sync", os.environ),

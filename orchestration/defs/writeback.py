@@ -4,13 +4,15 @@ the Lead Score maintenance) runs before the Salesforce score push. The opt-out s
 Salesforce field push: its un-tick guard takes a record last modified by the integration user since the extract
 for our own write, which a push in between would make true of a record a person had just changed."""
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
+from typing import get_args
 
 import dagster as dg
+from pydantic import Field
 
 from ingest.preflight import preflight
 from ingest.salesforce import SalesforceClient
-from ingest.sync_config import SyncConfig
+from ingest.sync_config import SalesforceObject, SyncConfig
 from ingest.writeback_acton_lists import sync_acton_lists
 from ingest.writeback_optouts import sync_optouts
 from ingest.writeback_salesforce import push_bounces, push_prospect_fields, push_scores
@@ -40,6 +42,31 @@ def checked(
     client = salesforce.client()
     preflight(client, config, sync_config.path)
     return config, client
+
+
+class ListSyncConfig(dg.Config):
+    lists: list[str] | None = Field(
+        default=None,
+        description="The sync.yaml lists to sync (a list's own job names its list); all when unset.",
+    )
+
+
+class FieldPushConfig(dg.Config):
+    objects: list[str] | None = Field(
+        default=None,
+        description="The Salesforce objects to write (a list's own job names its object); all when unset.",
+    )
+
+
+def known(requested: list[str] | None, configured: Collection[str], key: str) -> list[str] | None:
+    """The run config's filter, refused when it names what is not configured: that run would send nothing."""
+    unknown = sorted(set(requested or ()) - set(configured))
+    if unknown:
+        raise ValueError(
+            f"run config {key} names {unknown}, not among {sorted(set(configured))}; fix: name some of those "
+            "(after renaming a list in sync.yaml, reload the definitions)"
+        )
+    return requested
 
 
 def summary_result(
@@ -82,6 +109,7 @@ def summary_result(
 )
 def acton_list_sync(
     context: dg.AssetExecutionContext,
+    config: ListSyncConfig,
     warehouse: WarehouseResource,
     salesforce: SalesforceResource,
     acton: ActOnResource,
@@ -90,9 +118,10 @@ def acton_list_sync(
     """Salesforce Contacts and Leads in their Act-On marketing lists (created if missing): a merge upload
     (UPSERT on EMAIL) whose Lead Score column carries the behavioural score — the list-maintenance step — and
     the removal of converted, deleted and re-addressed records. Rejected rows land in sync_state.rejects."""
-    config, _ = checked(salesforce, sync_config)
+    sync, _ = checked(salesforce, sync_config)
+    names = known(config.lists, [lst.name for lst in sync.lists], "lists")
     with warehouse.connect() as conn:
-        summary = sync_acton_lists(conn, acton.client(), config, context.run.run_id)
+        summary = sync_acton_lists(conn, acton.client(), sync, context.run.run_id, names=names)
     # Act-On's own counts from the upload jobs, next to ours
     job_counts = {
         "acton_appended": dg.MetadataValue.int(summary.appended),
@@ -141,13 +170,15 @@ def _field_push(
     )
     def field_push(
         context: dg.AssetExecutionContext,
+        config: FieldPushConfig,
         warehouse: WarehouseResource,
         salesforce: SalesforceResource,
         sync_config: SyncConfigResource,
     ) -> dg.MaterializeResult:
-        config, client = checked(salesforce, sync_config)
+        sync, client = checked(salesforce, sync_config)
+        objects = known(config.objects, get_args(SalesforceObject), "objects")
         with warehouse.connect() as conn:
-            return summary_result(context, push(conn, client, config, context.run.run_id))
+            return summary_result(context, push(conn, client, sync, context.run.run_id, objects=objects))
 
     return field_push
 
