@@ -175,7 +175,7 @@ def test_every_check_passes_on_a_healthy_run(world: World) -> None:
     lines = check_lines(doctor.stdout)
     assert set(lines) == set(TITLES)
     assert all(line.startswith("[PASS]") for line in lines.values()), doctor.stdout
-    assert "8 of 8 checks passed" in doctor.stdout
+    assert "9 of 9 checks passed" in doctor.stdout
 
 
 # -- checks that read Salesforce live ------------------------------------------------------------------------
