@@ -147,8 +147,8 @@ def stale_optouts_alert(
             f"{last_success:%Y-%m-%d %H:%M} UTC, {duration(now - last_success)} ago"
         )
     why = (
-        f"{since}; the allowed gap is {duration(allowed_gap)}, twice the interval of the opt-out schedule "
-        f"{schedule!r} (sync.yaml optouts.schedule). Until it runs, an opt-out made in one system is not "
+        f"{since}; the allowed gap is {duration(allowed_gap)}, until the second tick of the opt-out schedule "
+        f"{schedule!r} (sync.yaml optouts.schedule) after it. Until it runs, an opt-out made in one system is not "
         "honoured in the other."
     )
     todo = _todo(

@@ -251,6 +251,8 @@ def test_a_tick_of_one_lists_schedule_syncs_that_list_and_not_the_other(
         # the definitions as this deployment's code server loads them, with its environment
         for key, value in p.env().items():
             monkeypatch.setenv(key, value)
+        # the two lists on schedules of their own (lists of one cron share a path)
+        p.config["lists"][1]["schedule"] = "30 * * * *"
         p.config_path.write_text(yaml.safe_dump(p.config, sort_keys=False))
         defs = load_definitions()
         at = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -268,8 +270,8 @@ def test_a_tick_of_one_lists_schedule_syncs_that_list_and_not_the_other(
     finally:
         p.close()
         sb.stop()
-    assert {"raw_salesforce/contact", "acton_list_sync"} <= materialised(run)
-    assert "raw_salesforce/lead" not in materialised(run)
+    assert {"raw_salesforce/contact", "acton_list_sync", "salesforce_score_push"} <= materialised(run)
+    assert "optout_sync" not in materialised(run)
     # the Contacts list and the Contacts' scores are synced; the Leads list and the Leads' scores wait
     assert after.list_mismatches(CONTACTS_LIST, before) == {}
     assert after.lists.get(LEADS_LIST) == before.lists.get(LEADS_LIST)
@@ -286,3 +288,13 @@ def test_a_run_config_naming_what_sync_yaml_has_not_is_refused() -> None:
         known(["SFDC Master Contact"], [CONTACTS_LIST, LEADS_LIST], "lists")
     assert known([LEADS_LIST], [CONTACTS_LIST, LEADS_LIST], "lists") == [LEADS_LIST]
     assert known(None, [CONTACTS_LIST], "lists") is None
+
+
+def test_lists_of_one_cron_share_a_path() -> None:
+    """The shipped sync.yaml runs both lists hourly: one tick extracts and builds once, for both lists."""
+    from orchestration.defs.jobs import list_job_name, list_paths
+
+    (path,) = list_paths(load_sync_config(ROOT / "sync.yaml").lists).values()
+    assert [lst.name for lst in path] == [CONTACTS_LIST, LEADS_LIST]
+    assert list_job_name(path, []) == "list_sync__sfdc_master_contacts__sfdc_master_leads"
+    assert list_job_name(path, ["list_sync__sfdc_master_contacts__sfdc_master_leads"]).endswith("_1")

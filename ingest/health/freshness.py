@@ -1,11 +1,9 @@
 """Check 8, freshness: each write-back carries a freshness policy matching the schedule that runs it (sync.yaml),
 and was materialised since the tick before that schedule's last one (a run missed, not merely one under way).
 
-Each list's schedule runs its list's path, which ends in the list sync and the score push; the opt-out schedule
-runs the opt-out path, which ends in the opt-out sync: the end of a path materialises only when the path ran.
-A raw asset is read by paths of different schedules (a list's object by its list's and the opt-out path), and the
-extract modules give every raw asset one policy: none, so no schedule is expected of it. The other write-backs
-run only in sync_job, which no schedule starts."""
+Each list's schedule runs its list's path, every raw asset and write-back but the opt-out sync; the opt-out
+schedule runs the opt-out path, which ends in the opt-out sync. So the opt-out sync keeps the opt-out schedule and
+everything else the most frequent list schedule."""
 
 from __future__ import annotations
 
@@ -19,7 +17,6 @@ from ingest.sync_config import SyncConfig
 
 NAME = "freshness"
 TITLE = "Freshness"
-LIST_WRITEBACKS = ("acton_list_sync", "salesforce_score_push")
 OPTOUT_WRITEBACK = "optout_sync"
 
 
@@ -32,14 +29,12 @@ class AssetFreshness:
 
 
 def expected_cron(asset: str, config: SyncConfig, now: datetime | None = None) -> str | None:
-    """The schedule ``asset`` is expected to keep: the most frequent list schedule for the list sync and the score
-    push (every list's path ends in them), the opt-out schedule for the opt-out sync, else none. The choice does
-    not depend on ``now``, which callers may still pass."""
-    if asset in LIST_WRITEBACKS:
-        return most_frequent(lst.schedule for lst in config.lists if lst.direction != "off")
-    if asset == OPTOUT_WRITEBACK and config.optouts.direction != "off":
-        return config.optouts.schedule
-    return None
+    """The schedule ``asset`` is expected to keep: the opt-out schedule for the opt-out sync; for every other
+    raw asset and write-back the most frequent list schedule (every list's path runs all of them). None when no
+    schedule runs it. The choice does not depend on ``now``, which callers may still pass."""
+    if asset == OPTOUT_WRITEBACK:
+        return config.optouts.schedule if config.optouts.direction != "off" else None
+    return most_frequent(lst.schedule for lst in config.lists if lst.direction != "off")
 
 
 def check_freshness(assets: Sequence[AssetFreshness], now: datetime) -> CheckResult:

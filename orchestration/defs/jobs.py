@@ -2,8 +2,9 @@
 
 Order comes from the asset graph, never from two schedules happening to line up: the preflight check precedes
 every extract, extract precedes dbt, dbt precedes the write-back, and the score push depends on the list sync.
-Each list's schedule runs its own list's path and the opt-out schedule the opt-out path; ``sync_job`` (everything)
-is run by hand or by ``make sync``. Every schedule runs once deployed.
+Each list's schedule runs its own list's path (everything but the opt-out write-back, with the list sync and the
+score push kept to its lists; lists of one cron share a path) and the opt-out schedule the opt-out path;
+``sync_job`` (everything) is run by hand or by ``make sync``. Every schedule runs once deployed.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
-from ingest.health.freshness import LIST_WRITEBACKS
+from ingest.health.freshness import OPTOUT_WRITEBACK
 from ingest.preflight import preflight
-from ingest.sync_config import LOOKUPS, ListConfig, load_sync_config
+from ingest.sync_config import ListConfig, load_sync_config
 from orchestration.defs.alerts import alert_on_failure
 from orchestration.defs.resources import SalesforceResource, SyncConfigResource
 from orchestration.defs.run_guard import SYNC_TAG, RunGuardResource, hold_run_guard
@@ -50,7 +51,7 @@ sync_job = dg.define_asset_job(
 )
 optout_job = dg.define_asset_job(
     "optout_job",
-    selection=dg.AssetSelection.assets("optout_sync").upstream(),
+    selection=dg.AssetSelection.assets(OPTOUT_WRITEBACK).upstream(),
     description="The opt-out path alone: extract of the consent fields and the opt-out list, the consent "
     "models, the opt-out writes.",
     tags={SYNC_TAG: "true"},
@@ -58,47 +59,38 @@ optout_job = dg.define_asset_job(
 )
 
 
-# The sync models a list's path builds for its write-backs.
-LIST_MODELS = ("acton_list_upserts", "acton_list_removals", "salesforce_score_updates")
+def list_paths(lists: list[ListConfig]) -> dict[str, list[ListConfig]]:
+    """Lists by schedule: the lists of one cron share one path, so that a tick extracts and builds once."""
+    paths: dict[str, list[ListConfig]] = {}
+    for lst in lists:
+        paths.setdefault(lst.schedule, []).append(lst)
+    return paths
 
 
-def list_tables(lst: ListConfig) -> list[str]:
-    """The raw Salesforce tables a list reads: its object's and those of the lookups its fields follow."""
-    lookups = {LOOKUPS[lst.object][path.split(".")[0]] for path in lst.fields.values() if "." in path}
-    return sorted({lst.object.lower(), *lookups})
+def list_job_name(lists: list[ListConfig], taken: list[str]) -> str:
+    """``list_sync__<name>[__<name>...]``: each list's name in lower case with other characters as ``_``; a name
+    that comes out as an earlier one's gets a number (job names must be unique)."""
+    name = "list_sync__" + "__".join(re.sub(r"[^a-z0-9]+", "_", lst.name.lower()).strip("_") for lst in lists)
+    return f"{name}_{len(taken)}" if name in taken else name
 
 
-def list_selection(lst: ListConfig) -> dg.AssetSelection:
-    """A list's path: the preflight, the extracts its sync models read (of Salesforce, only the list's own
-    tables), those models, the list sync and the score push."""
-    reads = dg.AssetSelection.assets(*(["sync", model] for model in LIST_MODELS)).upstream()
-    others = dg.AssetSelection.groups("raw_salesforce") - dg.AssetSelection.assets(
-        *(["raw_salesforce", table] for table in list_tables(lst))
-    )
-    return reads - others | dg.AssetSelection.assets(*LIST_WRITEBACKS)
+# Everything but the opt-out write-back, which keeps its own schedule: the extracts of both systems, the models,
+# the reports, the bounces and prospect fields, and the list sync and score push kept to the path's lists.
+LIST_PATH = dg.AssetSelection.all() - dg.AssetSelection.assets(OPTOUT_WRITEBACK)
 
 
-def list_job_names(lists: list[ListConfig]) -> list[str]:
-    """``list_sync__<name>``: the list's name in lower case with other characters as ``_``; a name that comes out
-    empty or as an earlier list's gets the list's position too (job names must be unique)."""
-    names: list[str] = []
-    for i, lst in enumerate(lists):
-        name = "list_sync__" + re.sub(r"[^a-z0-9]+", "_", lst.name.lower()).strip("_")
-        names.append(f"{name}_{i}" if name in names or name.endswith("__") else name)
-    return names
-
-
-def list_job(lst: ListConfig, name: str) -> UnresolvedAssetJobDefinition:
-    # The write-backs' run config keeps them to this list: another list's rows wait for its own schedule.
+def list_job(lists: list[ListConfig], name: str) -> UnresolvedAssetJobDefinition:
+    # The write-backs' run config keeps them to these lists: another list's rows wait for its own schedule.
+    names = ", ".join(repr(lst.name) for lst in lists)
     return dg.define_asset_job(
         name,
-        selection=list_selection(lst),
-        description=f"The path of the list {lst.name!r} ({lst.object}): extract of its records and of the Act-On "
-        "lists and scores, the models, its list sync, and the score push to its object.",
+        selection=LIST_PATH,
+        description=f"The path of the list(s) {names}: the extracts and the models, the list sync and the score "
+        "push of these lists alone, the bounces, the prospect fields and the reports (not the opt-outs).",
         config={
             "ops": {
-                "acton_list_sync": {"config": {"lists": [lst.name]}},
-                "salesforce_score_push": {"config": {"objects": [lst.object]}},
+                "acton_list_sync": {"config": {"lists": [lst.name for lst in lists]}},
+                "salesforce_score_push": {"config": {"objects": sorted({lst.object for lst in lists})}},
             }
         },
         tags={SYNC_TAG: "true"},
@@ -120,11 +112,12 @@ def schedule(name: str, job: UnresolvedAssetJobDefinition, cron: str) -> dg.Sche
 @dg.definitions
 def defs() -> dg.Definitions:
     config = load_sync_config()
-    lists = [lst for lst in config.lists if lst.direction != "off"]
-    jobs = [list_job(lst, name) for lst, name in zip(lists, list_job_names(lists), strict=True)]
-    schedules = [
-        schedule(f"{job.name}_schedule", job, lst.schedule) for lst, job in zip(lists, jobs, strict=True)
-    ]
+    jobs: list[UnresolvedAssetJobDefinition] = []
+    schedules = []
+    for cron, lists in list_paths([lst for lst in config.lists if lst.direction != "off"]).items():
+        job = list_job(lists, list_job_name(lists, [j.name for j in jobs]))
+        jobs.append(job)
+        schedules.append(schedule(f"{job.name}_schedule", job, cron))
     if config.optouts.direction != "off":
         schedules.append(schedule("optout_job_schedule", optout_job, config.optouts.schedule))
     return dg.Definitions(assets=[sync_preflight], jobs=[sync_job, optout_job, *jobs], schedules=schedules)
