@@ -28,7 +28,7 @@ import duckdb
 import pyarrow as pa
 
 from ingest import answers
-from ingest.acton import ActOnClient
+from ingest.acton import ActOnClient, survives_csv
 from ingest.errors import ApiError
 from ingest.salesforce import SalesforceClient
 from ingest.soql import quote
@@ -363,6 +363,9 @@ def _push_acton_chunk(
         email = normalise_email(r["email"])
         if not is_valid_email(email):
             invalid.append(Reject(ACTON, OPTOUT_LIST, None, r["email"], "invalid email address"))
+        elif not survives_csv(email):
+            reason = "the email would not survive the CSV upload unchanged (Act-On would read another address)"
+            invalid.append(Reject(ACTON, OPTOUT_LIST, None, r["email"], reason))
         elif email not in already:
             events.setdefault(email, r)
     summary = WritebackSummary(rows_sent=len(events), rejected=len(invalid), dry_run=dry_run)

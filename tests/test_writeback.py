@@ -665,7 +665,13 @@ def test_optouts_reach_both_sides_with_ledger_rows_and_a_failed_one_is_kept(
             for r in recs
         ],
     )
-    acton_emails = ["fresh.optout.1@example.com", "Fresh.Optout.2@Example.com", "not-an-email"]
+    # a byte-order mark leads the last valid one: Act-On's CSV reader would drop it and opt out another address
+    acton_emails = [
+        "fresh.optout.1@example.com",
+        "Fresh.Optout.2@Example.com",
+        "not-an-email",
+        "\ufeffbom.optout@example.com",
+    ]
     set_sync_rows(
         wh,
         "acton_optout_additions",
@@ -685,9 +691,12 @@ def test_optouts_reach_both_sides_with_ledger_rows_and_a_failed_one_is_kept(
         ],
     )
     first = sync_optouts(wh, sf, acton, config(), "run-1")
-    assert (first.succeeded, first.failed, first.rejected) == (2, 3, 1)
+    assert (first.succeeded, first.failed, first.rejected) == (2, 3, 2)
     on_list = {r["email"].lower() for page in acton.optout_pages() for r in page["result"]}
     assert {"fresh.optout.1@example.com", "fresh.optout.2@example.com"} <= on_list
+    assert "bom.optout@example.com" not in on_list
+    (reason,) = wh.execute("SELECT reason FROM sync_state.rejects WHERE email LIKE '%bom.optout%'").fetchone()
+    assert "would not survive the CSV upload" in reason
     ledger = wh.execute(
         "SELECT email, system, old_value, new_value, source_event, event_at FROM sync_state.consent_ledger"
     ).fetchall()
