@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -351,9 +351,12 @@ class World:
     def acton(self) -> ActOnClient:
         return ActOnClient.from_env(self.env)
 
-    def start_sync(self) -> SyncRun:
+    def start_sync(
+        self, command: Sequence[str] = (sys.executable, "-m", "tests.reliability.sync_process")
+    ) -> SyncRun:
+        """A sync in a process group of its own (killable as a whole): by default ``sync_job`` in process."""
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.reliability.sync_process"],
+            list(command),
             cwd=REPO,
             env=self.env,
             stdout=subprocess.PIPE,

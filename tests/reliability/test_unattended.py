@@ -6,7 +6,6 @@ other, the second sending nothing the first sent.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
@@ -34,19 +33,10 @@ def committed_instance(world: World) -> dg.DagsterInstance:
 
 
 def make_sync(world: World) -> SyncRun:
-    """`make sync`'s command, in a process group of its own (killable as a whole)."""
-    proc = subprocess.Popen(
-        [str(DAGSTER), "job", "execute", "-m", "orchestration.definitions", "-j", "sync_job"],
-        cwd=REPO,
-        env=world.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        encoding="utf-8",
-        errors="replace",
-        start_new_session=True,
+    """`make sync`'s command."""
+    return world.start_sync(
+        [str(DAGSTER), "job", "execute", "-m", "orchestration.definitions", "-j", "sync_job"]
     )
-    return SyncRun(proc)
 
 
 def duckdb_slot_holders(instance: dg.DagsterInstance) -> list[str]:
