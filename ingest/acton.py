@@ -181,6 +181,11 @@ class ActOnClient:
                 body = self.json("GET", path, params={**(params or {}), "offset": start, "count": count})
                 page = rows(body, SYSTEM, call, rows_key)
                 totals.add(whole_number(body, SYSTEM, call, "totalCount") if "totalCount" in body else -1)
+                if anchors and not page:
+                    # it should hold the rows read last: a list does not lose them all between two pages
+                    raise UnexpectedAnswer(
+                        SYSTEM, call, f"no rows at offset {start}, where rows were read before"
+                    )
                 after = _after_anchors(page, anchors)
                 if after is not None or start == 0:
                     break

@@ -526,7 +526,8 @@ def _infer_optins(conn: duckdb.DuckDBPyConnection, seen: str, run_id: str, guard
     rest = {e: seen_at for e, seen_at in confirmed.items() if e not in releasable}
     allowed = guard.allowed(known)
     supersede_held(conn)
-    if len(rest) > allowed:
+    # a read that lacks every opt-out known (a rowless answer does) is held too, however few they are
+    if len(rest) > allowed or (rest and len(rest) == known):
         hold_id = hold(conn, run_id, rest, known, allowed)
         log.warning(
             "opt-out list read held (%s): %d inferred opt-ins of %d known opt-outs, %d allowed",

@@ -2,7 +2,8 @@
 
 An email missing from whole reads of Act-On's opt-out list in two different runs is inferred to have opted in.
 When one read would infer more of them than ``optouts.max_inferred_optins`` or more than
-``optouts.max_inferred_optin_share`` of the known opt-outs (whichever allows more), the read is held: none of its
+``optouts.max_inferred_optin_share`` of the known opt-outs (whichever allows more), or would infer that every known
+opt-out left the list (what a rowless answer looks like, however short the list), the read is held: none of its
 inferred opt-ins is recorded, so nothing is un-checked for them, and the ``optout_hold`` check fails naming both
 counts. An operator who has made sure the opt-ins are real releases that one held read
 (``python -m ingest.optout_holds release <hold_id>``); the next run's whole read applies the released emails that

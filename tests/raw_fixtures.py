@@ -99,12 +99,17 @@ def insert_rows(conn: duckdb.DuckDBPyConnection, table: str, rows: Iterable[Mapp
         conn.executemany(f"insert into {table} ({quoted}) values ({placeholders})", values)
 
 
-def run_dbt(path: Path, *args: str, observed_at: str | None = None) -> None:
-    """One dbt invocation on the warehouse at `path` with the shipped sync.yaml (observation time pinned when
-    given); every node must succeed. Target and logs go next to the warehouse, not into the project."""
+def run_dbt(
+    path: Path, *args: str, observed_at: str | None = None, integration_username: str | None = None
+) -> None:
+    """One dbt invocation on the warehouse at `path` with the shipped sync.yaml (observation time and the
+    integration user pinned when given); every node must succeed. Target and logs go next to the warehouse, not
+    into the project."""
     dbt_vars = load_sync_config(ROOT / "sync.yaml").to_dbt_vars()
     if observed_at is not None:
         dbt_vars["observed_at"] = observed_at
+    if integration_username is not None:
+        dbt_vars["integration_username"] = integration_username
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("WAREHOUSE_PATH", str(path))
         result = dbtRunner().invoke(

@@ -20,7 +20,7 @@ import dagster as dg
 import pytest
 
 from tests.reliability.harness import REPO, World, start_world
-from tests.test_end_to_end import OPTOUT, normalised
+from tests.test_end_to_end import OPTOUT, SCORE_FIELD, normalised
 
 pytestmark = [pytest.mark.reliability, pytest.mark.timeout(1800)]
 
@@ -132,15 +132,20 @@ def test_a_kill_at_each_write_step_loses_no_consent_change(world: World) -> None
 
         return change
 
-    def business_hour() -> None:
-        """Scores change (so the push has rows); people check and un-check boxes, opt in and out in Act-On."""
-        before = boxes(world)
-        world.sandbox.simulate(hours=1)
-        ours.update(k for k, (_, box) in boxes(world).items() if before.get(k, ("", None))[1] != box)
+    def scores_drift() -> None:
+        """Five scored Leads carry another score in Salesforce: the score push has rows to send."""
+        soql = f"SELECT Id FROM Lead WHERE {SCORE_FIELD} != null AND IsConverted = false ORDER BY Id LIMIT 5"
+        (page,) = world.salesforce.query_pages(soql, include_deleted=False)
+        ops = [
+            {"op": "set", "object": "Lead", "id": r["Id"], "fields": {SCORE_FIELD: 999999}}
+            for r in page["records"]
+        ]
+        assert len(ops) == 5
+        world.sandbox.admin("salesforce", "POST", "mutate", {"ops": ops})
 
     steps: list[tuple[Callable[[], None], str, str, tuple[str, ...]]] = [
         (lambda: None, "acton_list_sync", "acton", (MERGE,)),
-        (business_hour, "salesforce_score_push", "salesforce", (COLLECTIONS, BULK_UPLOAD)),
+        (scores_drift, "salesforce_score_push", "salesforce", (COLLECTIONS, BULK_UPLOAD)),
         (people_tick(3), "optout_sync", "acton", (OPTOUT_UPLOAD,)),
         (acton_optouts(3), "optout_sync", "salesforce", (COLLECTIONS,)),
         (acton_optouts(70), "optout_sync", "salesforce", (BULK_UPLOAD,)),

@@ -1,5 +1,15 @@
 {#- HasOptedOutOfEmail writes: every live Lead and Contact whose box differs from its email's resolved consent
-    state (int_consent_states_resolved, under the configured direction). -#}
+    state (int_consent_states_resolved, under the configured direction).
+    An un-check waits while the record was changed after the opt-in it rests on (for an inferred one, after the
+    list last showed the email) by anyone but the integration user: Salesforce keeps no history of the box, so a
+    person who cleared and checked it again in between — a newer opt-out — looks the same as an edit of another
+    field, and an opt-out is never lost on a guess. -#}
+with integration_user as (
+    select user_id
+    from {{ ref('stg_salesforce__users') }}
+    where lower(username) = lower({{ sql_string(var('integration_username', '')) }})
+)
+
 select
     r.salesforce_id,
     r.salesforce_object,
@@ -15,3 +25,8 @@ where not r.is_deleted
     and not r.is_converted  -- Salesforce refuses writes to converted leads
     and c.desired_salesforce_opted_out is not null
     and r.has_opted_out_of_email <> c.desired_salesforce_opted_out
+    and (
+        c.desired_salesforce_opted_out
+        or r.last_modified_at <= c.salesforce_event_at
+        or r.last_modified_by_id in (select user_id from integration_user)
+    )
