@@ -364,7 +364,9 @@ def _push_acton_chunk(
         if not is_valid_email(email):
             invalid.append(Reject(ACTON, OPTOUT_LIST, None, r["email"], "invalid email address"))
         elif not survives_csv(email):
-            reason = "the email would not survive the CSV upload unchanged (Act-On would read another address)"
+            reason = (
+                "the email would not survive the CSV upload unchanged (Act-On would read another address)"
+            )
             invalid.append(Reject(ACTON, OPTOUT_LIST, None, r["email"], reason))
         elif email not in already:
             events.setdefault(email, r)
