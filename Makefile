@@ -71,7 +71,7 @@ sync: setup
 # One person's journey through both systems and the sync: make trace Q=<email or Salesforce Id>
 trace: setup
 	set -a; if [ -n "$(ENV_FILE)" ]; then . $(ENV_FILE); fi; set +a; \
-	$(BIN)/python -m ingest.trace "$(Q)"
+	$(BIN)/python -m health.trace "$(Q)"
 
 # Refresh both systems (extract and dbt, no write-back), run every check, exit non-zero on a failure; freshness
 # is judged from the instance the scheduled runs record in (ENV_FILE as for `make sync`).

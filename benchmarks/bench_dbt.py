@@ -26,10 +26,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ingest import extract_acton, extract_salesforce, warehouse  # noqa: E402
-from ingest.acton import ActOnClient  # noqa: E402
-from ingest.salesforce import SalesforceClient  # noqa: E402
-from ingest.sync_config import load_sync_config  # noqa: E402
+from common import warehouse  # noqa: E402
+from common.sync_config import load_sync_config  # noqa: E402
+from ingest.clients.acton_client import ActOnClient  # noqa: E402
+from ingest.clients.salesforce_client import SalesforceClient  # noqa: E402
+from ingest.extract import acton as extract_acton  # noqa: E402
+from ingest.extract import salesforce as extract_salesforce  # noqa: E402
 from orchestration.defs.dbt import build_args, sync_vars  # noqa: E402
 from sandbox import launcher  # noqa: E402
 

@@ -19,9 +19,9 @@ from benchmarks import floors, machine
 from benchmarks.rss import Sampler, hwm_kib, maxrss_mib
 from benchmarks.sandbox_truth import SandboxTruth
 from benchmarks.world import client_env, new_result, open_world, parse_args, world_dir
-from ingest.extract_salesforce import OBJECTS, extract_object
-from ingest.salesforce import SalesforceClient
-from ingest.warehouse import connect
+from common.warehouse import connect
+from ingest.clients.salesforce_client import SalesforceClient
+from ingest.extract.salesforce import OBJECTS, extract_object
 
 RESULTS = Path(__file__).with_name("results")
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from benchmarks import machine
 from benchmarks.world import client_env, new_result, open_world, parse_args, world_dir
-from ingest.acton import MAX_PAGE, ActOnClient
+from ingest.clients.acton_client import MAX_PAGE, ActOnClient
 
 RESULTS = Path(__file__).with_name("results")
 

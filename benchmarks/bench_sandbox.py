@@ -21,9 +21,9 @@ from benchmarks import floors, machine
 from benchmarks.rss import hwm_kib
 from benchmarks.sandbox_truth import SandboxTruth
 from benchmarks.world import client_env, new_result, open_world, parse_args, world_dir
-from ingest.acton import ActOnClient
-from ingest.salesforce import SalesforceClient
-from ingest.salesforce_frames import columns_from_describe
+from ingest.clients.acton_client import ActOnClient
+from ingest.clients.salesforce_client import SalesforceClient
+from ingest.clients.salesforce_frames import columns_from_describe
 from sandbox.launcher import Sandbox
 
 LIST_NAME = "Benchmark: all contacts"

@@ -14,16 +14,16 @@ from typing import Any
 import duckdb
 import requests
 
-from ingest.acton import DELETE_BATCH as ACTON_DELETE_BATCH
-from ingest.salesforce import COLLECTION_MAX, SalesforceClient
-from ingest.salesforce_frames import columns_from_describe
+from ingest.clients.acton_client import DELETE_BATCH as ACTON_DELETE_BATCH
+from ingest.clients.salesforce_client import COLLECTION_MAX, SalesforceClient
+from ingest.clients.salesforce_frames import columns_from_describe
 
 SF_REST_PAGE = 2000  # REST query batchSize maximum
 SF_BULK_PAGE = 100_000  # rows per Bulk 2.0 results page (the sandbox's and the extract's default)
 SF_BULK_JOB_OVERHEAD = 2  # create + one poll
 SF_BULK_INGEST_CALLS = 4  # create, upload, close, one poll (reading results back is optional)
 ACTON_PAGE = 1000  # v1 count / v2 pageSize maximum
-ACTON_OPTOUT_BATCH = 5000  # emails per opt-out upload (ingest/writeback_optouts.py)
+ACTON_OPTOUT_BATCH = 5000  # emails per opt-out upload (writeback/optouts.py)
 ACTON_RATE_PER_S = 5.0
 
 

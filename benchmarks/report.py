@@ -8,7 +8,7 @@ from typing import Any
 from benchmarks import floors
 from benchmarks.cycle import Cycle, Step
 from benchmarks.rss import Sampler
-from ingest.extract_salesforce import OBJECTS
+from ingest.extract.salesforce import OBJECTS
 
 # step key -> object, for the extract steps only (each also has an asset-check step, whose key extends it)
 SF_EXTRACT_STEPS = {f"raw_salesforce__{obj.lower()}": obj for obj in OBJECTS}

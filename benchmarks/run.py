@@ -30,8 +30,8 @@ from benchmarks.cycle import Cycle, run_sync_job
 from benchmarks.report import ACTON_PREFIX, SF_EXTRACT_STEPS, print_stages, stages
 from benchmarks.rss import Sampler, hwm_kib, maxrss_mib
 from benchmarks.sandbox_truth import Marks, SandboxTruth
-from ingest.extract_acton import ActOnExtractSettings
-from ingest.extract_salesforce import OBJECTS, SalesforceExtractSettings
+from ingest.extract.acton import ActOnExtractSettings
+from ingest.extract.salesforce import OBJECTS, SalesforceExtractSettings
 from sandbox.launcher import Sandbox, start
 
 RESULTS = Path(__file__).with_name("results")
@@ -99,7 +99,7 @@ class Bench:
     def __init__(self, sandbox: Sandbox, sampler: Sampler, env: dict[str, str]):
         import dagster as dg
 
-        from ingest.sync_config import load_sync_config
+        from common.sync_config import load_sync_config
 
         self.sandbox, self.sampler, self.env = sandbox, sampler, env
         self.lists = sum(1 for lst in load_sync_config().lists if lst.direction != "off")
@@ -276,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"generated the world at {args.scale:,} Leads in {result['generate_seconds']} s", flush=True)
     try:
         env = bench_env(sandbox, data_dir)
-        from ingest.salesforce import SalesforceClient
+        from ingest.clients.salesforce_client import SalesforceClient
 
         with Sampler(os.getpid(), sandbox.proc.pid) as sampler:
             bench = Bench(sandbox, sampler, env)

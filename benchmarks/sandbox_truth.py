@@ -6,7 +6,7 @@ import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
-from ingest.extract_salesforce import CURSOR_FIELDS
+from ingest.extract.salesforce import CURSOR_FIELDS
 
 Marks = dict[str, str | None]  # object -> largest cursor value
 

@@ -1,12 +1,9 @@
-"""Extract side of the pipeline: HTTP clients for Salesforce and Act-On and their loaders into DuckDB.
+"""Getting the data in: the Salesforce and Act-On API clients (``ingest.clients``) and the extracts that land
+both systems in the warehouse's ``raw_salesforce`` and ``raw_acton`` schemas (``ingest.extract``).
 
-Plain Python with no Dagster imports, so it runs the same under Dagster, in tests and from a shell.
+Plain Python with no Dagster imports, so it runs the same under Dagster, in tests and from a shell. Nothing here
+writes to Salesforce or Act-On: that is ``writeback``.
 """
 
-import os
-
-# polars allocates through its own jemalloc, which by default keeps freed pages for later reuse: a Dagster run
-# process held the freed frames of its extracts (~280 MiB after the 1M Leads) through the rest of the run, dbt's
-# build included. Returned at once instead, for a cost within run-to-run noise. jemalloc reads this when polars
-# loads, so it is set here, before the pipeline's modules import polars; a value from the environment wins.
-os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:0,muzzy_decay_ms:0")
+# First, so that polars' allocator is set before any module of this package imports polars (see common).
+import common  # noqa: F401

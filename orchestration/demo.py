@@ -15,6 +15,7 @@ from pathlib import Path
 
 import duckdb
 
+from analytics.charts import reports_dir
 from sandbox.launcher import Sandbox, start
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -99,9 +100,6 @@ def show_reports(warehouse: Path, sandbox: Sandbox) -> None:
 
 
 def show_images(warehouse: Path) -> None:
-    # imported late: the orchestration modules read the environment run_sync sets
-    from orchestration.defs.reports import reports_dir
-
     images = sorted(reports_dir(warehouse).glob("*.png"))
     print(
         "\nReport images (also in the Dagster UI, asset report_charts):" if images else "\nNo report images."

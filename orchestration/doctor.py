@@ -15,24 +15,24 @@ from collections.abc import Sequence
 
 import dagster as dg
 
-from ingest.acton import ActOnClient
-from ingest.health import CheckResult, Status
-from ingest.health.budget import check_api_budget, projected_calls
-from ingest.health.completeness import check_extraction_complete
-from ingest.health.freshness import NAME as FRESHNESS
-from ingest.health.freshness import TITLE as FRESHNESS_TITLE
-from ingest.health.freshness import check_freshness
-from ingest.health.lists import check_records_missing_in_acton
-from ingest.health.optouts import check_optout_hold, check_optout_mismatch
-from ingest.health.reports import check_reports_incomplete
-from ingest.health.schema_contract import check_schema_contract
-from ingest.health.scores import check_scores_not_updating
-from ingest.salesforce import SalesforceClient
-from ingest.sync_config import config_path, load_sync_config
-from ingest.warehouse import connect, utc_now
+from common.sync_config import config_path, load_sync_config
+from common.warehouse import connect, utc_now
+from health import CheckResult, Status
+from health.budget import check_api_budget, projected_calls
+from health.completeness import check_extraction_complete
+from health.freshness import NAME as FRESHNESS
+from health.freshness import TITLE as FRESHNESS_TITLE
+from health.freshness import check_freshness
+from health.lists import check_records_missing_in_acton
+from health.optouts import check_optout_hold, check_optout_mismatch
+from health.reports import check_reports_incomplete
+from health.schema_contract import check_schema_contract
+from health.scores import check_scores_not_updating
+from ingest.clients.acton_client import ActOnClient
+from ingest.clients.salesforce_client import SalesforceClient
 from orchestration.definitions import defs
-from orchestration.defs.checks import freshness_inputs, last_run_calls
 from orchestration.defs.dbt import dbt_models
+from orchestration.defs.health import freshness_inputs, last_run_calls
 
 REFRESH_JOB = "doctor_refresh"
 # The dbt models and everything upstream (preflight, extracts): no write-back, nothing published. Checks excluded:

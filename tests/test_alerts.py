@@ -22,7 +22,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 import orchestration.defs.alerts as alert_defs
-from ingest.alerts import (
+from health.alerts import (
     AlertConfigError,
     SentAlerts,
     SmtpChannel,

@@ -13,12 +13,12 @@ from typing import Any
 import duckdb
 import pytest
 
-from ingest.acton import ActOnClient
-from ingest.answers import UnexpectedAnswer
-from ingest.salesforce import SalesforceClient
-from ingest.writeback_acton_lists import sync_acton_lists
+from ingest.clients.acton_client import ActOnClient
+from ingest.clients.answers import UnexpectedAnswer
+from ingest.clients.salesforce_client import SalesforceClient
 from sandbox.launcher import Sandbox
 from tests.test_writeback import config, env, member_rows, people, results, set_sync_rows, wh
+from writeback.acton_lists import sync_acton_lists
 
 __all__ = ["wh"]  # the fixture: a warehouse with empty sync tables
 

@@ -14,17 +14,17 @@ from typing import Any
 import duckdb
 import pytest
 
-from ingest.answers import UnexpectedAnswer
-from ingest.extract_salesforce import SalesforceExtractSettings, extract_object
-from ingest.health.describe import FieldCatalog
-from ingest.preflight import preflight
-from ingest.salesforce import SalesforceClient
-from ingest.salesforce_frames import Column, frame_from_bulk_page
-from ingest.sync_config import load_sync_config
-from ingest.warehouse import connect, get_watermark, table_columns, utc_now
-from ingest.writeback_salesforce import FieldWrite, WriteSettings, write_fields
+from common.sync_config import load_sync_config
+from common.warehouse import connect, get_watermark, table_columns, utc_now
+from health.describe import FieldCatalog
+from health.preflight import preflight
+from ingest.clients.answers import UnexpectedAnswer
+from ingest.clients.salesforce_client import SalesforceClient
+from ingest.clients.salesforce_frames import Column, frame_from_bulk_page
+from ingest.extract.salesforce import SalesforceExtractSettings, extract_object
 from sandbox.launcher import Sandbox
 from tests.test_ingest_http import FakeServer, Reply, Seen, _sf_token_server, server, sf_env
+from writeback.salesforce_fields import FieldWrite, WriteSettings, write_fields
 
 __all__ = ["server"]  # the fixture, imported for the fake-server tests
 

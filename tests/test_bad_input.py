@@ -10,13 +10,12 @@ from typing import Any
 
 import pytest
 
-from ingest.acton import MAX_PAGE, ActOnClient
-from ingest.errors import MalformedResponse
-from ingest.extract_acton import ensure_tables, extract_contacts
-from ingest.extract_salesforce import extract_object
-from ingest.salesforce import SalesforceClient
-from ingest.warehouse import connect, get_watermark
-from ingest.writeback_state import normalise_email
+from common.warehouse import connect, get_watermark
+from ingest.clients.acton_client import MAX_PAGE, ActOnClient
+from ingest.clients.errors import MalformedResponse
+from ingest.clients.salesforce_client import SalesforceClient
+from ingest.extract.acton import ensure_tables, extract_contacts
+from ingest.extract.salesforce import extract_object
 from tests.reliability.harness import (
     Baseline,
     World,
@@ -36,6 +35,7 @@ from tests.test_ingest_http import (
     server,
     sf_env,
 )
+from writeback.emails import normalise_email
 
 __all__ = ["server"]  # the fixture, imported for the fake-server tests
 # A sync is slow on a loaded machine, and the first test to ask for the shared baseline pays for two.

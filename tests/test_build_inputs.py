@@ -8,8 +8,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingest import build_inputs
-from ingest.warehouse import connect
+from common import build_inputs
+from common.warehouse import connect
 
 SOURCES = [("raw_acton", "optouts"), ("raw_acton", "optout_history"), ("sync_state", "writeback_results")]
 MODELS = [("marts", "people")]

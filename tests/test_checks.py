@@ -22,19 +22,19 @@ import duckdb
 import pytest
 import yaml
 
-from ingest.acton import ActOnClient
-from ingest.health import Status
-from ingest.health.budget import check_api_budget, projected_calls
-from ingest.health.completeness import check_extraction_complete
-from ingest.health.freshness import AssetFreshness, check_freshness, expected_cron
-from ingest.health.lists import check_records_missing_in_acton
-from ingest.health.optouts import check_optout_mismatch
-from ingest.health.reports import check_reports_incomplete
-from ingest.health.schema_contract import check_schema_contract
-from ingest.health.scores import check_scores_not_updating
-from ingest.salesforce import SalesforceClient
-from ingest.sync_config import load_sync_config
-from ingest.warehouse import get_watermark, utc_now
+from common.sync_config import load_sync_config
+from common.warehouse import get_watermark, utc_now
+from health import Status
+from health.budget import check_api_budget, projected_calls
+from health.completeness import check_extraction_complete
+from health.freshness import AssetFreshness, check_freshness, expected_cron
+from health.lists import check_records_missing_in_acton
+from health.optouts import check_optout_mismatch
+from health.reports import check_reports_incomplete
+from health.schema_contract import check_schema_contract
+from health.scores import check_scores_not_updating
+from ingest.clients.acton_client import ActOnClient
+from ingest.clients.salesforce_client import SalesforceClient
 from sandbox.launcher import Sandbox, start
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -180,7 +180,7 @@ def test_every_check_passes_on_a_healthy_run(world: World) -> None:
 
 # -- checks that read Salesforce live ------------------------------------------------------------------------
 def test_a_renamed_field_breaks_the_schema_contract_which_blocks_the_write_back(world: World) -> None:
-    from orchestration.defs.checks import SYNC_MODELS, api_budget, schema_contract
+    from orchestration.defs.health import SYNC_MODELS, api_budget, schema_contract
 
     specs = list(schema_contract.check_specs)
     assert {s.asset_key.path[-1] for s in specs} == set(SYNC_MODELS)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from ingest.errors import ApiError
-from ingest.extract_salesforce import OBJECTS
-from ingest.salesforce import SalesforceClient
+from ingest.clients.errors import ApiError
+from ingest.clients.salesforce_client import SalesforceClient
+from ingest.extract.salesforce import OBJECTS
 from sandbox.launcher import Sandbox
 
 

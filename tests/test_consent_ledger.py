@@ -16,13 +16,11 @@ import duckdb
 import pytest
 import requests
 
-from ingest import warehouse, writeback_optouts
-from ingest.acton import ActOnClient
-from ingest.extract_acton import ensure_tables, extract_optouts
-from ingest.extract_salesforce import extract_object
-from ingest.salesforce import SalesforceClient
-from ingest.writeback_optouts import OPTOUT_FIELD, integration_user_id, sync_optouts
-from ingest.writeback_state import Intent, LedgerEntry, record_intents
+from common import warehouse
+from ingest.clients.acton_client import ActOnClient
+from ingest.clients.salesforce_client import SalesforceClient
+from ingest.extract.acton import ensure_tables, extract_optouts
+from ingest.extract.salesforce import extract_object
 from sandbox.launcher import Sandbox
 from tests.test_writeback import (
     COMPOSITE,
@@ -35,6 +33,9 @@ from tests.test_writeback import (
     set_sync_rows,
     values_in_salesforce,
 )
+from writeback import optouts as writeback_optouts
+from writeback.optouts import OPTOUT_FIELD, integration_user_id, sync_optouts
+from writeback.state import Intent, LedgerEntry, record_intents
 
 EVENT = datetime(2026, 1, 2, 3, 4, 5)
 PATCH_RECORDS = "*/composite/sobjects"

@@ -25,19 +25,19 @@ import yaml
 from hypothesis import HealthCheck, Phase, given, note, settings
 from hypothesis import strategies as st
 
-from ingest import warehouse
-from ingest.acton import ActOnClient
-from ingest.errors import ApiError
-from ingest.extract_acton import ensure_tables, extract_optouts
-from ingest.extract_acton import extract_all as extract_acton
-from ingest.extract_salesforce import extract_all as extract_salesforce
-from ingest.extract_salesforce import extract_object
-from ingest.salesforce import SalesforceClient
-from ingest.sync_config import load_sync_config
-from ingest.writeback_optouts import sync_optouts
+from common import warehouse
+from common.sync_config import load_sync_config
+from ingest.clients.acton_client import ActOnClient
+from ingest.clients.errors import ApiError
+from ingest.clients.salesforce_client import SalesforceClient
+from ingest.extract.acton import ensure_tables, extract_optouts
+from ingest.extract.acton import extract_all as extract_acton
+from ingest.extract.salesforce import extract_all as extract_salesforce
+from ingest.extract.salesforce import extract_object
 from sandbox.launcher import Sandbox, start
 from tests.raw_fixtures import ROOT, run_dbt
 from tests.test_end_to_end import OPTOUT, normalised
+from writeback.optouts import sync_optouts
 
 pytestmark = pytest.mark.timeout(900)
 

@@ -238,7 +238,7 @@ def test_a_held_read_of_real_optins_is_applied_once_released(world: Pipeline) ->
 
     env = {**os.environ, **p.env()}
     listed = subprocess.run(
-        [sys.executable, "-m", "ingest.optout_holds", "list"],
+        [sys.executable, "-m", "ingest.extract.optout_holds", "list"],
         env=env,
         capture_output=True,
         text=True,
@@ -247,14 +247,14 @@ def test_a_held_read_of_real_optins_is_applied_once_released(world: Pipeline) ->
     (hold_id,) = re.findall(r"^(hold-\S+)\s+held\s", listed, re.MULTILINE)
     assert "30 inferred opt-ins" in listed
     released = subprocess.run(
-        [sys.executable, "-m", "ingest.optout_holds", "release", hold_id],
+        [sys.executable, "-m", "ingest.extract.optout_holds", "release", hold_id],
         env=env,
         capture_output=True,
         text=True,
     )
     assert released.returncode == 0, released.stderr
     again = subprocess.run(
-        [sys.executable, "-m", "ingest.optout_holds", "release", hold_id],
+        [sys.executable, "-m", "ingest.extract.optout_holds", "release", hold_id],
         env=env,
         capture_output=True,
         text=True,

@@ -13,10 +13,12 @@ import duckdb
 import polars as pl
 import pytest
 
-from ingest import extract_acton, extract_salesforce, warehouse
-from ingest.acton import ActOnClient
-from ingest.salesforce import SalesforceClient
-from ingest.sync_config import load_sync_config
+from common import warehouse
+from common.sync_config import load_sync_config
+from ingest.clients.acton_client import ActOnClient
+from ingest.clients.salesforce_client import SalesforceClient
+from ingest.extract import acton as extract_acton
+from ingest.extract import salesforce as extract_salesforce
 from sandbox.launcher import Sandbox
 from tests.raw_fixtures import ROOT, run_dbt
 

@@ -16,7 +16,7 @@ import pytest
 from dbt.cli.main import dbtRunner
 from dbt_common.events.base_types import EventMsg
 
-from ingest.sync_config import load_sync_config
+from common.sync_config import load_sync_config
 from orchestration.defs.dbt import DBT_EXECUTABLE, VenvDbtCliResource, build_args, dbt_project, sync_vars
 from tests.raw_fixtures import ROOT
 

@@ -29,9 +29,9 @@ import duckdb
 import pytest
 import yaml
 
-from ingest.acton import ActOnClient
-from ingest.salesforce import SalesforceClient
-from ingest.sync_config import SyncConfigError
+from common.sync_config import SyncConfigError
+from ingest.clients.acton_client import ActOnClient
+from ingest.clients.salesforce_client import SalesforceClient
 from sandbox.launcher import Sandbox, start
 
 PROJECT = Path(__file__).resolve().parents[1]

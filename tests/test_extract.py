@@ -12,9 +12,11 @@ from typing import Any
 import duckdb
 import pytest
 
-from ingest import warehouse
-from ingest.acton import ActOnClient
-from ingest.extract_acton import (
+from common import warehouse
+from common.sync_config import ListConfig
+from ingest.clients.acton_client import ActOnClient
+from ingest.clients.salesforce_client import SalesforceClient
+from ingest.extract.acton import (
     ActOnExtractSettings,
     ensure_tables,
     extract_contacts,
@@ -22,14 +24,12 @@ from ingest.extract_acton import (
     extract_lists,
     extract_optouts,
 )
-from ingest.extract_acton import extract_all as extract_acton
-from ingest.extract_salesforce import OBJECTS, SalesforceExtractSettings, extract_all, extract_object
-from ingest.results import ExtractResult
-from ingest.salesforce import SalesforceClient
-from ingest.sync_config import ListConfig
-from ingest.writeback_acton_lists import remove_records
+from ingest.extract.acton import extract_all as extract_acton
+from ingest.extract.results import ExtractResult
+from ingest.extract.salesforce import OBJECTS, SalesforceExtractSettings, extract_all, extract_object
 from sandbox.launcher import Sandbox
 from sandbox.store import Store, parse_sf_datetime
+from writeback.acton_lists import remove_records
 
 
 def _env(sandbox: Sandbox, tmp: Path) -> dict[str, str]:

@@ -19,14 +19,14 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import trustme
 
-from ingest import soql
-from ingest.acton import ActOnClient
-from ingest.answers import UnexpectedAnswer
-from ingest.errors import ApiError, AuthError, MalformedResponse, RateLimited
-from ingest.http import CallCounter, json_or_raise, new_session
-from ingest.redact import RedactingFilter, redact
-from ingest.salesforce import SalesforceClient
-from ingest.token_cache import TokenCache
+from ingest.clients import salesforce_soql
+from ingest.clients.acton_client import ActOnClient
+from ingest.clients.answers import UnexpectedAnswer
+from ingest.clients.errors import ApiError, AuthError, MalformedResponse, RateLimited
+from ingest.clients.http import CallCounter, json_or_raise, new_session
+from ingest.clients.redact import RedactingFilter, redact
+from ingest.clients.salesforce_client import SalesforceClient
+from ingest.clients.token_cache import TokenCache
 
 SECRET = "s3cr3t-T0ken-value-123"
 
@@ -277,7 +277,7 @@ def test_token_cache_is_private_and_one_process_renews(tmp_path: Path) -> None:
 
 # -- SOQL literals ------------------------------------------------------------------------------------------
 def test_soql_quote_escapes() -> None:
-    assert soql.quote("O'Brien \\ x\ny") == "'O\\'Brien \\\\ x\\ny'"
+    assert salesforce_soql.quote("O'Brien \\ x\ny") == "'O\\'Brien \\\\ x\\ny'"
 
 
 # -- Salesforce client ----------------------------------------------------------------------------------------

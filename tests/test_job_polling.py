@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from ingest.job_polling import MAX_WAIT_S, MIN_WAIT_S, next_wait, poll_job
+from ingest.clients.job_polling import MAX_WAIT_S, MIN_WAIT_S, next_wait, poll_job
 
 
 def test_the_wait_is_a_quarter_of_the_job_age_within_bounds() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 SCRIPT = """
-import ingest  # the pipeline's modules import polars through this package
+import common  # sets polars' allocator; every package of the pipeline imports it before polars
 import polars as pl
 
 def rss_mib():

@@ -1,7 +1,7 @@
 """Property tests (hypothesis): what the pipeline writes is read back as the same value by the other side.
 
-- SOQL literals from ``ingest.soql`` select exactly the record holding the value, through the sandbox's compiler.
-- Email normalisation and validity agree between Python (``ingest.writeback_state``) and the dbt macro run in
+- SOQL literals from ``ingest.clients.salesforce_soql`` select exactly the record holding the value, through the sandbox's compiler.
+- Email normalisation and validity agree between Python (``writeback.emails``) and the dbt macro run in
   DuckDB: a disagreement would split one person in two, or send a row dbt already rejected.
 - An opt-out upload is read by Act-On as exactly the emails sent, and an email that would not be is never sent.
 - Arbitrary text survives the CSV files between the systems: the write-back's list upload as Act-On parses it,
@@ -26,13 +26,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.datastructures import QueryParams
 
-from ingest import soql
-from ingest.acton import emails_csv, survives_csv
-from ingest.salesforce_frames import Column, frame_from_csv
-from ingest.warehouse import utc_now
-from ingest.writeback_acton_lists import _member_csv, member_texts, upload_specs
-from ingest.writeback_salesforce import BULK_NULL, _bulk_csv
-from ingest.writeback_state import is_valid_email, normalise_email
+from common.warehouse import utc_now
+from ingest.clients import salesforce_soql
+from ingest.clients.acton_client import emails_csv, survives_csv
+from ingest.clients.salesforce_frames import Column, frame_from_csv
 from sandbox.acton.calls import Call
 from sandbox.acton.merge import parse_upload
 from sandbox.acton.optouts import upload_rows
@@ -43,6 +40,9 @@ from sandbox.salesforce.bulk_query import line_sql
 from sandbox.salesforce.results import Results
 from sandbox.soql import compile_query
 from sandbox.store import Store
+from writeback.acton_lists import _member_csv, member_texts, upload_specs
+from writeback.emails import is_valid_email, normalise_email
+from writeback.salesforce_fields import BULK_NULL, _bulk_csv
 
 JOB_NUMBERS = itertools.count()
 EMAIL_MACRO = Path(__file__).resolve().parents[1] / "dbt_project" / "macros" / "email.sql"
@@ -60,7 +60,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
 
 # -- SOQL literals ------------------------------------------------------------------------------------------
 def in_list_of(*values: str) -> str:
-    return "(" + ",".join(soql.quote(v) for v in values) + ")"
+    return "(" + ",".join(salesforce_soql.quote(v) for v in values) + ")"
 
 
 @FAST
@@ -69,7 +69,9 @@ def test_soql_quote_selects_exactly_the_value(store: Store, value: str) -> None:
     decoys = [value + "\\", "\\" + value, value + "'", "'" + value, value + '"', value + "x"]
     ids = store.insert("Lead", [{"LastName": v, "Company": "C", "Status": "s"} for v in [value, *decoys]])
     try:
-        query = compile_query(f"SELECT Id, LastName FROM Lead WHERE LastName = {soql.quote(value)}", store)
+        query = compile_query(
+            f"SELECT Id, LastName FROM Lead WHERE LastName = {salesforce_soql.quote(value)}", store
+        )
         assert store.conn.execute(query.sql, query.params).fetchall() == [(ids[0], value)]
         in_list = compile_query(f"SELECT Id FROM Lead WHERE Id IN {in_list_of(ids[0], value)}", store)
         assert store.conn.execute(in_list.sql, in_list.params).fetchall() == [(ids[0],)]

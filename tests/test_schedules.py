@@ -17,8 +17,8 @@ from dagster._core.test_utils import in_process_test_workspace
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 from dagster._utils.schedules import get_smallest_cron_interval
 
-from ingest.health.cron import shortest_interval
-from ingest.sync_config import SyncConfigError, load_sync_config
+from common.sync_config import SyncConfigError, load_sync_config
+from health.cron import shortest_interval
 from sandbox.launcher import start
 from tests.test_end_to_end import CONTACTS_LIST, LEADS_LIST, JobRun, Pipeline, fast_acton, observe
 
@@ -76,7 +76,7 @@ def load_definitions(
 
 def pin_clock(monkeypatch: pytest.MonkeyPatch, instant: datetime) -> None:
     """The project's clock and the one Dagster measures a cron's smallest interval from."""
-    monkeypatch.setattr("ingest.warehouse.utc_now", lambda: instant.replace(tzinfo=None))
+    monkeypatch.setattr("common.warehouse.utc_now", lambda: instant.replace(tzinfo=None))
     monkeypatch.setattr("dagster._utils.schedules.get_current_datetime", lambda tz=None: instant)
 
 

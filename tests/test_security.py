@@ -17,8 +17,8 @@ import pytest
 import requests
 import trustme
 
-from ingest.acton import ActOnClient
-from ingest.salesforce import SalesforceClient
+from ingest.clients.acton_client import ActOnClient
+from ingest.clients.salesforce_client import SalesforceClient
 from tests.reliability.harness import REPO, Baseline, World, baseline
 
 SECRET_ENV = (

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ingest.sync_config import SyncConfig, SyncConfigError, load_sync_config
+from common.sync_config import SyncConfig, SyncConfigError, load_sync_config
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "sync.yaml"

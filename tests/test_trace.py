@@ -31,7 +31,7 @@ def synced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
 
 def trace(world: World, query: str) -> tuple[int, str]:
-    result = world.run("-m", "ingest.trace", query)
+    result = world.run("-m", "health.trace", query)
     return result.returncode, result.stdout + result.stderr
 
 

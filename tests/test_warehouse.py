@@ -5,8 +5,8 @@ from pathlib import Path
 
 import duckdb
 
-from ingest import extract_acton
-from ingest.warehouse import SYNC_STATE_TABLES, connect, schema_columns
+from common.warehouse import SYNC_STATE_TABLES, connect, schema_columns
+from ingest.extract import acton as extract_acton
 
 
 def test_opening_an_older_warehouse_adds_what_it_lacks_and_keeps_its_rows(tmp_path: Path) -> None:

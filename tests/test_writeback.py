@@ -18,14 +18,11 @@ import pytest
 import requests
 import yaml
 
-from ingest import warehouse
-from ingest.acton import ActOnClient
-from ingest.preflight import PreflightError, preflight
-from ingest.salesforce import SalesforceClient
-from ingest.sync_config import SyncConfig, parse_sync_config
-from ingest.writeback_acton_lists import sync_acton_lists
-from ingest.writeback_optouts import sync_optouts
-from ingest.writeback_salesforce import push_bounces, push_prospect_fields, push_scores
+from common import warehouse
+from common.sync_config import SyncConfig, parse_sync_config
+from health.preflight import PreflightError, preflight
+from ingest.clients.acton_client import ActOnClient
+from ingest.clients.salesforce_client import SalesforceClient
 from orchestration.defs.resources import (
     ActOnResource,
     SalesforceResource,
@@ -34,6 +31,9 @@ from orchestration.defs.resources import (
 )
 from orchestration.defs.writeback import acton_list_sync, salesforce_score_push
 from sandbox.launcher import Sandbox
+from writeback.acton_lists import sync_acton_lists
+from writeback.optouts import sync_optouts
+from writeback.salesforce_fields import push_bounces, push_prospect_fields, push_scores
 
 SYNC_YAML = Path(__file__).resolve().parents[1] / "sync.yaml"
 SCORE_FIELD = "ActOn_Lead_Score__c"

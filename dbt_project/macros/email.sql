@@ -1,5 +1,5 @@
 {#- Emails are compared normalised (surrounding whitespace - spaces, tabs, newlines - removed, lower-cased);
-    valid = something@something.tld without spaces. ingest.writeback_state.normalise_email is the same rule. -#}
+    valid = something@something.tld without spaces. writeback.emails.normalise_email is the same rule. -#}
 {% macro normalised_email(expr) -%}
     lower({{ trim_whitespace(expr) }})
 {%- endmacro %}

@@ -1,4 +1,4 @@
-"""When to alert (ingest/alerts.py builds and sends the messages): a failed run, and opt-outs gone stale.
+"""When to alert (health/alerts.py builds and sends the messages): a failed run, and opt-outs gone stale.
 
 A run the daemon sees ends in the sensor ``alert_on_run_failure``; a run of ``make sync`` (``dagster job execute``)
 is seen by no sensor unless a daemon happens to run, hence also the hook ``alert_on_failure``, which the jobs attach
@@ -15,7 +15,8 @@ from datetime import UTC, datetime
 import dagster as dg
 from dagster_shared.error import SerializableErrorInfo
 
-from ingest.alerts import (
+from common.sync_config import load_sync_config
+from health.alerts import (
     AlertDeliveryError,
     Delivery,
     SentAlerts,
@@ -26,8 +27,7 @@ from ingest.alerts import (
     stale_optouts_alert,
     ui_url,
 )
-from ingest.health.cron import next_ticks
-from ingest.sync_config import load_sync_config
+from health.cron import next_ticks
 
 OPTOUT_SYNC = dg.AssetKey("optout_sync")
 

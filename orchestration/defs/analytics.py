@@ -1,71 +1,29 @@
-"""The analysts' copy of the marts: a separate DuckDB file, rebuilt after each successful run and swapped in with
-an atomic rename. Analysts open it read-only, so their queries never hold the warehouse's single-writer lock
-against a scheduled run, and a run never waits for — or breaks — a query in progress (the old file stays
-readable by whoever has it open until they close it)."""
+"""The analytics assets (``analytics/``): the analysts' read-only copy of the marts, and the report charts."""
 
-import os
-import stat
-from collections.abc import Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 
-from ingest import build_inputs
-from ingest.warehouse import q
+from analytics.charts import (
+    FUNNEL_FILE,
+    ROI_FILE,
+    campaign_roi,
+    embedded,
+    funnel_figure,
+    funnel_stages,
+    reports_dir,
+    roi_figure,
+    save,
+)
+from analytics.marts_copy import MARTS_SCHEMA, analytics_path, publish_marts, published_at
+from common import build_inputs
 from orchestration.defs.dbt import dbt_models
 from orchestration.defs.resources import DUCKDB_POOL, WarehouseResource
 
 GROUP = "analytics"
-ENV_VAR = "ANALYTICS_PATH"
-MARTS_SCHEMA = "marts"
 MARTS = sorted((key for key in dbt_models.keys if key.path[0] == MARTS_SCHEMA), key=lambda k: k.path)
-READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
-
-
-def analytics_path(warehouse: Path, env: Mapping[str, str] | None = None) -> Path:
-    """$ANALYTICS_PATH, else ``<warehouse name>_analytics.duckdb`` next to the warehouse."""
-    configured = (os.environ if env is None else env).get(ENV_VAR)
-    if configured:
-        return Path(configured).expanduser().resolve()
-    return warehouse.with_name(f"{warehouse.stem}_analytics{warehouse.suffix}")
-
-
-def published_at(target: Path) -> datetime:
-    """When the copy was renamed into place, as naive UTC like the warehouse's times."""
-    return datetime.fromtimestamp(target.stat().st_mtime, UTC).replace(tzinfo=None)
-
-
-def publish_marts(conn: duckdb.DuckDBPyConnection, target: Path) -> dict[str, int]:
-    """Copy every table of the marts schema into a new file beside ``target``, then rename it over ``target``.
-    Returns the rows per table."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    for leftover in (staging, staging.with_name(staging.name + ".wal")):
-        leftover.unlink(missing_ok=True)  # a crashed earlier publish
-    tables = [
-        name
-        for (name,) in conn.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = ? ORDER BY table_name",
-            [MARTS_SCHEMA],
-        ).fetchall()
-    ]
-    rows: dict[str, int] = {}
-    path_literal = "'" + str(staging).replace("'", "''") + "'"
-    conn.execute(f"ATTACH {path_literal} AS analytics_copy")
-    try:
-        conn.execute(f"CREATE SCHEMA analytics_copy.{MARTS_SCHEMA}")
-        for table in tables:
-            source, copy = f"{MARTS_SCHEMA}.{q(table)}", f"analytics_copy.{MARTS_SCHEMA}.{q(table)}"
-            conn.execute(f"CREATE TABLE {copy} AS SELECT * FROM {source}")
-            (rows[table],) = conn.execute(f"SELECT count(*) FROM {copy}").fetchone() or (0,)
-        conn.execute("CHECKPOINT analytics_copy")  # everything in the file itself, no WAL to carry along
-    finally:
-        conn.execute("DETACH analytics_copy")
-    staging.chmod(READ_ONLY)
-    os.replace(staging, target)
-    return rows
+FUNNEL_REPORT = dg.AssetKey(["marts", "funnel_report"])
+ROI_REPORT = dg.AssetKey(["marts", "roi_report"])
 
 
 @dg.asset(
@@ -105,6 +63,29 @@ def analytics_copy(context: dg.AssetExecutionContext, warehouse: WarehouseResour
     )
 
 
+@dg.asset(group_name=GROUP, pool=DUCKDB_POOL, deps=[FUNNEL_REPORT, ROI_REPORT], kinds={"python"})
+def report_charts(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """The funnel (stages, counts, conversion rates) and the ROI by campaign as PNG images in reports/ next to
+    the warehouse, shown here in the metadata."""
+    with warehouse.connect() as conn:
+        stages, campaigns = funnel_stages(conn), campaign_roi(conn)
+    out = reports_dir(Path(warehouse.path))
+    funnel_path, roi_path = out / FUNNEL_FILE, out / ROI_FILE
+    funnel_png = save(funnel_figure(stages), funnel_path)
+    roi_png = save(roi_figure(campaigns), roi_path)
+    context.log.info("report images in %s", out)
+    return dg.MaterializeResult(
+        metadata={
+            "funnel": dg.MetadataValue.md(embedded("Funnel", funnel_png)),
+            "roi_by_campaign": dg.MetadataValue.md(embedded("ROI by campaign", roi_png)),
+            "funnel_path": dg.MetadataValue.path(str(funnel_path)),
+            "roi_path": dg.MetadataValue.path(str(roi_path)),
+            "stages": dg.MetadataValue.int(len(stages)),
+            "campaigns": dg.MetadataValue.int(len(campaigns)),
+        }
+    )
+
+
 @dg.definitions
 def defs() -> dg.Definitions:
-    return dg.Definitions(assets=[analytics_copy])
+    return dg.Definitions(assets=[analytics_copy, report_charts])

@@ -20,9 +20,9 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 from packaging.version import Version
 from pydantic import Field
 
-from ingest import build_inputs
-from ingest.sync_config import SyncConfig
-from ingest.warehouse import utc_now
+from common import build_inputs
+from common.sync_config import SyncConfig
+from common.warehouse import utc_now
 from orchestration.defs.resources import DUCKDB_POOL, SyncConfigResource, WarehouseResource
 
 DBT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
@@ -169,7 +169,7 @@ def dbt_models(
     warehouse: WarehouseResource,
 ) -> Iterator[Any]:
     """Staging, the person spine, the funnel and ROI marts, and the sync.* tables the write-back sends. The
-    whole graph is not rebuilt when no input changed since its last complete build (ingest/build_inputs.py)."""
+    whole graph is not rebuilt when no input changed since its last complete build (common/build_inputs.py)."""
     dbt_vars = sync_vars(sync_config.load())
     args = build_args(dbt_vars)
     whole = not context.is_subset

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import dagster as dg
 
-from ingest.health.cron import shortest_interval
-from ingest.health.freshness import expected_cron
-from ingest.sync_config import load_sync_config
+from common.sync_config import load_sync_config
+from health.cron import shortest_interval
+from health.freshness import expected_cron
 
 
 def freshness_policy(asset: str = "") -> dg.FreshnessPolicy | None:

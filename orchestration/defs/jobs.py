@@ -1,4 +1,4 @@
-"""Jobs, the run-start configuration check, and the schedules read from sync.yaml.
+"""Jobs and the schedules read from sync.yaml.
 
 Order comes from the asset graph, never from two schedules happening to line up: the preflight check precedes
 every extract, extract precedes dbt, dbt precedes the write-back, and the score push depends on the list sync.
@@ -14,30 +14,13 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
-from ingest.health.freshness import OPTOUT_WRITEBACK
-from ingest.preflight import preflight
-from ingest.sync_config import ListConfig, load_sync_config
+from common.sync_config import ListConfig, load_sync_config
+from health.freshness import OPTOUT_WRITEBACK
 from orchestration.defs.alerts import alert_on_failure
-from orchestration.defs.resources import SalesforceResource, SyncConfigResource
-from orchestration.defs.run_guard import SYNC_TAG, RunGuardResource, hold_run_guard
+from orchestration.defs.run_guard import SYNC_TAG, hold_run_guard
 
 if TYPE_CHECKING:  # what define_asset_job returns, which dagster does not export
     from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
-
-PREFLIGHT = dg.AssetKey(["checks", "sync_preflight"])
-
-
-# It asks for the run guard so that any run that extracts (every extract follows it: the doctor's refresh, a
-# "materialize all") holds the sync lock; the jobs' hook covers their runs that skip it (a re-execution).
-@dg.asset(key=PREFLIGHT, group_name="checks", kinds={"salesforce"})
-def sync_preflight(
-    salesforce: SalesforceResource, sync_config: SyncConfigResource, run_guard: RunGuardResource
-) -> dg.MaterializeResult:
-    """Run-start check: every Salesforce field sync.yaml writes exists on Lead and Contact and is updateable,
-    and every field it reads exists. Fails the run, having written nothing, naming the key, field and fix."""
-    preflight(salesforce.client(), sync_config.load(), sync_config.path)
-    return dg.MaterializeResult(metadata={"config": dg.MetadataValue.path(sync_config.path)})
-
 
 # Both jobs write the warehouse and both systems: a run of either waits for the other (the sync tag queues the
 # daemon's runs, the run guard's lock every run).
@@ -120,4 +103,4 @@ def defs() -> dg.Definitions:
         schedules.append(schedule(f"{job.name}_schedule", job, cron))
     if config.optouts.direction != "off":
         schedules.append(schedule("optout_job_schedule", optout_job, config.optouts.schedule))
-    return dg.Definitions(assets=[sync_preflight], jobs=[sync_job, optout_job, *jobs], schedules=schedules)
+    return dg.Definitions(jobs=[sync_job, optout_job, *jobs], schedules=schedules)

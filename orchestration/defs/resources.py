@@ -9,11 +9,11 @@ import dagster as dg
 import duckdb
 from pydantic import PrivateAttr
 
-from ingest.acton import ActOnClient
-from ingest.extract_salesforce import OBJECTS
-from ingest.salesforce import SalesforceClient
-from ingest.sync_config import SyncConfig, load_sync_config
-from ingest.warehouse import connect, warehouse_path
+from common.sync_config import SyncConfig, load_sync_config
+from common.warehouse import connect, warehouse_path
+from ingest.clients.acton_client import ActOnClient
+from ingest.clients.salesforce_client import SalesforceClient
+from ingest.extract.salesforce import OBJECTS
 
 # Resolved once, to an absolute path, for every process the orchestration starts (dbt runs from dbt_project/).
 os.environ["WAREHOUSE_PATH"] = str(warehouse_path())

@@ -10,13 +10,9 @@ from typing import get_args
 import dagster as dg
 from pydantic import Field
 
-from ingest.preflight import preflight
-from ingest.salesforce import SalesforceClient
-from ingest.sync_config import SalesforceObject, SyncConfig
-from ingest.writeback_acton_lists import sync_acton_lists
-from ingest.writeback_optouts import sync_optouts
-from ingest.writeback_salesforce import push_bounces, push_prospect_fields, push_scores
-from ingest.writeback_state import WritebackSummary
+from common.sync_config import SalesforceObject, SyncConfig
+from health.preflight import preflight
+from ingest.clients.salesforce_client import SalesforceClient
 from orchestration.defs.freshness import freshness_policy
 from orchestration.defs.resources import (
     DUCKDB_POOL,
@@ -25,6 +21,10 @@ from orchestration.defs.resources import (
     SyncConfigResource,
     WarehouseResource,
 )
+from writeback.acton_lists import sync_acton_lists
+from writeback.optouts import sync_optouts
+from writeback.salesforce_fields import push_bounces, push_prospect_fields, push_scores
+from writeback.state import WritebackSummary
 
 GROUP = "writeback"
 

@@ -29,9 +29,9 @@ import duckdb
 import pytest
 import yaml
 
-from ingest.acton import ActOnClient
-from ingest.extract_acton import RECORD_HEADINGS
-from ingest.salesforce import SalesforceClient
+from ingest.clients.acton_client import ActOnClient
+from ingest.clients.salesforce_client import SalesforceClient
+from ingest.extract.acton import RECORD_HEADINGS
 from sandbox.launcher import Sandbox, start
 from tests.reliability.sync_process import RESULT_PREFIX
 

@@ -1,0 +1,62 @@
+"""The analysts' copy of the marts: a separate DuckDB file, rebuilt after each successful run and swapped in with
+an atomic rename. Analysts open it read-only, so their queries never hold the warehouse's single-writer lock
+against a scheduled run, and a run never waits for — or breaks — a query in progress (the old file stays
+readable by whoever has it open until they close it)."""
+
+import os
+import stat
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from common.warehouse import q
+
+ENV_VAR = "ANALYTICS_PATH"
+MARTS_SCHEMA = "marts"
+READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
+
+
+def analytics_path(warehouse: Path, env: Mapping[str, str] | None = None) -> Path:
+    """$ANALYTICS_PATH, else ``<warehouse name>_analytics.duckdb`` next to the warehouse."""
+    configured = (os.environ if env is None else env).get(ENV_VAR)
+    if configured:
+        return Path(configured).expanduser().resolve()
+    return warehouse.with_name(f"{warehouse.stem}_analytics{warehouse.suffix}")
+
+
+def published_at(target: Path) -> datetime:
+    """When the copy was renamed into place, as naive UTC like the warehouse's times."""
+    return datetime.fromtimestamp(target.stat().st_mtime, UTC).replace(tzinfo=None)
+
+
+def publish_marts(conn: duckdb.DuckDBPyConnection, target: Path) -> dict[str, int]:
+    """Copy every table of the marts schema into a new file beside ``target``, then rename it over ``target``.
+    Returns the rows per table."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    for leftover in (staging, staging.with_name(staging.name + ".wal")):
+        leftover.unlink(missing_ok=True)  # a crashed earlier publish
+    tables = [
+        name
+        for (name,) in conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = ? ORDER BY table_name",
+            [MARTS_SCHEMA],
+        ).fetchall()
+    ]
+    rows: dict[str, int] = {}
+    path_literal = "'" + str(staging).replace("'", "''") + "'"
+    conn.execute(f"ATTACH {path_literal} AS analytics_copy")
+    try:
+        conn.execute(f"CREATE SCHEMA analytics_copy.{MARTS_SCHEMA}")
+        for table in tables:
+            source, copy = f"{MARTS_SCHEMA}.{q(table)}", f"analytics_copy.{MARTS_SCHEMA}.{q(table)}"
+            conn.execute(f"CREATE TABLE {copy} AS SELECT * FROM {source}")
+            (rows[table],) = conn.execute(f"SELECT count(*) FROM {copy}").fetchone() or (0,)
+        conn.execute("CHECKPOINT analytics_copy")  # everything in the file itself, no WAL to carry along
+    finally:
+        conn.execute("DETACH analytics_copy")
+    staging.chmod(READ_ONLY)
+    os.replace(staging, target)
+    return rows

@@ -1,0 +1,401 @@
+"""The sync configuration (`sync.yaml`): which lists, which directions, which fields, which thresholds.
+
+Loaded and validated before anything runs, so that a typo fails the run with a message naming the file,
+the key, what is wrong and how to fix it — instead of a sync that silently sends nothing.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from croniter import CroniterBadDateError, croniter
+from dagster._utils.schedules import is_valid_cron_string
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+DEFAULT_PATH = Path("sync.yaml")
+ENV_VAR = "SYNC_CONFIG"
+
+Direction = Literal["pull", "push", "both", "off"]
+SalesforceObject = Literal["Contact", "Lead"]
+
+# raw_acton.list_records carries exactly these columns, so a list can map exactly these headings.
+LIST_HEADINGS = ("Email", "First Name", "Last Name", "Company", "Lead Score", "Salesforce Owner")
+# Lookups a list field may follow, per object: "<Relationship>.<Field>" reads the related record.
+LOOKUPS = {"Contact": {"Account": "account", "Owner": "user"}, "Lead": {"Owner": "user"}}
+PRIMARY_SCORE = "acton_primary_score"
+SCORE_FIELD_PREFIX = "field:"
+
+_API_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+_FIELD_PATH = re.compile(r"^(?:([A-Za-z][A-Za-z0-9_]*)\.)?([A-Za-z][A-Za-z0-9_]*)$")
+
+
+class SyncConfigError(ValueError):
+    """sync.yaml is missing, unreadable or invalid; the message says where and how to fix it."""
+
+
+class _FixableError(ValueError):
+    """A validation failure whose message already carries its fix (raised inside validators)."""
+
+
+# --- cron ---------------------------------------------------------------------------------------------
+# A schedule becomes a Dagster schedule and the deadline of a freshness policy, and health/cron.py steps
+# through it with croniter: it is valid when Dagster's own validator and croniter both take it and it ever ticks.
+
+
+def cron_problem(expr: str) -> str | None:
+    """Why Dagster would refuse ``expr`` as a schedule (5 fields, or an alias such as @daily), or None."""
+    fields = len(expr.split())
+    if fields != 5 and not expr.strip().startswith("@"):
+        return f"has {fields} fields, a cron expression has 5 (minute hour day-of-month month day-of-week)"
+    if not (is_valid_cron_string(expr) and croniter.is_valid(expr)):
+        return (
+            "is not a cron expression Dagster accepts (minute 0-59, hour 0-23, day of month 1-31, month 1-12 "
+            "or jan-dec, day of week 0-7 or sun-sat; each as *, a value, a-b, */n or a list)"
+        )
+    try:
+        croniter(expr).get_next()
+    except CroniterBadDateError:
+        return "never comes round (no month it names has that day)"
+    return None
+
+
+def _check_cron(expr: str) -> str:
+    problem = cron_problem(expr)
+    if problem:
+        raise _FixableError(f"{expr!r} {problem}; fix: write e.g. '0 * * * *' for every hour")
+    return expr
+
+
+Cron = Annotated[str, AfterValidator(_check_cron)]
+
+
+def _check_api_name(name: str) -> str:
+    if not _API_NAME.match(name):
+        raise _FixableError(
+            f"{name!r} is not a Salesforce API name; fix: use the field's API name, e.g. Amount"
+        )
+    return name
+
+
+ApiName = Annotated[str, AfterValidator(_check_api_name)]
+
+
+# --- models ---------------------------------------------------------------------------------------------
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class ListConfig(_Strict):
+    """One Act-On marketing list fed from one Salesforce object (setup guide steps 1 and 2)."""
+
+    name: str = Field(min_length=1)
+    object: SalesforceObject
+    direction: Direction = "both"
+    schedule: Cron = "0 * * * *"
+    fields: dict[str, str]
+
+    @model_validator(mode="after")
+    def _check_fields(self) -> ListConfig:
+        if self.fields.get("Email") != "Email":
+            # The person key is the record's Email field; another field here would silently be ignored.
+            raise _FixableError(
+                "fields must map the 'Email' heading to the Email field (Act-On lists merge on EMAIL); "
+                "fix: add `Email: Email`"
+            )
+        for heading, path in self.fields.items():
+            if heading not in LIST_HEADINGS:
+                raise _FixableError(
+                    f"fields has heading {heading!r}, which the list records do not carry; "
+                    f"fix: use one of {', '.join(LIST_HEADINGS)}"
+                )
+            match = _FIELD_PATH.match(path)
+            lookup = match.group(1) if match else None
+            if match is None or (lookup and lookup not in LOOKUPS[self.object]):
+                allowed = ", ".join(f"{rel}.<Field>" for rel in LOOKUPS[self.object])
+                raise _FixableError(
+                    f"fields.{heading} = {path!r} is not a {self.object} field; "
+                    f"fix: use a {self.object} API name (e.g. FirstName) or {allowed}"
+                )
+        return self
+
+
+def _default_lists() -> list[ListConfig]:
+    common = {"Email": "Email", "First Name": "FirstName", "Last Name": "LastName"}
+    tail = {"Lead Score": "ActOn_Lead_Score__c", "Salesforce Owner": "Owner.Name"}
+    return [
+        ListConfig(
+            name="SFDC Master Contacts",
+            object="Contact",
+            fields={**common, "Company": "Account.Name", **tail},
+        ),
+        ListConfig(name="SFDC Master Leads", object="Lead", fields={**common, "Company": "Company", **tail}),
+    ]
+
+
+@dataclass(frozen=True)
+class OptinGuard:
+    """The plausibility guard's thresholds (ingest/extract/optout_holds.py applies them): how many opt-ins one
+    whole read of the opt-out list may infer from absence before it is held."""
+
+    max_inferred_optins: int = 25
+    max_inferred_optin_share: float = 0.01
+
+    def allowed(self, known_optouts: int) -> int:
+        return max(self.max_inferred_optins, math.floor(self.max_inferred_optin_share * known_optouts))
+
+
+class OptoutConfig(_Strict):
+    """Account-level opt-out sync on HasOptedOutOfEmail (setup guide step 3)."""
+
+    direction: Direction = "both"
+    schedule: Cron = "0 */4 * * *"
+    # New opt-outs are read every run; an opt-in (an email leaving Act-On's list) shows only in a read of the
+    # whole list, which at a million contacts costs ~80 calls: by default as often as Act-On's own connector syncs.
+    whole_list_every_hours: int = Field(default=4, ge=0)
+    # A whole read that would infer more opt-ins than this many, or than this share of the known opt-outs
+    # (whichever allows more), is held until an operator releases it (ingest/extract/optout_holds.py).
+    max_inferred_optins: int = Field(default=25, ge=0)
+    max_inferred_optin_share: float = Field(default=0.01, ge=0, le=1)
+
+    @property
+    def whole_list_every(self) -> timedelta:
+        return timedelta(hours=self.whole_list_every_hours)
+
+    @property
+    def optin_guard(self) -> OptinGuard:
+        return OptinGuard(self.max_inferred_optins, self.max_inferred_optin_share)
+
+
+def _check_score_source(source: str) -> str:
+    if source != PRIMARY_SCORE and not (
+        source.startswith(SCORE_FIELD_PREFIX) and source[len(SCORE_FIELD_PREFIX) :].strip()
+    ):
+        raise _FixableError(
+            f"{source!r} is not a score source; fix: use {PRIMARY_SCORE!r} or "
+            f"'{SCORE_FIELD_PREFIX}<Act-On contact column>'"
+        )
+    return source
+
+
+class ScoreConfig(_Strict):
+    """Which behavioural score goes to which Salesforce field (setup guide step 4)."""
+
+    source: Annotated[str, AfterValidator(_check_score_source)] = PRIMARY_SCORE
+    salesforce_field: ApiName = "ActOn_Lead_Score__c"
+
+
+class SalesProspectsConfig(_Strict):
+    """Which of our lists feed Act-On's three Sales Prospects lists, and the fields sales see (step 5)."""
+
+    prospects_assigned_to_sales: str | None = "SFDC Master Leads"
+    existing_contacts_assigned_to_sales: str | None = "SFDC Master Contacts"
+    prospects_in_active_opportunities: str | None = "SFDC Master Contacts"
+    high_intent_field: ApiName = "ActOn_High_Intent__c"
+    last_engagement_field: ApiName = "ActOn_Last_Engagement__c"
+
+    def assigned_lists(self) -> dict[str, str | None]:
+        return {
+            "prospects_assigned_to_sales": self.prospects_assigned_to_sales,
+            "existing_contacts_assigned_to_sales": self.existing_contacts_assigned_to_sales,
+            "prospects_in_active_opportunities": self.prospects_in_active_opportunities,
+        }
+
+
+class ReportMapping(_Strict):
+    """Opportunity fields the funnel and ROI reports read (step 6)."""
+
+    amount: ApiName = "Amount"
+    stage: ApiName = "StageName"
+    close_date: ApiName = "CloseDate"
+    is_won: ApiName = "IsWon"
+    is_closed: ApiName = "IsClosed"
+    lead_source: ApiName = "LeadSource"
+    primary_campaign: ApiName = "CampaignId"
+
+
+class FunnelConfig(_Strict):
+    """Stage thresholds of the funnel (Known → Engaged → MQL → SQL → Opportunity → Won)."""
+
+    mql_score: float = Field(default=50, ge=0)
+    sql_lead_statuses: list[str] = Field(
+        default_factory=lambda: ["Working - Contacted", "Closed - Converted"], min_length=1
+    )
+    engagement_window_days: int = Field(default=90, gt=0)
+    high_intent_score: float = Field(default=75, ge=0)
+
+
+class WritebackConfig(_Strict):
+    """How the write-back sends what the sync models computed."""
+
+    bulk_threshold: int = Field(default=200, gt=0, description="rows at or above which Bulk API 2.0 is used")
+    dry_run: bool = False
+
+
+class SyncConfig(_Strict):
+    lists: list[ListConfig] = Field(default_factory=_default_lists, min_length=1)
+    optouts: OptoutConfig = Field(default_factory=OptoutConfig)
+    scores: ScoreConfig = Field(default_factory=ScoreConfig)
+    sales_prospects: SalesProspectsConfig = Field(default_factory=SalesProspectsConfig)
+    report_mapping: ReportMapping = Field(default_factory=ReportMapping)
+    funnel: FunnelConfig = Field(default_factory=FunnelConfig)
+    writeback: WritebackConfig = Field(default_factory=WritebackConfig)
+
+    @model_validator(mode="after")
+    def _check_cross_references(self) -> SyncConfig:
+        names = [lst.name for lst in self.lists]
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                raise _FixableError(
+                    f"lists[{i}].name {name!r} is used twice; fix: give every list a unique name"
+                )
+        for i, lst in enumerate(self.lists):
+            score_column = lst.fields.get("Lead Score")
+            if score_column is not None and score_column != self.scores.salesforce_field:
+                raise _FixableError(
+                    f"lists[{i}].fields.Lead Score = {score_column!r} but scores.salesforce_field is "
+                    f"{self.scores.salesforce_field!r}; fix: map Lead Score to {self.scores.salesforce_field}"
+                )
+        for key, name in self.sales_prospects.assigned_lists().items():
+            if name is not None and name not in names:
+                raise _FixableError(
+                    f"sales_prospects.{key} names {name!r}, which is not in lists; "
+                    f"fix: use one of {', '.join(map(repr, names))} or null"
+                )
+        return self
+
+    def list_named(self, name: str) -> ListConfig:
+        return next(lst for lst in self.lists if lst.name == name)
+
+    def configured_salesforce_fields(self) -> dict[str, list[str]]:
+        """Salesforce fields (API names) per raw table that the configuration reads, beyond the standard ones."""
+        wanted: dict[str, set[str]] = {
+            t: set() for t in ("lead", "contact", "account", "user", "opportunity")
+        }
+        person_fields = {
+            self.scores.salesforce_field,
+            self.sales_prospects.high_intent_field,
+            self.sales_prospects.last_engagement_field,
+        }
+        wanted["lead"] |= person_fields
+        wanted["contact"] |= person_fields
+        for lst in self.lists:
+            for path in lst.fields.values():
+                lookup, _, field = path.rpartition(".")
+                wanted[LOOKUPS[lst.object][lookup] if lookup else lst.object.lower()].add(field)
+        wanted["opportunity"] |= set(self.report_mapping.model_dump().values())
+        return {table: sorted(fields) for table, fields in wanted.items()}
+
+    def to_dbt_vars(self) -> dict[str, Any]:
+        """The vars the dbt project reads (dbt_project.yml holds the same values for the default config)."""
+        return {
+            "acton_lists": [
+                {
+                    "name": lst.name,
+                    "object": lst.object,
+                    "direction": lst.direction,
+                    "fields": dict(lst.fields),
+                }
+                for lst in self.lists
+            ],
+            "optout_direction": self.optouts.direction,
+            "score_source": self.scores.source,
+            "salesforce_score_field": self.scores.salesforce_field,
+            "sales_prospect_lists": self.sales_prospects.assigned_lists(),
+            "high_intent_field": self.sales_prospects.high_intent_field,
+            "last_engagement_field": self.sales_prospects.last_engagement_field,
+            "report_mapping": self.report_mapping.model_dump(),
+            "mql_score": self.funnel.mql_score,
+            "sql_lead_statuses": list(self.funnel.sql_lead_statuses),
+            "engagement_window_days": self.funnel.engagement_window_days,
+            "high_intent_score": self.funnel.high_intent_score,
+            "salesforce_configured_fields": self.configured_salesforce_fields(),
+        }
+
+
+# --- loading --------------------------------------------------------------------------------------------
+
+_FIXES = {
+    "extra_forbidden": "remove it or correct its spelling",
+    "missing": "add it",
+    "literal_error": "use one of the allowed values",
+    "string_type": "write a text value (quote it if YAML reads it as something else)",
+    "int_type": "write a whole number",
+    "float_type": "write a number",
+    "bool_type": "write true or false",
+    "list_type": "write a YAML list",
+    "dict_type": "write a mapping of key: value",
+    "model_type": "write a mapping of key: value",
+}
+
+
+def _key_path(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path or "(top level)"
+
+
+def _describe(error: Any) -> str:
+    ctx_error = (error.get("ctx") or {}).get("error")
+    if isinstance(ctx_error, _FixableError):
+        # Validators that know the key path name it themselves; field validators get it from loc.
+        return str(ctx_error)
+    fix = _FIXES.get(error["type"], "correct the value")
+    return f"{error['msg'].removeprefix('Value error, ')}; fix: {fix}"
+
+
+def _error_location(error: Any) -> str:
+    loc = tuple(error["loc"])
+    ctx_error = (error.get("ctx") or {}).get("error")
+    if isinstance(ctx_error, _FixableError) and not loc:
+        return ""
+    return _key_path(loc) + ": "
+
+
+def config_path(path: str | Path | None = None) -> Path:
+    """The configuration file: the argument, else $SYNC_CONFIG, else ./sync.yaml."""
+    return Path(path or os.environ.get(ENV_VAR) or DEFAULT_PATH)
+
+
+def parse_sync_config(data: Any, source: str = "sync.yaml") -> SyncConfig:
+    """Validate already-parsed YAML; every problem is reported at once, each with its key path and fix."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise SyncConfigError(f"{source}: the file must hold a mapping of sections (lists:, optouts:, ...)")
+    try:
+        return SyncConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = "\n".join(f"  {_error_location(e)}{_describe(e)}" for e in exc.errors())
+        raise SyncConfigError(f"{source}: invalid sync configuration:\n{problems}") from None
+
+
+def load_sync_config(path: str | Path | None = None) -> SyncConfig:
+    """Read and validate the sync configuration; raises SyncConfigError before anything runs."""
+    file = config_path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SyncConfigError(
+            f"{file}: no such file; fix: create it (copy sync.yaml from the repository root) "
+            f"or point ${ENV_VAR} at it"
+        ) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise SyncConfigError(f"{file}:{where} is not valid YAML; fix: {exc}") from None
+    return parse_sync_config(data, str(file))

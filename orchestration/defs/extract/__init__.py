@@ -1,0 +1,1 @@
+"""The extract assets, one module per system as in ``ingest/extract/``."""
