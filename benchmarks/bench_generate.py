@@ -14,6 +14,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -29,8 +30,10 @@ def main() -> None:
     parser.add_argument("--salesforce-only", action="store_true", help="skip the Act-On side of the world")
     parser.add_argument("--keep", type=Path, help="directory to keep the database in (default: a temp dir)")
     args = parser.parse_args()
-    if args.salesforce_only:
-        sys.modules["sandbox.acton.world"] = None  # the world then finds no Act-On module, as if absent
+    if args.salesforce_only:  # an Act-On side that adds nothing
+        world.acton_world = SimpleNamespace(  # type: ignore[assignment]
+            generate=lambda store, rng: None, simulate_hour=lambda store, rng, start, end: {}
+        )
 
     with tempfile.TemporaryDirectory() as tmp:
         directory = args.keep or Path(tmp)

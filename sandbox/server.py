@@ -11,8 +11,11 @@ from pathlib import Path
 import trustme
 import uvicorn
 
-from sandbox.control import Control
+from sandbox.acton.app import create_app as create_acton_app
+from sandbox.admin.control import Control
+from sandbox.salesforce.app import create_app as create_salesforce_app
 from sandbox.store import Store
+from sandbox.world import generate
 
 log = logging.getLogger("sandbox")
 
@@ -73,10 +76,6 @@ def serve(data_dir: Path, scale: int, seed: int, sf_port: int | None, acton_port
     env_path.unlink(missing_ok=True)  # a stale file would tell clients the sandbox is up
     store = Store(data_dir / "sandbox.sqlite")
     control = Control(store, data_dir)
-
-    from sandbox.acton import create_app as create_acton_app
-    from sandbox.salesforce import create_app as create_salesforce_app
-    from sandbox.world import generate
 
     sf_app = create_salesforce_app(control)
     acton_app = create_acton_app(control)

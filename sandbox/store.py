@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sandbox.salesforce_schema import HARD_DELETE_OBJECTS, OBJECTS, FieldDef
+from sandbox.salesforce.schema import HARD_DELETE_OBJECTS, OBJECTS, FieldDef
 
 _SQL_TYPES = {"boolean": "INTEGER", "int": "INTEGER", "double": "REAL", "currency": "REAL", "percent": "REAL"}
 _B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"

@@ -20,7 +20,7 @@ from dbt.cli.main import dbtRunner
 from common.sync_config import load_sync_config
 from common.warehouse import SYNC_STATE_TABLES as WAREHOUSE_SYNC_STATE
 from ingest.extract.acton import TABLES as ACTON_EXTRACT_TABLES
-from sandbox.salesforce_schema import OBJECTS
+from sandbox.salesforce.schema import OBJECTS
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -33,12 +33,12 @@ from ingest.clients.salesforce_frames import Column, frame_from_csv
 from sandbox.acton.calls import Call
 from sandbox.acton.merge import parse_upload
 from sandbox.acton.optouts import upload_rows
-from sandbox.control import Control
+from sandbox.admin.control import Control
 from sandbox.salesforce.bulk_ingest import BulkIngest
 from sandbox.salesforce.bulk_jobs import Jobs
 from sandbox.salesforce.bulk_query import line_sql
 from sandbox.salesforce.results import Results
-from sandbox.soql import compile_query
+from sandbox.salesforce.soql import compile_query
 from sandbox.store import Store
 from writeback.acton_lists import _member_csv, member_texts, upload_specs
 from writeback.emails import is_valid_email, normalise_email

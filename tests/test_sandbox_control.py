@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from sandbox.control import Control
+from sandbox.admin.control import Control
 from sandbox.server import listening_socket, write_tls
 from sandbox.store import Store
 
@@ -138,7 +138,7 @@ def test_delay_and_expire_session_faults(served: tuple[str, Control]) -> None:
 
 
 def test_row_errors_are_seeded_and_repeatable(tmp_path: Path) -> None:
-    from sandbox.control import FaultRule, _ArmedRule
+    from sandbox.admin.control import FaultRule, _ArmedRule
 
     def pick() -> dict[int, str]:
         control = Control(Store(tmp_path / f"{time.monotonic_ns()}.sqlite"), tmp_path)

@@ -3,23 +3,17 @@ last modified at many times), drawn from the seed, never before a row's CreatedD
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from sandbox import world
+from sandbox.salesforce import world  # the Salesforce side only
 from sandbox.store import Store, parse_sf_datetime, sf_datetime, wall_clock
 
 OBJECTS = ("Lead", "Contact", "Account", "Campaign", "CampaignMember", "Opportunity", "OpportunityHistory")
 SCALE = 400
-
-
-@pytest.fixture(autouse=True)
-def no_acton(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "sandbox.acton.world", None)  # the Salesforce side only
 
 
 def stamps(store: Store, obj: str) -> list[tuple[str, str, str, str]]:
@@ -31,12 +25,10 @@ def stamps(store: Store, obj: str) -> list[tuple[str, str, str, str]]:
 
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, str, str]]:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setitem(sys.modules, "sandbox.acton.world", None)
-        store = Store(tmp_path_factory.mktemp("stamps") / "org.sqlite")
-        started = wall_clock()
-        world.generate(store, SCALE, 3)
-        yield store, started, wall_clock()
+    store = Store(tmp_path_factory.mktemp("stamps") / "org.sqlite")
+    started = wall_clock()
+    world.generate(store, SCALE, 3)
+    yield store, started, wall_clock()
 
 
 def test_generated_stamps_are_spread_over_the_days_before_generation(

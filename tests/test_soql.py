@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sandbox.soql import SoqlError, compile_query
+from sandbox.salesforce.soql import SoqlError, compile_query
 from sandbox.store import Store
 
 NOW = datetime(2024, 1, 20, 15, 0, tzinfo=UTC)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import sys
 import time
 import types
 from collections import Counter
@@ -14,6 +13,7 @@ from typing import Any
 import pytest
 
 from sandbox import world
+from sandbox.salesforce import world as salesforce_world
 from sandbox.store import Store, wall_clock
 
 SCALE = 2000
@@ -66,11 +66,17 @@ def make(tmp: Path, name: str, scale: int = SCALE, seed: int = SEED) -> Store:
     return store
 
 
+# An Act-On side that adds nothing to the world
+NO_ACTON = types.SimpleNamespace(
+    generate=lambda store, rng: None, simulate_hour=lambda store, rng, start, end: {}
+)
+
+
 @pytest.fixture(scope="module", autouse=True)
 def no_acton() -> Iterator[None]:
     """These tests are about the Salesforce side; the Act-On world (another module) is tested on its own."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setitem(sys.modules, "sandbox.acton.world", None)  # import fails as if the module were absent
+        patch.setattr(world, "acton_world", NO_ACTON)
         yield
 
 
@@ -111,7 +117,7 @@ def assert_pipeline_consistent(store: Store) -> None:
     for o in opportunities:
         assert o["IsClosed"] == int(o["StageName"] in ("Closed Won", "Closed Lost"))
         assert o["IsWon"] == int(o["StageName"] == "Closed Won")
-        assert o["Probability"] == world.STAGE_INFO[o["StageName"]][0]
+        assert o["Probability"] == salesforce_world.STAGE_INFO[o["StageName"]][0]
         assert o["FiscalYear"] == int(o["CloseDate"][:4])
     primaries = Counter(
         r["OpportunityId"]
@@ -174,8 +180,8 @@ def test_counts_are_in_proportion(org: Store) -> None:
 def test_api_user_and_world_meta(org: Store, tmp_path: Path) -> None:
     store = org
     api_user = store.get("User", store.get_meta("api_user_id"))
-    assert api_user["Username"] == world.DEFAULT_API_USERNAME
-    assert store.get_meta("world_clock") == world.WORLD_START
+    assert api_user["Username"] == salesforce_world.DEFAULT_API_USERNAME
+    assert store.get_meta("world_clock") == salesforce_world.WORLD_START
     assert (store.get_meta("world_seed"), store.get_meta("world_scale"), store.get_meta("world_hours")) == (
         SEED,
         SCALE,
@@ -208,7 +214,7 @@ def test_timestamps(org: Store) -> None:
     earliest = "2023-10-01"  # two years of history before the world clock, plus lead lead-time
     for obj in ("Lead", "Contact", "Account", "Opportunity", "CampaignMember", "OpportunityHistory"):
         lo, hi = store.conn.execute(f'SELECT MIN("CreatedDate"), MAX("CreatedDate") FROM "{obj}"').fetchone()
-        assert earliest <= lo and hi <= world.WORLD_START, obj
+        assert earliest <= lo and hi <= salesforce_world.WORLD_START, obj
         # audit stamps are wall-clock, spread over the weeks before generation, never before the row existed
         (odd,) = store.conn.execute(
             f'SELECT COUNT(*) FROM "{obj}" WHERE "SystemModstamp" < "CreatedDate" OR "SystemModstamp" > ?',
@@ -216,8 +222,8 @@ def test_timestamps(org: Store) -> None:
         ).fetchone()
         assert odd == 0, obj
     dates = rows(store, 'SELECT "CloseDate", "IsClosed" FROM "Opportunity"')
-    assert all(d["CloseDate"] <= world.WORLD_START[:10] for d in dates if d["IsClosed"])
-    assert all(d["CloseDate"] > world.WORLD_START[:10] for d in dates if not d["IsClosed"])
+    assert all(d["CloseDate"] <= salesforce_world.WORLD_START[:10] for d in dates if d["IsClosed"])
+    assert all(d["CloseDate"] > salesforce_world.WORLD_START[:10] for d in dates if not d["IsClosed"])
 
 
 def test_messy_emails(org: Store) -> None:
@@ -227,7 +233,7 @@ def test_messy_emails(org: Store) -> None:
     ]
     assert sum(e is None for e in emails) > 0.02 * len(emails)
     present = [e for e in emails if e is not None]
-    assert set(world.INVALID_EMAILS) & set(present)
+    assert set(salesforce_world.INVALID_EMAILS) & set(present)
     assert any(e != e.strip() for e in present)
     assert any(e.strip() != e.strip().lower() for e in present)
     lead_emails = Counter(
@@ -279,7 +285,7 @@ def test_pipeline_and_campaigns(org: Store) -> None:
     assert_pipeline_consistent(store)
     assert_members_consistent(store)
     stages = Counter(r["StageName"] for r in rows(store, 'SELECT "StageName" FROM "Opportunity"'))
-    assert set(stages) == set(world.STAGE_INFO)
+    assert set(stages) == set(salesforce_world.STAGE_INFO)
     assert count(store, "Opportunity", '"Amount" IS NULL') > 0
     assert count(store, "Opportunity", '"CampaignId" IS NULL') > 0
     assert count(store, "Opportunity", '"CampaignId" IS NOT NULL') > 0
@@ -339,13 +345,15 @@ def test_simulate_changes_the_world(tmp_path: Path) -> None:
     new_leads = rows(
         store,
         'SELECT "CreatedDate", "SystemModstamp" FROM "Lead" WHERE "CreatedDate" >= ?',
-        (world.WORLD_START,),
+        (salesforce_world.WORLD_START,),
     )
     assert len(new_leads) == counts["leads_created"]
     assert all(r["CreatedDate"] < "2026-01-01T03:00:00.000+0000" for r in new_leads)
     assert all(r["SystemModstamp"] > generated_at for r in new_leads)
     for obj in ("Lead", "Contact", "Opportunity", "CampaignMember"):
-        touched = f"\"SystemModstamp\" > '{generated_at}' AND \"CreatedDate\" < '{world.WORLD_START}'"
+        touched = (
+            f"\"SystemModstamp\" > '{generated_at}' AND \"CreatedDate\" < '{salesforce_world.WORLD_START}'"
+        )
         assert count(store, obj, touched) > 0, obj
     assert store.get_meta("world_clock") == "2026-01-01T03:00:00.000+0000"
     assert_conversions_consistent(store, contacts_edited=True)
@@ -382,7 +390,7 @@ def test_acton_world_is_called_with_its_own_seeds(tmp_path: Path, monkeypatch: p
     fake.simulate_hour = lambda store, rng, start, end: calls.append(("hour", rng.random(), start, end)) or {
         "opens": 3
     }
-    monkeypatch.setitem(sys.modules, "sandbox.acton.world", fake)
+    monkeypatch.setattr(world, "acton_world", fake)
     store = make(tmp_path, "acton", scale=100, seed=7)
     counts = world.simulate(store, 2)
     assert calls == [

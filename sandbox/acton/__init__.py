@@ -1,5 +1,2 @@
-"""The Act-On half of the sandbox: its tables in the shared store, the synthetic world, and the API app."""
-
-from sandbox.acton.app import create_app
-
-__all__ = ["create_app"]
+"""The Act-On half of the sandbox: its tables in the shared store, its consent rules, the synthetic world's
+Act-On side, and the API app (``app.create_app``)."""

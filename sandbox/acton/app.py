@@ -11,12 +11,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from sandbox.acton import contacts_v2, engagement, lists, optouts, records
+from sandbox.acton import consent, contacts_v2, engagement, lists, optouts, records
 from sandbox.acton.auth import Auth, RateLimiter
 from sandbox.acton.calls import ActOnError, Call, Ctx, gateway_error
 from sandbox.acton.tables import ensure_tables
 from sandbox.acton.values import ACCOUNT_ID
-from sandbox.control import Control
+from sandbox.admin.control import Control
 
 Handler = Callable[[Ctx, Call], Response]
 _FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
@@ -92,8 +92,8 @@ DATA_ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/api/1/list", lists.get_lists),
     ("POST", "/api/1/list", lists.create_list),
     ("GET", "/api/1/list/optout", optouts.suppression_page("optout")),
-    ("PUT", "/api/1/list/optout", optouts.upload(optouts.opt_out)),
-    ("PUT", "/api/1/list/optin", optouts.upload(optouts.opt_in)),
+    ("PUT", "/api/1/list/optout", optouts.upload(consent.opt_out)),
+    ("PUT", "/api/1/list/optin", optouts.upload(consent.opt_in)),
     ("GET", "/api/1/list/hardbounce", optouts.suppression_page("hardbounce")),
     ("GET", "/api/1/list/spamcomplaint", optouts.suppression_page("spamcomplaint")),
     ("GET", "/api/1/list/rejectedUploadRecords", lists.rejected_records),

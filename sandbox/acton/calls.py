@@ -11,7 +11,7 @@ from typing import Any
 from starlette.datastructures import QueryParams
 from starlette.responses import JSONResponse, Response
 
-from sandbox.control import Control
+from sandbox.admin.control import Control
 from sandbox.store import Store
 
 # Act-On's documented /api/1 error codes and their messages (reference/acton-api.md and the OpenAPI examples).

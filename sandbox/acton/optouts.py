@@ -11,7 +11,7 @@ from urllib.parse import quote
 from starlette.responses import JSONResponse, Response
 
 from sandbox.acton.calls import ActOnError, Call, Ctx, int_param, page_size, time_filter
-from sandbox.acton.values import is_valid_email, normalise_email, now_ms
+from sandbox.acton.values import is_valid_email, now_ms
 
 
 def api_origin(ctx: Ctx) -> str:
@@ -36,33 +36,6 @@ def suppression_page(kind: str) -> Callable[[Ctx, Call], Response]:
         return JSONResponse({"offset": offset, "count": len(result), "totalCount": -1, "result": result})
 
     return handler
-
-
-def opt_out(conn: sqlite3.Connection, email: str, ts_ms: int, origin: str) -> bool:
-    """Add to the opt-out list (keeping the first opt-out's time); False when already there."""
-    added = conn.execute(
-        "INSERT OR IGNORE INTO acton_suppressions (kind, email_norm, email, ts_ms, origin) VALUES ('optout', ?, ?, ?, ?)",
-        (normalise_email(email), email.strip(), ts_ms, origin),
-    ).rowcount
-    if added:
-        conn.execute(
-            "INSERT INTO acton_consent_events VALUES (?, ?, 'optout', ?, ?)",
-            (normalise_email(email), email.strip(), ts_ms, origin),
-        )
-    return bool(added)
-
-
-def opt_in(conn: sqlite3.Connection, email: str, ts_ms: int, origin: str) -> bool:
-    """Remove from the opt-out list, recording the opt-in; False when the email was not opted out."""
-    removed = conn.execute(
-        "DELETE FROM acton_suppressions WHERE kind = 'optout' AND email_norm = ?", (normalise_email(email),)
-    ).rowcount
-    if removed:
-        conn.execute(
-            "INSERT INTO acton_consent_events VALUES (?, ?, 'optin', ?, ?)",
-            (normalise_email(email), email.strip(), ts_ms, origin),
-        )
-    return bool(removed)
 
 
 def upload_rows(data: bytes) -> list[list[str]]:

@@ -21,12 +21,12 @@ import uuid
 from collections import Counter
 from typing import Any
 
-from sandbox.acton.optouts import opt_in, opt_out
+from sandbox.acton.consent import opt_in, opt_out
 from sandbox.acton.score import DAY_MS, contacts_crossing_decay, rescore
 from sandbox.acton.tables import ensure_tables
 from sandbox.acton.values import from_ms, is_valid_email, list_id, message_id, normalise_email, to_ms
+from sandbox.names import DOMAINS, FIRST_NAMES, LAST_NAMES
 from sandbox.store import Store
-from sandbox.world import DOMAINS, FIRST_NAMES, LAST_NAMES
 
 HOUR_MS = 3_600_000
 HISTORY_DAYS = 180

@@ -1,5 +1,2 @@
-"""The Salesforce API sandbox: OAuth, REST and Bulk API 2.0 over the sandbox store."""
-
-from sandbox.salesforce.app import create_app
-
-__all__ = ["create_app"]
+"""The Salesforce half of the sandbox: the object schema, the synthetic org, SOQL, and the API app
+(``app.create_app``: OAuth, REST and Bulk API 2.0 over the sandbox store)."""

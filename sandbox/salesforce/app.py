@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from sandbox.control import Control
+from sandbox.admin.control import Control
 from sandbox.salesforce.auth import Auth
 from sandbox.salesforce.bulk_ingest import BulkIngest
 from sandbox.salesforce.bulk_jobs import Jobs

@@ -20,7 +20,7 @@ from cryptography.x509.oid import NameOID
 from starlette.requests import Request
 from starlette.responses import Response
 
-from sandbox.control import Control
+from sandbox.admin.control import Control
 from sandbox.salesforce.errors import SfError, invalid_session, json_response, oauth_error
 from sandbox.store import Store, salesforce_id
 

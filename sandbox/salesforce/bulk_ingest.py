@@ -10,7 +10,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from sandbox.control import Control
+from sandbox.admin.control import Control
 from sandbox.salesforce.bulk_jobs import DELIMITERS, LINE_ENDINGS, Jobs, csv_format, quoted_csv
 from sandbox.salesforce.calls import Call
 from sandbox.salesforce.errors import RowError, bulk_error, json_response

@@ -9,12 +9,12 @@ from typing import Any
 
 from starlette.responses import Response, StreamingResponse
 
-from sandbox.control import Control
+from sandbox.admin.control import Control
 from sandbox.salesforce.bulk_jobs import DELIMITERS, LINE_ENDINGS, TERMINAL_STATES, Jobs, csv_format
 from sandbox.salesforce.calls import Call
 from sandbox.salesforce.csv_snapshots import CsvSnapshots, SnapshotGone
 from sandbox.salesforce.errors import bulk_error, json_response
-from sandbox.soql import SoqlError, compile_query
+from sandbox.salesforce.soql import SoqlError, compile_query
 
 DEFAULT_PAGE = 100_000  # rows per results page when the client names no maxRecords
 KEEP_SNAPSHOTS = 32

@@ -13,7 +13,7 @@ from starlette.datastructures import Headers, QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 
-from sandbox.control import Control
+from sandbox.admin.control import Control
 from sandbox.salesforce.auth import Auth
 from sandbox.salesforce.errors import SfError
 from sandbox.store import Store

@@ -10,8 +10,8 @@ from typing import Any
 from sandbox.salesforce.calls import Call
 from sandbox.salesforce.errors import SfError
 from sandbox.salesforce.results import Results
+from sandbox.salesforce.soql import Column, CompiledQuery, SoqlError, compile_query
 from sandbox.salesforce.values import json_value
-from sandbox.soql import Column, CompiledQuery, SoqlError, compile_query
 from sandbox.store import Store
 
 DEFAULT_BATCH = 2000

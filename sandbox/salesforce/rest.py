@@ -9,7 +9,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from sandbox.control import Control
+from sandbox.admin.control import Control
 from sandbox.salesforce import describe
 from sandbox.salesforce.calls import Call
 from sandbox.salesforce.errors import SfError, json_response, not_found

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from sandbox.salesforce.errors import RowError
-from sandbox.salesforce_schema import LEAD_STATUSES, FieldDef
+from sandbox.salesforce.schema import LEAD_STATUSES, FieldDef
 from sandbox.store import Store, salesforce_id, sf_datetime
 
 NUMBER_TYPES = frozenset({"double", "currency", "percent"})

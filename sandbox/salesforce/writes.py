@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from sandbox.salesforce.errors import RowError
+from sandbox.salesforce.schema import HARD_DELETE_OBJECTS
 from sandbox.salesforce.values import id18, prepare
-from sandbox.salesforce_schema import HARD_DELETE_OBJECTS
 from sandbox.store import Store
 
 Kind = Literal["insert", "update", "delete", "hardDelete"]

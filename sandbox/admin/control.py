@@ -26,7 +26,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from sandbox.admin.mutate import apply_ops, check_names
 from sandbox.store import Store
+from sandbox.world import simulate as run_simulation
 
 System = Literal["salesforce", "acton"]
 ADMIN_PREFIX = "/__sandbox"
@@ -73,9 +75,6 @@ class FaultRule(BaseModel):
         if self.kind == "mutate":
             if not self.ops:
                 raise ValueError("a mutate fault needs ops")
-            # here, not at the top: sandbox.mutate imports the Act-On app, which imports this module
-            from sandbox.mutate import check_names
-
             check_names(self.ops)
         return self
 
@@ -259,8 +258,6 @@ class Control:
     async def _mutate(self, rule: FaultRule) -> Response | None:
         """Apply a mutate fault's ops before the call is served; an error answer when one no longer applies
         (its record deleted since the rule was set, say), so the test sees why rather than a bare 500."""
-        from sandbox.mutate import apply_ops
-
         try:
             await asyncio.to_thread(apply_ops, self.store, rule.ops)
         except (ValueError, KeyError, TypeError) as e:
@@ -308,8 +305,6 @@ class Control:
             return JSONResponse(self.limits.model_dump())
 
         async def simulate(request: Request) -> Response:
-            from sandbox.world import simulate as run_simulation
-
             body = await request.json()
             hours = int(body.get("hours", 1))
             churn = body.get("churn")
@@ -323,8 +318,6 @@ class Control:
             return JSONResponse({"hours": hours, "changes": result})
 
         async def mutate(request: Request) -> Response:
-            from sandbox.mutate import apply_ops
-
             body = await request.json()
             applied = await asyncio.to_thread(apply_ops, self.store, body.get("ops", []))
             return JSONResponse({"applied": applied})

@@ -6,10 +6,10 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
-from sandbox.acton.optouts import opt_in, opt_out
+from sandbox.acton.consent import opt_in, opt_out
 from sandbox.acton.values import is_valid_email, now_ms
 from sandbox.acton.world import API_ORIGIN
-from sandbox.salesforce_schema import FieldDef
+from sandbox.salesforce.schema import FieldDef
 from sandbox.store import Store
 
 _SALESFORCE_OPS = ("set", "hard_delete", "add_field", "rename_field", "drop_field")

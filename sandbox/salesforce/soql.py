@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sandbox.salesforce_schema import FieldDef
+from sandbox.salesforce.schema import FieldDef
 from sandbox.store import Store, sf_datetime
 
 # Salesforce caps OFFSET at 2000 rows (NUMBER_OUTSIDE_VALID_RANGE beyond).
