@@ -15,19 +15,11 @@ from typing import Any
 
 import duckdb
 
+from common.dbt_manifest import MANIFEST_PATH, load_manifest, sync_models
 from common.sync_config import load_sync_config
 from common.warehouse import q, warehouse_path
 
 WIDE = 12  # columns above which a row is printed as one line per column
-SYNC_MODELS = (
-    "acton_list_upserts",
-    "acton_list_removals",
-    "salesforce_score_updates",
-    "salesforce_optout_updates",
-    "acton_optout_additions",
-    "salesforce_bounce_updates",
-    "salesforce_prospect_updates",
-)
 
 
 @dataclass
@@ -100,7 +92,7 @@ def identify(conn: duckdb.DuckDBPyConnection, query: str) -> Person:
         contacts = [r["converted_contact_id"] for r in records if r["converted_contact_id"]]
         if contacts:
             records += _people_records(conn, '"Id" IN (SELECT unnest(?::VARCHAR[]))', [contacts])
-        # the contact's email is the person's when a lead was converted (DESIGN: ConvertedContactId)
+        # the contact's email is the person's when a lead was converted (docs/architecture.md: ConvertedContactId)
         email = next((r["email"] for r in reversed(records) if r["email"]), None)
     if email:
         records += _people_records(conn, 'lower(trim("Email")) = ?', [email])
@@ -199,7 +191,7 @@ def trace(conn: duckdb.DuckDBPyConnection, query: str) -> tuple[Person, list[Sec
             [ids, email],
         ),
     ]
-    for model in SYNC_MODELS:
+    for model in sync_models(load_manifest()):
         id_match = (
             "salesforce_id IN (SELECT unnest(?::VARCHAR[])) OR " if model != "acton_optout_additions" else ""
         )
@@ -267,9 +259,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("query", help="an email address or a Salesforce Lead / Contact Id")
     args = parser.parse_args(argv)
     path = warehouse_path()
-    if not path.exists():
-        print(f"no warehouse at {path}: run the sync job or `make doctor` first", file=sys.stderr)
-        return 2
+    for needed, what in ((path, "warehouse"), (MANIFEST_PATH, "dbt manifest")):
+        if not needed.exists():
+            print(f"no {what} at {needed}: run the sync job or `make doctor` first", file=sys.stderr)
+            return 2
     with duckdb.connect(str(path), read_only=True) as conn:
         person, sections = trace(conn, args.query)
     print(render(person, sections))

@@ -19,6 +19,7 @@ from dbt.cli.main import dbtRunner
 
 from common.sync_config import load_sync_config
 from common.warehouse import SYNC_STATE_TABLES as WAREHOUSE_SYNC_STATE
+from ingest.clients.salesforce_frames import DUCKDB_TYPES
 from ingest.extract.acton import TABLES as ACTON_EXTRACT_TABLES
 from sandbox.salesforce.schema import OBJECTS
 
@@ -36,17 +37,6 @@ SALESFORCE_OBJECTS = (
     "User",
 )
 
-# describe type -> DuckDB type, as the extract maps them
-DESCRIBE_TYPES = {
-    "boolean": "BOOLEAN",
-    "int": "BIGINT",
-    "double": "DOUBLE",
-    "currency": "DOUBLE",
-    "percent": "DOUBLE",
-    "date": "DATE",
-    "datetime": "TIMESTAMP",
-}
-
 # raw_acton exactly as the extract creates it (optout_history is kept across runs, so it has no _extracted_at)
 ACTON_TABLES = ACTON_EXTRACT_TABLES
 ACTON_WITHOUT_EXTRACTED_AT = {"optout_history"}
@@ -58,7 +48,7 @@ SYNC_STATE_TABLES = {name: WAREHOUSE_SYNC_STATE[name] for name in ("writeback_re
 def salesforce_columns(object_name: str) -> dict[str, str]:
     """The raw table's columns for a Salesforce object: describe fields by API name, plus _extracted_at."""
     _, fields = OBJECTS[object_name]
-    columns = {f.name: DESCRIBE_TYPES.get(f.type, "VARCHAR") for f in fields}
+    columns = {f.name: DUCKDB_TYPES.get(f.type, "VARCHAR") for f in fields}
     return {**columns, "_extracted_at": "TIMESTAMP"}
 
 

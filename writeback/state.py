@@ -15,9 +15,9 @@ import duckdb
 import polars as pl
 import pyarrow as pa
 
+from common.dbt_manifest import SYNC_SCHEMA
 from common.warehouse import registered, transaction, utc_now
 
-SYNC_SCHEMA = "sync"
 RESULT_COLUMNS = (
     "run_id", "system", "object", "record_id", "field", "old_value", "new_value", "status", "error_code",
     "message", "written_at",

@@ -21,11 +21,11 @@ from packaging.version import Version
 from pydantic import Field
 
 from common import build_inputs
+from common.dbt_manifest import DBT_DIR, load_manifest, relations, sync_models
 from common.sync_config import SyncConfig
 from common.warehouse import utc_now
 from orchestration.defs.resources import DUCKDB_POOL, SyncConfigResource, WarehouseResource
 
-DBT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
 # The venv's dbt, whether or not the venv is on PATH (make runs .venv/bin/python directly).
 DBT_EXECUTABLE = str(Path(sys.executable).with_name("dbt"))
 dbt_project = DbtProject(project_dir=DBT_DIR, profiles_dir=DBT_DIR)
@@ -121,18 +121,10 @@ class SyncTranslator(DagsterDbtTranslator):
         return dbt_resource_props["schema"]
 
 
-def _relations(manifest: Mapping[str, Any]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    """The tables the build reads (its sources) and the relations it makes (its models)."""
-    sources = sorted((s["schema"], s["identifier"]) for s in manifest["sources"].values())
-    models = sorted(
-        (n["schema"], n.get("alias") or n["name"])
-        for n in manifest["nodes"].values()
-        if n["resource_type"] == "model" and n["config"]["materialized"] != "ephemeral"
-    )
-    return sources, models
-
-
-SOURCES, MODELS = _relations(json.loads(dbt_project.manifest_path.read_text()))
+_manifest = load_manifest(dbt_project.manifest_path)
+SOURCES, MODELS = relations(_manifest)
+SYNC_MODELS = sync_models(_manifest)
+del _manifest  # dagster-dbt keeps its own copy: a second would stay in every process for nothing
 
 
 class DbtBuildConfig(dg.Config):

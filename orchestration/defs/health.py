@@ -22,6 +22,7 @@ from health.reports import check_reports_incomplete
 from health.schema_contract import check_schema_contract
 from health.scores import check_scores_not_updating
 from ingest.extract.salesforce import OBJECTS
+from orchestration.defs.dbt import SYNC_MODELS
 from orchestration.defs.resources import (
     DUCKDB_POOL,
     ActOnResource,
@@ -46,15 +47,6 @@ def sync_preflight(
     return dg.MaterializeResult(metadata={"config": dg.MetadataValue.path(sync_config.path)})
 
 
-SYNC_MODELS = (
-    "acton_list_upserts",
-    "acton_list_removals",
-    "salesforce_score_updates",
-    "salesforce_optout_updates",
-    "acton_optout_additions",
-    "salesforce_bounce_updates",
-    "salesforce_prospect_updates",
-)
 SYSTEMS = ("salesforce", "acton")
 RAW_GROUPS = ("raw_salesforce", "raw_acton")
 WRITEBACK_GROUP = "writeback"
