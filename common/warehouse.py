@@ -18,6 +18,9 @@ DEFAULT_PATH = "./warehouse.duckdb"
 DEFAULT_MEMORY_LIMIT = "1.5GB"  # also the default in dbt_project/profiles.yml; 1GB fails dbt at 1M Leads
 RAW_SCHEMAS = ("raw_salesforce", "raw_acton", "sync_state")
 
+# writeback_results.field of the Act-On list sync's rows: an email merged into a list, or a record removed from it
+# (the extract of list records reads the removals back)
+LIST_MEMBER_FIELD, LIST_REMOVE_FIELD = "member", "removed"
 SYNC_STATE_TABLES: dict[str, dict[str, str]] = {
     "watermarks": {"source": "VARCHAR", "entity": "VARCHAR", "value": "VARCHAR", "updated_at": "TIMESTAMP"},
     "runs": {"run_id": "VARCHAR", "started_at": "TIMESTAMP", "finished_at": "TIMESTAMP", "status": "VARCHAR"},

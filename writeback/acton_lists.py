@@ -20,6 +20,7 @@ import duckdb
 import polars as pl
 
 from common.sync_config import ListConfig, SyncConfig
+from common.warehouse import LIST_MEMBER_FIELD, LIST_REMOVE_FIELD
 from ingest.clients.acton_client import DELETE_BATCH, ActOnClient
 from ingest.clients.answers import UnexpectedAnswer, agree, required, rows, whole_number
 from ingest.clients.errors import ApiError
@@ -39,7 +40,6 @@ from writeback.state import (
 
 SYSTEM = "acton"
 SALESFORCE_ID_HEADING = "Salesforce Id"
-MEMBER_FIELD, REMOVE_FIELD = "member", "removed"
 IMPORTING = ("pull", "both")
 # List heading -> acton_list_upserts column; headings Act-On knows get their column type.
 MEMBER_COLUMNS = {
@@ -160,7 +160,7 @@ def _member_results(
         system=pl.lit(SYSTEM),
         object=pl.lit(lst.name),
         record_id=pl.col(KEY),
-        field=pl.lit(MEMBER_FIELD),
+        field=pl.lit(LIST_MEMBER_FIELD),
         old_value=pl.col("record_id").cast(pl.String),
         new_value=pl.col("sent"),
         status=text(status),
@@ -250,7 +250,7 @@ def remove_records(
         # old value: the email the record held; message: why it left (or why the delete failed)
         why = message if code else r.get("reason")
         return ResultRow(
-            SYSTEM, lst.name, r["record_id"], REMOVE_FIELD, r.get("email"), None, status, code, why
+            SYSTEM, lst.name, r["record_id"], LIST_REMOVE_FIELD, r.get("email"), None, status, code, why
         )
 
     if dry_run:
@@ -344,10 +344,10 @@ def sync_acton_lists(
             ids[lst.name] = create_list(client, lst)
         list_id = ids.get(lst.name)
         for chunk in members[lst.name]:
-            unsent = _unsent(conn, run_id, chunk, lst.name, "email", MEMBER_FIELD)
+            unsent = _unsent(conn, run_id, chunk, lst.name, "email", LIST_MEMBER_FIELD)
             summary += upsert_members(conn, client, lst, list_id, unsent, run_id, dry_run)
         for chunk in removals[lst.name]:
-            unsent = _unsent(conn, run_id, chunk, lst.name, "record_id", REMOVE_FIELD)
+            unsent = _unsent(conn, run_id, chunk, lst.name, "record_id", LIST_REMOVE_FIELD)
             summary += remove_records(conn, client, lst, list_id, unsent.to_dicts(), run_id, dry_run)
     summary.api_calls = client.calls - calls_before
     return summary

@@ -18,6 +18,7 @@ import polars as pl
 from common import warehouse
 from common.sync_config import OptinGuard
 from common.warehouse import (
+    LIST_REMOVE_FIELD,
     get_watermark,
     mark_reconciled,
     reconciliation_due,
@@ -32,7 +33,6 @@ from ingest.clients.acton_client import DRILLDOWNS, ActOnClient
 from ingest.clients.answers import UnexpectedAnswer, required
 from ingest.extract.optout_holds import hold, mark_applied, released_emails, supersede_held
 from ingest.extract.results import ExtractResult
-from writeback import acton_lists
 
 log = logging.getLogger(__name__)
 
@@ -343,7 +343,7 @@ def _removed_by_us(run: _Run, list_id: str, surplus: int) -> bool:
         "AND w.record_id = lr.record_id AND w.field = ? AND w.status = 'success' AND w.written_at > lr._extracted_at "
         "WHERE lr.list_id = ? AND NOT lr.is_deleted"
     )
-    params = [acton_lists.SYSTEM, acton_lists.REMOVE_FIELD, list_id]
+    params = [SYSTEM, LIST_REMOVE_FIELD, list_id]
     with transaction(run.conn):
         (ours,) = run.conn.execute(
             f"SELECT count(DISTINCT record_id) FROM ({removed})", params
