@@ -20,7 +20,6 @@ from tests.test_sandbox_acton import SPECS, ActOn, open_acton
 _CANDIDATES = [
     os.environ.get("ACTON_OPENAPI_DIR", ""),
     Path(__file__).parents[1] / "docs" / "reference" / "acton-openapi",
-    Path(__file__).parents[2] / "shared" / "reference" / "acton-openapi",
 ]
 SPEC_DIR = next((Path(p) for p in _CANDIDATES if p and (Path(p) / "act-on-api-1.json").exists()), None)
 pytestmark = pytest.mark.skipif(

@@ -1,7 +1,7 @@
 """End to end: the real ``sync_job`` / ``optout_job`` run in this process against the sandboxes, and every outcome
 checked the way a user would check it — through Salesforce's and Act-On's own APIs, never through the warehouse.
-What each system should hold is worked out here from those APIs alone (the rules of DESIGN.md, written
-independently of the dbt models), then compared with what the run left there.
+What each system should hold is worked out here from those APIs alone (the rules of docs/architecture.md,
+written independently of the dbt models), then compared with what the run left there.
 
 Two worlds keep the runs few: a fresh sandbox for the sync sequence that changes the world (first run under
 lock faults, a run with nothing changed, a run after ``simulate`` under permanent row errors, the retry run),
