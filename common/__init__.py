@@ -1,5 +1,6 @@
 """What every part of the pipeline shares: the DuckDB warehouse (connection, schemas, ``sync_state`` tables,
-watermarks, keyed upserts), the sync configuration (``sync.yaml``) and the dbt build's inputs.
+watermarks, keyed upserts), the sync configuration (``sync.yaml``), and what the dbt build reads and makes (its
+inputs, its manifest).
 
 Plain Python; ``ingest``, ``writeback``, ``health``, ``analytics`` and ``orchestration`` build on it, and it
 imports none of them.
