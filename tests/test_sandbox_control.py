@@ -190,3 +190,9 @@ def test_mutate_names_an_unknown_op_and_page_max_is_at_least_one(served: tuple[s
     assert r.status_code == 400 and r.json()["error"].startswith("ops[1]: unknown op 'nope'")
     assert _admin(base, control, "POST", "limits", {"acton_page_max": 0}).status_code == 400
     assert _admin(base, control, "POST", "limits", {"acton_page_max": 7}).json()["acton_page_max"] == 7
+
+
+def test_a_mutate_op_missing_its_argument_is_refused_not_a_no_op(served: tuple[str, Control]) -> None:
+    base, control = served
+    r = _admin(base, control, "POST", "mutate", {"ops": [{"op": "hard_delete", "object": "Lead"}]})
+    assert r.status_code == 400 and r.json()["error"].startswith("ops[0]: hard_delete needs 'ids'")

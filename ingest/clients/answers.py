@@ -41,6 +41,14 @@ def required(body: Any, system: str, call: str, key: str, kind: type | tuple[typ
     return value
 
 
+def present(row: Any, system: str, call: str, key: str) -> Any:
+    """A row's field a decision rests on: present and not empty."""
+    value = row.get(key) if isinstance(row, Mapping) else None
+    if value in (None, ""):
+        raise UnexpectedAnswer(system, call, f"a row without {key!r}: {str(row)[:200]}")
+    return value
+
+
 def rows(body: Any, system: str, call: str, key: str) -> list[Any]:
     """The list of rows under ``key``: present and a list, else the call stops."""
     return required(body, system, call, key, list)

@@ -30,7 +30,7 @@ from common.warehouse import (
 )
 from ingest.clients.acton_auth import SYSTEM
 from ingest.clients.acton_client import DRILLDOWNS, ActOnClient
-from ingest.clients.answers import UnexpectedAnswer, required
+from ingest.clients.answers import UnexpectedAnswer, present, required
 from ingest.extract.optout_holds import hold, mark_applied, released_emails, supersede_held
 from ingest.extract.results import ExtractResult
 
@@ -216,7 +216,7 @@ def extract_lists(conn: duckdb.DuckDBPyConnection, client: ActOnClient) -> Extra
     run = _Run(conn, client, "lists")
     rows = [
         {
-            "list_id": _answered(r, "id", "GET /api/1/list"),
+            "list_id": present(r, SYSTEM, "GET /api/1/list", "id"),
             "name": r.get("name"),
             "folder_name": r.get("folderName"),
             "size": int(r["sourceSize"]) if r.get("sourceSize") not in (None, "") else None,
@@ -414,7 +414,7 @@ def _contact_row(contact: Mapping[str, Any], score_field: str) -> dict[str, Any]
     if score_field not in fields:
         raise UnexpectedAnswer(SYSTEM, call, f"a contact's fields have no {score_field!r} (the score source)")
     return {
-        "contact_id": _answered(contact, "id", call),
+        "contact_id": present(contact, SYSTEM, call, "id"),
         "email": contact.get("email"),
         "score": fields[score_field],
         "created_at": _ms(int(contact["createdAt"]) * 1000) if contact.get("createdAt") is not None else None,
@@ -450,7 +450,7 @@ def extract_optouts(
         "optouts",
         [
             {
-                "email": _answered(r, "email", "GET /api/1/list/optout"),
+                "email": present(r, SYSTEM, "GET /api/1/list/optout", "email"),
                 "opted_out_at": _ms(r.get("timestamp")),
                 "origin": r.get("origin"),
             }
@@ -547,14 +547,6 @@ def _infer_optins(conn: duckdb.DuckDBPyConnection, seen: str, run_id: str, guard
     return len(applied)
 
 
-def _answered(row: Mapping[str, Any], key: str, call: str) -> Any:
-    """A row's field a decision rests on: present and not empty, else the call's answer is not believed."""
-    value = row.get(key) if isinstance(row, Mapping) else None
-    if value in (None, ""):
-        raise UnexpectedAnswer(SYSTEM, call, f"a row without {key!r}: {str(row)[:200]}")
-    return value
-
-
 def extract_suppressions(
     conn: duckdb.DuckDBPyConnection,
     client: ActOnClient,
@@ -574,7 +566,7 @@ def extract_suppressions(
         result = page["result"]
         rows = [
             {
-                "email": _answered(r, "email", f"GET /api/1/list/{kind}"),
+                "email": present(r, SYSTEM, f"GET /api/1/list/{kind}", "email"),
                 stamp: _ms(r.get("timestamp")),
                 "origin": r.get("origin"),
             }
@@ -606,7 +598,7 @@ def extract_messages(
     messages = [m for page in client.message_pages() for m in page["msgresult"]]
     # The window ends at the newest send rather than now: an account that paused sending keeps collecting the
     # late opens and clicks of its last campaigns (and a sandbox world behind the wall clock works the same).
-    sent_at = {_answered(m, "msgId", "GET /api/1/message"): _ms(m.get("timeStamp")) for m in messages}
+    sent_at = {present(m, SYSTEM, "GET /api/1/message", "msgId"): _ms(m.get("timeStamp")) for m in messages}
     newest = max((t for t in sent_at.values() if t is not None), default=None)
     reports = {}
     for m in messages:

@@ -38,20 +38,27 @@ def check_names(ops: list[dict[str, Any]]) -> None:
             raise ValueError(f"ops[{i}]: unknown op {op.get('op')!r} ({', '.join(OPS)})")
 
 
+def _required(op: dict[str, Any], i: int, key: str) -> Any:
+    """An op's argument: one left out is a bad op, never an op that changes nothing."""
+    if key not in op:
+        raise ValueError(f"ops[{i}]: {op['op']} needs {key!r}")
+    return op[key]
+
+
 def _salesforce_op(store: Store, i: int, op: dict[str, Any]) -> None:
     kind, obj = op["op"], _object(store, op.get("object", ""))
     if kind == "set":
         if store.get(obj, op["id"]) is None:
             raise ValueError(f"ops[{i}]: no {obj} with id {op['id']!r}")
         values = {}
-        for name, value in op.get("fields", {}).items():
+        for name, value in _required(op, i, "fields").items():
             f = store.field(obj, name)
             if f is None:
                 raise ValueError(f"ops[{i}]: no field {name!r} on {obj}")
             values[f.name] = _store_value(value)
         store.update(obj, op["id"], values, touch=bool(op.get("touch", True)))
     elif kind == "hard_delete":
-        for record_id in op.get("ids", []):
+        for record_id in _required(op, i, "ids"):
             store.delete(obj, record_id, hard=True)
     elif kind == "add_field":
         spec = {k: v for k, v in op.items() if k not in ("op", "object", "field")}
