@@ -14,7 +14,7 @@ TEST_WORKERS ?= 2
 # DuckDB); their runs and schedule ticks are kept there.
 INSTANCE := $(CURDIR)/.dagster
 
-.PHONY: setup demo test lint format sandbox bench clean dev sync trace doctor
+.PHONY: setup demo test lint format sandbox bench clean dev sync trace doctor sql
 
 setup: $(STAMP)
 
@@ -24,6 +24,7 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps -e .
+	chmod +x $(BIN)/duckdb  # duckdb-cli's wheel carries the shell without its execute bit
 	touch $(STAMP)
 
 # Two workers by test file (module fixtures stay in one process): the suite waits on sandboxes, dbt and Dagster
@@ -67,6 +68,12 @@ dev: setup
 sync: setup
 	set -a; if [ -n "$(ENV_FILE)" ]; then . $(ENV_FILE); fi; set +a; \
 	DAGSTER_HOME=$(INSTANCE) $(BIN)/dagster job execute -m orchestration.definitions -j sync_job
+
+# The duckdb shell on the analysts' read-only copy of the marts: the demo's (DATA=...), or a real setup's with
+# ENV_FILE=<file>; `make sql ARGS="-c 'select 1'"` runs one statement. Queries to start from: docs/queries.md.
+sql: setup
+	set -a; if [ -n "$(ENV_FILE)" ]; then . $(ENV_FILE); fi; set +a; \
+	$(BIN)/python -m analytics.sql --data-dir $(DATA) -- $(ARGS)
 
 # One person's journey through both systems and the sync: make trace Q=<email or Salesforce Id>
 trace: setup

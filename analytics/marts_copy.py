@@ -1,9 +1,11 @@
 """The analysts' copy of the marts: a separate DuckDB file, rebuilt after each successful run and swapped in with
 an atomic rename. Analysts open it read-only, so their queries never hold the warehouse's single-writer lock
 against a scheduled run, and a run never waits for — or breaks — a query in progress (the old file stays
-readable by whoever has it open until they close it)."""
+readable by whoever has it open until they close it). Beside it, every mart as CSV and Parquet for tools that
+do not speak DuckDB, swapped in the same way as one folder."""
 
 import os
+import shutil
 import stat
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -26,14 +28,40 @@ def analytics_path(warehouse: Path, env: Mapping[str, str] | None = None) -> Pat
     return warehouse.with_name(f"{warehouse.stem}_analytics{warehouse.suffix}")
 
 
+def exports_path(target: Path) -> Path:
+    """The folder of CSV and Parquet exports beside the copy: ``<copy name>_exports``."""
+    return target.with_name(f"{target.stem}_exports")
+
+
+def _literal(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def _export(conn: duckdb.DuckDBPyConnection, tables: list[str], folder: Path) -> None:
+    """Every table as ``<table>.csv`` (header, RFC 4180 quoting) and ``<table>.parquet`` in a new folder, then
+    swapped in for the old one: readers see the old exports or the new, never a half-written mix."""
+    staging = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
+    shutil.rmtree(staging, ignore_errors=True)  # a crashed earlier publish
+    staging.mkdir()
+    for table in tables:
+        source = f"{MARTS_SCHEMA}.{q(table)}"
+        conn.execute(f"COPY {source} TO {_literal(staging / f'{table}.csv')} (FORMAT csv, HEADER)")
+        conn.execute(f"COPY {source} TO {_literal(staging / f'{table}.parquet')} (FORMAT parquet)")
+    retired = folder.with_name(f".{folder.name}.{os.getpid()}.old")
+    if folder.exists():
+        os.replace(folder, retired)
+    os.replace(staging, folder)
+    shutil.rmtree(retired, ignore_errors=True)
+
+
 def published_at(target: Path) -> datetime:
     """When the copy was renamed into place, as naive UTC like the warehouse's times."""
     return datetime.fromtimestamp(target.stat().st_mtime, UTC).replace(tzinfo=None)
 
 
 def publish_marts(conn: duckdb.DuckDBPyConnection, target: Path) -> dict[str, int]:
-    """Copy every table of the marts schema into a new file beside ``target``, then rename it over ``target``.
-    Returns the rows per table."""
+    """Copy every table of the marts schema into a new file beside ``target``, then rename it over ``target``;
+    then the exports (``exports_path``). Returns the rows per table."""
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     for leftover in (staging, staging.with_name(staging.name + ".wal")):
@@ -46,8 +74,7 @@ def publish_marts(conn: duckdb.DuckDBPyConnection, target: Path) -> dict[str, in
         ).fetchall()
     ]
     rows: dict[str, int] = {}
-    path_literal = "'" + str(staging).replace("'", "''") + "'"
-    conn.execute(f"ATTACH {path_literal} AS analytics_copy")
+    conn.execute(f"ATTACH {_literal(staging)} AS analytics_copy")
     try:
         conn.execute(f"CREATE SCHEMA analytics_copy.{MARTS_SCHEMA}")
         for table in tables:
@@ -59,4 +86,5 @@ def publish_marts(conn: duckdb.DuckDBPyConnection, target: Path) -> dict[str, in
         conn.execute("DETACH analytics_copy")
     staging.chmod(READ_ONLY)
     os.replace(staging, target)
+    _export(conn, tables, exports_path(target))
     return rows
