@@ -13,9 +13,12 @@ import uvicorn
 
 from sandbox.acton.app import create_app as create_acton_app
 from sandbox.admin.control import Control
+from sandbox.salesforce import access
 from sandbox.salesforce.app import create_app as create_salesforce_app
 from sandbox.store import Store
 from sandbox.world import generate
+
+ADMIN_ENV = "salesforce-admin.env"
 
 log = logging.getLogger("sandbox")
 
@@ -109,6 +112,14 @@ def serve(data_dir: Path, scale: int, seed: int, sf_port: int | None, acton_port
                 raise SystemExit("sandbox: a server stopped during start-up")
             await asyncio.sleep(0.05)
         env = env_lines(control, ports["salesforce"], ports["acton"], ca_path)
+        # The administrator's login, for `make setup-org` alone: kept out of the pipeline's sandbox.env.
+        admin = access.admin_credentials(store) or {}
+        admin_env = data_dir / ADMIN_ENV
+        admin_env.write_text(
+            f"SALESFORCE_ADMIN_USERNAME={admin.get('username', '')}\n"
+            f"SALESFORCE_ADMIN_PASSWORD={admin.get('password', '')}\n"
+        )
+        os.chmod(admin_env, 0o600)
         tmp = env_path.with_suffix(".tmp")
         tmp.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
         os.chmod(tmp, 0o600)
