@@ -24,12 +24,10 @@ import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from common.sync_config import SyncConfig, config_path, load_sync_config
-from health import CheckResult, Status
-from health.preflight import configuration_problems, field_needs
+from health.preflight import field_needs
 from ingest.clients import salesforce_soql
 from ingest.clients.answers import UnexpectedAnswer, present, required, rows
 from ingest.clients.errors import ApiError
@@ -356,22 +354,6 @@ def admin_client(env: Mapping[str, str], prompt: bool) -> SalesforceClient:
             "SALESFORCE_CLIENT_ID (and SALESFORCE_CLIENT_SECRET) name the connected app to log in with"
         )
     return SalesforceClient(config, _SessionTokens())  # type: ignore[arg-type]
-
-
-def check_org_setup(client: SalesforceClient, config: SyncConfig, source: str | Path) -> CheckResult:
-    """The preflight's verdict as a check: the fields the sync needs exist and the integration user may write
-    what it writes; when not, the command that fixes it."""
-    problems = configuration_problems(client, config, source)
-    return CheckResult(
-        "org_setup",
-        "Salesforce org set up for the sync",
-        Status.FAIL if problems else Status.PASS,
-        f"{len(problems)} problem(s): " + "; ".join(problems)
-        if problems
-        else "every field the sync needs is there",
-        "run `make setup-org` with an administrator's credentials (SALESFORCE_ADMIN_USERNAME, "
-        "SALESFORCE_ADMIN_PASSWORD): it creates the missing fields and grants the integration user access",
-    )
 
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:

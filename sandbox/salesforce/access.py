@@ -122,7 +122,11 @@ def described_fields(store: Store, obj: str, user_id: str) -> list[dict[str, Any
 
 
 def check_edit(store: Store, obj: str, names: list[str], user_id: str) -> None:
+    """A field this user may not read does not exist for them; one they may only read is not writable."""
     limits = field_access(store, obj, user_id)
+    hidden = next((n for n in names if not limits.get(n.lower(), (True, True))[0]), None)
+    if hidden is not None:
+        raise RowError("INVALID_FIELD", f"No such column '{hidden}' on sobject of type {obj}")
     denied = [n for n in names if not limits.get(n.lower(), (True, True))[1]]
     if denied:
         raise RowError.not_writable(denied)
