@@ -32,7 +32,8 @@ from ingest.clients import salesforce_soql
 from ingest.clients.answers import UnexpectedAnswer, present, required, rows
 from ingest.clients.errors import ApiError
 from ingest.clients.salesforce_auth import SYSTEM, SalesforceConfig
-from ingest.clients.salesforce_client import SalesforceClient
+from ingest.clients.salesforce_client import COLLECTION_MAX, SalesforceClient
+from ingest.extract.salesforce import OBJECTS as EXTRACTED
 
 PERMISSION_SET = "SFActOn_Sync"
 PERMISSION_SET_LABEL = "SF Act-On Sync"
@@ -148,9 +149,13 @@ class Plan:
         if self.permission_set_id is None:
             out.append(f"create the permission set {PERMISSION_SET}")
         out += [
-            f"grant {PERMISSION_SET} {'read and edit' if edit else 'read'} on {obj}.{name}"
-            for obj, name, edit in self.grants
+            f"grant {PERMISSION_SET} read and edit on {obj}.{name}" for obj, name, edit in self.grants if edit
         ]
+        reads: dict[str, list[str]] = {}
+        for obj, name, edit in self.grants:
+            if not edit:
+                reads.setdefault(obj, []).append(name)
+        out += [f"grant {PERMISSION_SET} read on {obj}: {', '.join(names)}" for obj, names in reads.items()]
         out += [
             f"grant {PERMISSION_SET} edit on {obj}.{name} (it reads it already)"
             for _, obj, name in self.upgrades
@@ -187,6 +192,23 @@ def _fields_by_name(client: SalesforceClient, obj: str) -> dict[str, dict[str, A
     return {f["name"].lower(): f for f in client.describe(obj)["fields"]}
 
 
+def _extracted_standard_fields(
+    described: Mapping[str, Mapping[str, dict[str, Any]]],
+) -> dict[tuple[str, str], bool]:
+    """Read access on the standard fields of the objects the extract reads (it reads every field the integration
+    user's describe shows, and the models select standard fields by name); of the org's own custom fields only
+    those the configuration names are granted."""
+    out = {}
+    for obj in EXTRACTED:
+        for meta in described[obj].values():
+            call = f"GET sobjects/{obj}/describe"
+            if not required(meta, SYSTEM, call, "custom", bool) and required(
+                meta, SYSTEM, call, "permissionable", bool
+            ):
+                out[(obj, meta["name"])] = False
+    return out
+
+
 def read_plan(client: SalesforceClient, config: SyncConfig, integration_user: str) -> Plan:
     """Compare what the configuration needs with what the org has (reads only)."""
     wanted = needs(config)
@@ -198,7 +220,8 @@ def read_plan(client: SalesforceClient, config: SyncConfig, integration_user: st
         )
     plan = Plan(integration_user, present(users[0], SYSTEM, "query User", "Id"))
     existing = _tooling_fields(client, sorted({f.object for f in wanted.custom_fields}))
-    described = {obj: _fields_by_name(client, obj) for obj in sorted({o for o, _ in wanted.access})}
+    objects = sorted({o for o, _ in wanted.access} | set(EXTRACTED))
+    described = {obj: _fields_by_name(client, obj) for obj in objects}
     for need in wanted.custom_fields:
         meta = described[need.object].get(need.name.lower())
         if meta is not None and not need.kind.fits(meta):
@@ -214,7 +237,7 @@ def read_plan(client: SalesforceClient, config: SyncConfig, integration_user: st
                 )
             plan.fields.append(need)
     created = {(f.object, f.name) for f in plan.fields}
-    grantable: dict[tuple[str, str], bool] = {}
+    grantable = _extracted_standard_fields(described)
     for (obj, name), edit in wanted.access.items():
         meta = described[obj].get(name.lower())
         if meta is None and (obj, name) not in created:
@@ -269,8 +292,9 @@ def _read_permission_set(
 
 
 def _created_id(answer: Any, call: str) -> str:
-    if required(answer, SYSTEM, call, "success", bool) is not True:
-        raise UnexpectedAnswer(SYSTEM, call, f"not created: {answer.get('errors')}")
+    """The new record's Id; a record Salesforce refused stops the setup with its errors."""
+    if not required(answer, SYSTEM, call, "success", bool):
+        raise SetupError(f"Salesforce refused {call}: {rows(answer, SYSTEM, call, 'errors')}")
     return required(answer, SYSTEM, call, "id", str)
 
 
@@ -291,16 +315,26 @@ def apply(client: SalesforceClient, plan: Plan, say: Callable[[str], None]) -> N
             client.json("POST", "sobjects/PermissionSet", json=body), "POST PermissionSet"
         )
         say(f"created the permission set {PERMISSION_SET}")
-    for obj, name, edit in plan.grants:
-        body = {
-            "ParentId": plan.permission_set_id,
-            "SobjectType": obj,
-            "Field": f"{obj}.{name}",
-            "PermissionsRead": True,
-            "PermissionsEdit": edit,
-        }
-        _created_id(client.json("POST", "sobjects/FieldPermissions", json=body), "POST FieldPermissions")
-        say(f"granted {'read and edit' if edit else 'read'} on {obj}.{name}")
+    for start in range(0, len(plan.grants), COLLECTION_MAX):
+        chunk = plan.grants[start : start + COLLECTION_MAX]
+        records = [
+            {
+                "attributes": {"type": "FieldPermissions"},
+                "ParentId": plan.permission_set_id,
+                "SobjectType": obj,
+                "Field": f"{obj}.{name}",
+                "PermissionsRead": True,
+                "PermissionsEdit": edit,
+            }
+            for obj, name, edit in chunk
+        ]
+        call = "POST composite/sobjects FieldPermissions"
+        answers = client.json("POST", "composite/sobjects", json={"allOrNone": False, "records": records})
+        if not isinstance(answers, list) or len(answers) != len(chunk):
+            raise UnexpectedAnswer(SYSTEM, call, f"expected {len(chunk)} results, got {str(answers)[:200]}")
+        for (obj, name, _), answer in zip(chunk, answers, strict=True):
+            _created_id(answer, f"{call} {obj}.{name}")
+        say(f"granted read on {len(chunk)} fields, edit on {sum(e for *_, e in chunk)} of them")
     for record_id, obj, name in plan.upgrades:
         client.request("PATCH", f"sobjects/FieldPermissions/{record_id}", json={"PermissionsEdit": True})
         say(f"granted edit on {obj}.{name}")

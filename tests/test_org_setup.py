@@ -179,6 +179,8 @@ def test_dry_run_lists_the_six_fields_and_the_permission_set_and_writes_nothing(
     assert f"grant {PERMISSION_SET} read and edit on Lead.HasOptedOutOfEmail" in out
     assert f"assign {PERMISSION_SET} to the integration user {env['SALESFORCE_USERNAME']}" in out
     assert "Lead.LastName: not permissionable" in out  # skipped, never asked for
+    reads = next(line for line in out.splitlines() if f"grant {PERMISSION_SET} read on Lead:" in line)
+    assert "Title" in reads and "ConvertedContactId" in reads  # what the models select, beyond sync.yaml
     assert _writes(bare) == writes
     assert not admin.records(
         "SELECT Id FROM CustomField WHERE TableEnumOrId IN ('Lead', 'Contact')", tooling=True
