@@ -14,7 +14,7 @@ TEST_WORKERS ?= 2
 # DuckDB); their runs and schedule ticks are kept there.
 INSTANCE := $(CURDIR)/.dagster
 
-.PHONY: setup demo test lint format sandbox bench clean dev sync trace doctor
+.PHONY: setup demo test lint format sandbox bench clean dev sync trace doctor setup-org
 
 setup: $(STAMP)
 
@@ -78,6 +78,14 @@ trace: setup
 doctor: setup
 	set -a; if [ -n "$(ENV_FILE)" ]; then . $(ENV_FILE); fi; set +a; \
 	DAGSTER_HOME=$${DAGSTER_HOME:-$(INSTANCE)} $(BIN)/python -m orchestration.doctor
+
+# Create what the sync needs in the org (custom fields, the permission set of the integration user) as its
+# administrator: SALESFORCE_ADMIN_USERNAME / SALESFORCE_ADMIN_PASSWORD, else asked. A dry run unless APPLY=1;
+# INTEGRATION_USER=<Username> when SALESFORCE_USERNAME does not name it (client credentials flow).
+setup-org: setup
+	set -a; if [ -n "$(ENV_FILE)" ]; then . $(ENV_FILE); fi; set +a; \
+	$(BIN)/python -m health.org_setup $(if $(APPLY),--apply) \
+	  $(if $(INTEGRATION_USER),--integration-user "$(INTEGRATION_USER)")
 
 bench: setup
 	$(BIN)/python -m benchmarks.run --scale $(BENCH_SCALE) --churn $(CHURN) $(if $(PROFILE),--profile)

@@ -53,36 +53,31 @@ class SetupError(RuntimeError):
 
 @dataclass(frozen=True)
 class FieldKind:
-    """A custom field the sync writes: its Tooling API Metadata and how the describe shows it."""
+    """A custom field the sync writes: its label, its Tooling API Metadata and how the describe shows it."""
 
+    label: str
     metadata: dict[str, Any]
     describe_type: str
     described: str
 
     def fits(self, meta: Mapping[str, Any]) -> bool:
-        same = meta.get("type") == self.describe_type
-        if same and self.describe_type == "double":
-            return (meta.get("precision"), meta.get("scale")) == (
-                self.metadata["precision"],
-                self.metadata["scale"],
-            )
-        return same
+        if meta.get("type") != self.describe_type:
+            return False
+        digits = ("precision", "scale")
+        return self.describe_type != "double" or all(meta.get(d) == self.metadata[d] for d in digits)
 
 
 # the sync.yaml key naming each custom field -> what it must be
 KINDS = {
     "scores.salesforce_field": FieldKind(
-        {"type": "Number", "precision": 6, "scale": 0}, "double", "a number(6,0) field"
+        "Act-On Lead Score", {"type": "Number", "precision": 6, "scale": 0}, "double", "a number(6,0) field"
     ),
     "sales_prospects.high_intent_field": FieldKind(
-        {"type": "Checkbox", "defaultValue": "false"}, "boolean", "a checkbox"
+        "Act-On High Intent", {"type": "Checkbox", "defaultValue": "false"}, "boolean", "a checkbox"
     ),
-    "sales_prospects.last_engagement_field": FieldKind({"type": "DateTime"}, "datetime", "a datetime field"),
-}
-LABELS = {
-    "scores.salesforce_field": "Act-On Lead Score",
-    "sales_prospects.high_intent_field": "Act-On High Intent",
-    "sales_prospects.last_engagement_field": "Act-On Last Engagement",
+    "sales_prospects.last_engagement_field": FieldKind(
+        "Act-On Last Engagement", {"type": "DateTime"}, "datetime", "a datetime field"
+    ),
 }
 
 
@@ -99,7 +94,7 @@ class CustomFieldNeed:
     def body(self) -> dict[str, Any]:
         return {
             "FullName": f"{self.object}.{self.name}",
-            "Metadata": {**self.kind.metadata, "label": LABELS[self.key]},
+            "Metadata": {**self.kind.metadata, "label": self.kind.label},
         }
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import requests
+import yaml
 
 from common.sync_config import load_sync_config
 from health import Status
@@ -284,3 +285,25 @@ def test_the_sandbox_refuses_what_salesforce_refuses(admin: Org) -> None:
     assert r.status_code == 400 and r.json()[0]["errorCode"] == "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
     r = admin.call("POST", "sobjects/PermissionSet", json={"Name": PERMISSION_SET, "Label": "Again"})
     assert r.status_code == 400 and r.json()[0]["errorCode"] == "DUPLICATE_DEVELOPER_NAME"
+
+
+def test_a_field_of_another_type_stops_the_setup_naming_the_key(
+    bare: Sandbox,
+    env: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
+) -> None:
+    config = yaml.safe_load(Path("sync.yaml").read_text())
+    config["scores"]["salesforce_field"] = "Score_Text__c"
+    for lst in config["lists"]:  # a list's Lead Score column carries the same field
+        lst["fields"]["Lead Score"] = "Score_Text__c"
+    (tmp_path / "sync.yaml").write_text(yaml.safe_dump(config))
+    monkeypatch.setenv("SYNC_CONFIG", str(tmp_path / "sync.yaml"))
+    field = {"op": "add_field", "object": "Lead", "field": "Score_Text__c", "type": "string", "length": 20}
+    bare.admin("salesforce", "POST", "mutate", {"ops": [field]})
+    writes = _writes(bare)
+    code, out = _setup(env, capsys, "--apply")
+    assert code == 1
+    assert "Lead.Score_Text__c exists as a string field" in out and "scores.salesforce_field" in out
+    assert _writes(bare) == writes  # nothing created, on Contact either
