@@ -49,8 +49,8 @@ def field_needs(config: SyncConfig) -> Iterator[FieldNeed]:
     for key, name, kind in person_writes:
         for obj in PERSON_OBJECTS:
             fix = (
-                f"run `make setup-org` (creates {kind} {name} on Lead and Contact with edit access for the "
-                f"integration user), or set {key} to the API name the org uses"
+                f"create {kind} {name} on {obj} (same API name on Lead and Contact) with edit access for the "
+                f"integration user (run `make setup-org`), or set {key} to the API name the org uses"
             )
             yield FieldNeed(key, obj, name, True, fix)
     direction = config.optouts.direction
@@ -61,8 +61,9 @@ def field_needs(config: SyncConfig) -> Iterator[FieldNeed]:
         for name in standard:
             for obj in PERSON_OBJECTS:
                 fix = (
-                    f"run `make setup-org` (gives the integration user {'edit' if pushes else 'read'} access to "
-                    f"the standard field {obj}.{name}), or set optouts.direction to {'pull' if pushes else 'off'}"
+                    f"give the integration user {'edit' if pushes else 'read'} access to the standard field "
+                    f"{obj}.{name} (run `make setup-org`), or set optouts.direction to "
+                    f"{'pull' if pushes else 'off'}"
                 )
                 yield FieldNeed("optouts.direction", obj, name, pushes, fix)
     for key, name in config.report_mapping.model_dump().items():

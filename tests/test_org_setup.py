@@ -149,7 +149,8 @@ def test_preflight_and_doctor_name_the_command_before_setup(env: dict[str, str])
     assert "run `make setup-org`" in message
     result = check_schema_contract(_pipeline_client(env), load_sync_config(), "sync.yaml")  # as `make doctor`
     assert result.status is Status.FAIL
-    assert "Lead.ActOn_Lead_Score__c does not exist; fix: run `make setup-org`" in result.summary
+    assert "Lead.ActOn_Lead_Score__c does not exist; fix: create a number(6,0) field" in result.summary
+    assert "(run `make setup-org`)" in result.summary
     assert "`make setup-org`" in result.remediation
 
 
