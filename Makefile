@@ -39,9 +39,10 @@ format: setup
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# Serve both sandboxes in the foreground (Ctrl-C stops them); coordinates in $(DATA)/sandbox.env.
+# Serve both sandboxes in the foreground (Ctrl-C stops them); coordinates in $(DATA)/sandbox.env. BARE_ORG=1: an
+# org as `make setup-org` finds a real one (first start of the data dir).
 sandbox: setup
-	$(BIN)/python -m sandbox serve --data-dir $(DATA) --scale $(SCALE)
+	$(BIN)/python -m sandbox serve --data-dir $(DATA) --scale $(SCALE) $(if $(BARE_ORG),--bare-org)
 
 demo: setup
 	$(BIN)/python -m orchestration.demo --data-dir $(DATA) --scale $(SCALE)

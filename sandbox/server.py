@@ -13,6 +13,7 @@ import uvicorn
 
 from sandbox.acton.app import create_app as create_acton_app
 from sandbox.admin.control import Control
+from sandbox.admin.mutate import apply_ops
 from sandbox.salesforce import access
 from sandbox.salesforce.app import create_app as create_salesforce_app
 from sandbox.store import Store
@@ -73,7 +74,9 @@ def env_lines(control: Control, sf_port: int, acton_port: int, ca_path: Path) ->
     return env
 
 
-def serve(data_dir: Path, scale: int, seed: int, sf_port: int | None, acton_port: int | None) -> None:
+def serve(
+    data_dir: Path, scale: int, seed: int, sf_port: int | None, acton_port: int | None, bare_org: bool = False
+) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     env_path = data_dir / "sandbox.env"
     env_path.unlink(missing_ok=True)  # a stale file would tell clients the sandbox is up
@@ -84,6 +87,9 @@ def serve(data_dir: Path, scale: int, seed: int, sf_port: int | None, acton_port
     acton_app = create_acton_app(control)
     log.info("generating the world (scale %d, seed %d) if the data dir has none", scale, seed)
     generate(store, scale, seed)
+    if bare_org and not store.get_meta("bare_org"):  # once: a restart keeps what `make setup-org` created
+        apply_ops(store, access.bare_org_ops())
+        store.set_meta("bare_org", True)
     ca_path, cert_path, key_path = write_tls(data_dir)
     sockets = {"salesforce": listening_socket(sf_port), "acton": listening_socket(acton_port)}
     ports = {system: sock.getsockname()[1] for system, sock in sockets.items()}

@@ -74,10 +74,7 @@ class Org:
 
 @pytest.fixture(scope="module")
 def bare(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    sb = start(tmp_path_factory.mktemp("bare_org"), scale=200, seed=5)
-    ops = [{"op": "drop_field", "object": o, "field": f} for o in PERSON for f in CUSTOM]
-    ops += [{"op": "restrict_field", "object": o, "field": f} for o in PERSON for f in CONSENT]
-    sb.admin("salesforce", "POST", "mutate", {"ops": ops})
+    sb = start(tmp_path_factory.mktemp("bare_org"), scale=200, seed=5, bare_org=True)
     yield sb
     sb.stop()
 

@@ -17,6 +17,7 @@ import secrets
 from typing import Any
 
 from sandbox.salesforce.errors import RowError
+from sandbox.salesforce.schema import ACTON_CUSTOM_FIELDS
 from sandbox.store import Store
 
 SETUP_OBJECTS = frozenset({"PermissionSet", "FieldPermissions", "PermissionSetAssignment"})
@@ -77,6 +78,25 @@ def session_user(store: Store, token: str) -> str | None:
 
 
 # -- field-level security ------------------------------------------------------------------------------------
+# The standard fields the sync writes besides its own: a bare org grants them to nobody but the administrator.
+CONSENT_FIELDS = ("HasOptedOutOfEmail", "EmailBouncedReason", "EmailBouncedDate")
+
+
+def bare_org_ops() -> list[dict[str, Any]]:
+    """``mutate`` ops that make the world an org as `make setup-org` finds a real one: Lead and Contact without
+    the sync's custom fields, their consent and bounce fields restricted."""
+    ops = [
+        {"op": "drop_field", "object": obj, "field": f.name}
+        for obj in ("Lead", "Contact")
+        for f in ACTON_CUSTOM_FIELDS
+    ]
+    return ops + [
+        {"op": "restrict_field", "object": obj, "field": name}
+        for obj in ("Lead", "Contact")
+        for name in CONSENT_FIELDS
+    ]
+
+
 def restrict(store: Store, obj: str, field: str) -> None:
     with store.lock:
         store.conn.execute("INSERT OR IGNORE INTO sf_restricted_fields VALUES (?, ?)", (obj, field.lower()))
