@@ -7,6 +7,9 @@ the integration user makes."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -237,6 +240,20 @@ def test_a_second_apply_changes_nothing(
     code, out = _setup(env, capsys, "--apply")
     assert code == 0 and "nothing to do" in out
     assert _writes(bare) == writes
+
+
+def test_the_command_line_run_after_setup_finds_nothing_to_do(env: dict[str, str]) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "health.org_setup"],
+        env={**os.environ, **env},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "nothing to do" in done.stdout
+    assert env["SALESFORCE_ADMIN_PASSWORD"] not in done.stdout + done.stderr
 
 
 def test_a_grant_taken_back_to_read_only_is_given_edit_again(
