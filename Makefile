@@ -14,7 +14,7 @@ TEST_WORKERS ?= 2
 # DuckDB); their runs and schedule ticks are kept there.
 INSTANCE := $(CURDIR)/.dagster
 
-.PHONY: setup demo test lint format sandbox bench clean dev sync trace doctor sql
+.PHONY: setup demo test lint format sandbox bench clean dev sync trace doctor sql setup-org
 
 setup: $(STAMP)
 
@@ -40,9 +40,10 @@ format: setup
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# Serve both sandboxes in the foreground (Ctrl-C stops them); coordinates in $(DATA)/sandbox.env.
+# Serve both sandboxes in the foreground (Ctrl-C stops them); coordinates in $(DATA)/sandbox.env. BARE_ORG=1: an
+# org as `make setup-org` finds a real one (first start of the data dir).
 sandbox: setup
-	$(BIN)/python -m sandbox serve --data-dir $(DATA) --scale $(SCALE)
+	$(BIN)/python -m sandbox serve --data-dir $(DATA) --scale $(SCALE) $(if $(BARE_ORG),--bare-org)
 
 demo: setup
 	$(BIN)/python -m orchestration.demo --data-dir $(DATA) --scale $(SCALE)
@@ -85,6 +86,14 @@ trace: setup
 doctor: setup
 	set -a; if [ -n "$(ENV_FILE)" ]; then . $(ENV_FILE); fi; set +a; \
 	DAGSTER_HOME=$${DAGSTER_HOME:-$(INSTANCE)} $(BIN)/python -m orchestration.doctor
+
+# Create what the sync needs in the org (custom fields, the permission set of the integration user) as its
+# administrator: SALESFORCE_ADMIN_USERNAME / SALESFORCE_ADMIN_PASSWORD, else asked. A dry run unless APPLY=1;
+# INTEGRATION_USER=<Username> when SALESFORCE_USERNAME does not name it (client credentials flow).
+setup-org: setup
+	set -a; if [ -n "$(ENV_FILE)" ]; then . $(ENV_FILE); fi; set +a; \
+	$(BIN)/python -m health.org_setup $(if $(APPLY),--apply) \
+	  $(if $(INTEGRATION_USER),--integration-user "$(INTEGRATION_USER)")
 
 bench: setup
 	$(BIN)/python -m benchmarks.run --scale $(BENCH_SCALE) --churn $(CHURN) $(if $(PROFILE),--profile)

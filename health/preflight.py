@@ -35,7 +35,8 @@ class FieldNeed:
     fix: str
 
 
-def _needs(config: SyncConfig) -> Iterator[FieldNeed]:
+def field_needs(config: SyncConfig) -> Iterator[FieldNeed]:
+    """Every Lead, Contact and Opportunity field the configuration writes or reads, and the fix when it lacks."""
     person_writes = [
         ("scores.salesforce_field", config.scores.salesforce_field, "a number(6,0) field"),
         ("sales_prospects.high_intent_field", config.sales_prospects.high_intent_field, "a checkbox field"),
@@ -49,7 +50,7 @@ def _needs(config: SyncConfig) -> Iterator[FieldNeed]:
         for obj in PERSON_OBJECTS:
             fix = (
                 f"create {kind} {name} on {obj} (same API name on Lead and Contact) with edit access for the "
-                f"integration user, or set {key} to the API name the org uses"
+                f"integration user (run `make setup-org`), or set {key} to the API name the org uses"
             )
             yield FieldNeed(key, obj, name, True, fix)
     direction = config.optouts.direction
@@ -60,8 +61,9 @@ def _needs(config: SyncConfig) -> Iterator[FieldNeed]:
         for name in standard:
             for obj in PERSON_OBJECTS:
                 fix = (
-                    f"give the integration user edit access to the standard field {obj}.{name}, or set "
-                    f"optouts.direction to {'pull' if pushes else 'off'}"
+                    f"give the integration user {'edit' if pushes else 'read'} access to the standard field "
+                    f"{obj}.{name} (run `make setup-org`), or set optouts.direction to "
+                    f"{'pull' if pushes else 'off'}"
                 )
                 yield FieldNeed("optouts.direction", obj, name, pushes, fix)
     for key, name in config.report_mapping.model_dump().items():
@@ -110,7 +112,7 @@ def configuration_problems(client: SalesforceClient, config: SyncConfig, source:
     """Every problem, each as one line naming the file, the key, the object and field, and the fix."""
     describes = _Describes(client)
     problems = []
-    for need in _needs(config):
+    for need in field_needs(config):
         meta = describes.field(need.object, need.field)
         if meta is None:
             problems.append(

@@ -96,7 +96,8 @@ def check_schema_contract(client: SalesforceClient, config: SyncConfig, source: 
         f"{len(problems)} mapped Salesforce fields are missing, read-only or of the wrong type, so the "
         "write-back is stopped before it sends anything: " + " | ".join(problems),
         "rename the field back in Salesforce, or update sync.yaml to the field's new API name (each problem "
-        "names the key and the fix), then run the sync job",
+        "names the key and the fix); a field the org never had, or the integration user may not write: "
+        "`make setup-org`; then run the sync job",
         counts,
         [{"problem": p} for p in problems],
     )

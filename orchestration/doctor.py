@@ -1,6 +1,8 @@
 """`make doctor`: refresh what the checks read from both systems (extract and dbt — never a write-back), run
 every check against the current environment, print each verdict with what to do, and exit non-zero when any
-check fails.
+check fails. A field the sync needs that the org lacks, or that the integration user may not write, fails the
+preflight (a refresh step) and the schema contract, each naming the command that creates it and grants the
+access: `make setup-org`.
 
 Freshness is judged before the refresh: it is about the scheduled runs, which the refresh itself would mask.
 The Dagster instance is $DAGSTER_HOME's when set (where the scheduled runs are recorded), else a throwaway one.

@@ -1,4 +1,5 @@
-"""`python -m sandbox serve --data-dir DIR [--scale N] [--seed S] [--salesforce-port P] [--acton-port Q]`."""
+"""`python -m sandbox serve --data-dir DIR [--scale N] [--seed S] [--salesforce-port P] [--acton-port Q]
+[--bare-org]`."""
 
 from __future__ import annotations
 
@@ -22,9 +23,16 @@ def main(argv: list[str] | None = None) -> None:
     s.add_argument("--seed", type=int, default=1, help="same seed, same world")
     s.add_argument("--salesforce-port", type=int, default=None)
     s.add_argument("--acton-port", type=int, default=None)
+    s.add_argument(
+        "--bare-org",
+        action="store_true",
+        help="on first start, an org without the sync's custom fields and with its consent fields restricted",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
-    serve(args.data_dir.resolve(), args.scale, args.seed, args.salesforce_port, args.acton_port)
+    serve(
+        args.data_dir.resolve(), args.scale, args.seed, args.salesforce_port, args.acton_port, args.bare_org
+    )
 
 
 if __name__ == "__main__":

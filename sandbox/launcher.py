@@ -65,9 +65,15 @@ class Sandbox:
 
 
 def start(
-    data_dir: Path, scale: int = 300, seed: int = 1, timeout: float = 600, quiet: bool = True
+    data_dir: Path,
+    scale: int = 300,
+    seed: int = 1,
+    timeout: float = 600,
+    quiet: bool = True,
+    bare_org: bool = False,
 ) -> Sandbox:
-    """Start a sandbox and wait until its ``sandbox.env`` appears (the server writes it once both listen)."""
+    """Start a sandbox and wait until its ``sandbox.env`` appears (the server writes it once both listen);
+    ``bare_org`` as ``serve --bare-org``."""
     data_dir.mkdir(parents=True, exist_ok=True)
     env_path = data_dir / "sandbox.env"
     env_path.unlink(missing_ok=True)
@@ -84,6 +90,7 @@ def start(
             str(scale),
             "--seed",
             str(seed),
+            *(["--bare-org"] if bare_org else []),
         ],
         stdout=log if quiet else None,
         stderr=subprocess.STDOUT if quiet else None,

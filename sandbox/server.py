@@ -13,9 +13,13 @@ import uvicorn
 
 from sandbox.acton.app import create_app as create_acton_app
 from sandbox.admin.control import Control
+from sandbox.admin.mutate import apply_ops
+from sandbox.salesforce import access
 from sandbox.salesforce.app import create_app as create_salesforce_app
 from sandbox.store import Store
 from sandbox.world import generate
+
+ADMIN_ENV = "salesforce-admin.env"
 
 log = logging.getLogger("sandbox")
 
@@ -70,7 +74,9 @@ def env_lines(control: Control, sf_port: int, acton_port: int, ca_path: Path) ->
     return env
 
 
-def serve(data_dir: Path, scale: int, seed: int, sf_port: int | None, acton_port: int | None) -> None:
+def serve(
+    data_dir: Path, scale: int, seed: int, sf_port: int | None, acton_port: int | None, bare_org: bool = False
+) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     env_path = data_dir / "sandbox.env"
     env_path.unlink(missing_ok=True)  # a stale file would tell clients the sandbox is up
@@ -81,6 +87,9 @@ def serve(data_dir: Path, scale: int, seed: int, sf_port: int | None, acton_port
     acton_app = create_acton_app(control)
     log.info("generating the world (scale %d, seed %d) if the data dir has none", scale, seed)
     generate(store, scale, seed)
+    if bare_org and not store.get_meta("bare_org"):  # once: a restart keeps what `make setup-org` created
+        apply_ops(store, access.bare_org_ops())
+        store.set_meta("bare_org", True)
     ca_path, cert_path, key_path = write_tls(data_dir)
     sockets = {"salesforce": listening_socket(sf_port), "acton": listening_socket(acton_port)}
     ports = {system: sock.getsockname()[1] for system, sock in sockets.items()}
@@ -109,6 +118,14 @@ def serve(data_dir: Path, scale: int, seed: int, sf_port: int | None, acton_port
                 raise SystemExit("sandbox: a server stopped during start-up")
             await asyncio.sleep(0.05)
         env = env_lines(control, ports["salesforce"], ports["acton"], ca_path)
+        # The administrator's login, for `make setup-org` alone: kept out of the pipeline's sandbox.env.
+        admin = access.admin_credentials(store) or {}
+        admin_env = data_dir / ADMIN_ENV
+        admin_env.write_text(
+            f"SALESFORCE_ADMIN_USERNAME={admin.get('username', '')}\n"
+            f"SALESFORCE_ADMIN_PASSWORD={admin.get('password', '')}\n"
+        )
+        os.chmod(admin_env, 0o600)
         tmp = env_path.with_suffix(".tmp")
         tmp.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
         os.chmod(tmp, 0o600)

@@ -9,10 +9,11 @@ from typing import Any
 from sandbox.acton.consent import opt_in, opt_out
 from sandbox.acton.values import is_valid_email, now_ms
 from sandbox.acton.world import API_ORIGIN
+from sandbox.salesforce import access
 from sandbox.salesforce.schema import FieldDef
 from sandbox.store import Store
 
-_SALESFORCE_OPS = ("set", "hard_delete", "add_field", "rename_field", "drop_field")
+_SALESFORCE_OPS = ("set", "hard_delete", "add_field", "rename_field", "drop_field", "restrict_field")
 _ACTON_OPS: dict[str, Callable[[sqlite3.Connection, str, int, str], bool]] = {
     "acton_opt_in": opt_in,
     "acton_opt_out": opt_out,
@@ -65,6 +66,12 @@ def _salesforce_op(store: Store, i: int, op: dict[str, Any]) -> None:
         if "reference_to" in spec:
             spec["reference_to"] = tuple(spec["reference_to"])
         store.add_field(obj, FieldDef(name=op["field"], custom=op["field"].endswith("__c"), **spec))
+    elif kind == "restrict_field":
+        # field-level security: only the administrator and the users a permission set grants it see the field
+        f = store.field(obj, _required(op, i, "field"))
+        if f is None:
+            raise ValueError(f"ops[{i}]: no field {op['field']!r} on {obj}")
+        access.restrict(store, obj, f.name)
     elif kind == "rename_field":
         store.rename_field(obj, op["field"], op["new_name"])
     else:

@@ -1,4 +1,4 @@
-"""The Salesforce sandbox app: routes for OAuth, REST and Bulk API 2.0."""
+"""The Salesforce sandbox app: routes for OAuth, REST, Bulk API 2.0 and the Tooling API's custom fields."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from sandbox.admin.control import Control
+from sandbox.salesforce import access
 from sandbox.salesforce.auth import Auth
 from sandbox.salesforce.bulk_ingest import BulkIngest
 from sandbox.salesforce.bulk_jobs import Jobs
@@ -23,6 +24,7 @@ from sandbox.salesforce.errors import SfError, json_response, not_found
 from sandbox.salesforce.query import QueryApi
 from sandbox.salesforce.rest import Rest
 from sandbox.salesforce.results import Results
+from sandbox.salesforce.tooling import Tooling
 
 _DATA = "/services/data/v{version}"
 
@@ -34,7 +36,9 @@ def _both_slashes(path: str, endpoint: Callable[..., Any], methods: list[str]) -
 
 def create_app(control: Control) -> Starlette:
     store = control.store
+    access.ensure_tables(store)
     auth = Auth(control)
+    tooling = Tooling(store)
     api = Api(control, auth)
     results = Results(control.data_dir, store.path)
     jobs = Jobs(results)
@@ -66,6 +70,8 @@ def create_app(control: Control) -> Starlette:
         ("/query/{locator}", lambda call: json_response(queries.more(call)), ["GET"]),
         ("/queryAll/{locator}", lambda call: json_response(queries.more(call)), ["GET"]),
         ("/limits", rest.limits, ["GET"]),
+        ("/tooling/query", tooling.query, ["GET"]),
+        ("/tooling/sobjects/CustomField", tooling.create_field, ["POST"]),
         ("/limits/recordCount", rest.record_count, ["GET"]),
         ("/composite/sobjects", rest.collection, ["POST", "PATCH", "DELETE"]),
         ("/composite/sobjects/{obj}", rest.collection_get, ["GET"]),

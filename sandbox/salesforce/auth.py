@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from sandbox.admin.control import Control
+from sandbox.salesforce import access
 from sandbox.salesforce.errors import SfError, invalid_session, json_response, oauth_error
 from sandbox.store import Store, salesforce_id
 
@@ -131,7 +132,8 @@ class Auth:
         return uid
 
     # -- tokens ---------------------------------------------------------------------------------------
-    def _issue(self, request: Request, *, with_refresh: bool = False) -> Response:
+    def _issue(self, request: Request, *, with_refresh: bool = False, user_id: str | None = None) -> Response:
+        """A new access token for ``user_id`` (the integration user unless another user logged in)."""
         now = time.time()
         token = f"{self.org_id()[:15]}!{secrets.token_urlsafe(72)}"
         lifetime = self.control.limits.salesforce_token_lifetime_s
@@ -142,8 +144,10 @@ class Auth:
             self.store.conn.execute(
                 "INSERT INTO sf_tokens VALUES (?, 'access', ?, ?, 0)", (token, now, now + lifetime)
             )
+        if user_id is not None:
+            access.remember_session(self.store, token, user_id)
         base = base_url(request)
-        identity = f"{base}/id/{self.org_id()}/{self.user_id()}"
+        identity = f"{base}/id/{self.org_id()}/{user_id or self.user_id()}"
         issued_at = str(int(now * 1000))
         signature = hmac.new(
             self.creds["client_secret"].encode(), (identity + issued_at).encode(), hashlib.sha256
@@ -165,8 +169,8 @@ class Auth:
         with self.store.lock:
             self.store.conn.execute("UPDATE sf_tokens SET revoked = 1 WHERE kind = 'access'")
 
-    def check(self, authorization: str | None) -> None:
-        """Raise INVALID_SESSION_ID unless the header carries a live access token."""
+    def check(self, authorization: str | None) -> str:
+        """The user whose live access token the header carries; INVALID_SESSION_ID when it carries none."""
         scheme, _, token = (authorization or "").partition(" ")
         if scheme.lower() not in ("bearer", "oauth") or not token:
             raise invalid_session()
@@ -177,6 +181,7 @@ class Auth:
             ).fetchone()
         if row is None or row[1] or row[0] < time.time():
             raise invalid_session()
+        return access.session_user(self.store, token.strip()) or self.user_id()
 
     # -- endpoints ------------------------------------------------------------------------------------
     async def token(self, request: Request) -> Response:
@@ -201,6 +206,9 @@ class Auth:
             return oauth_error("invalid_client", "invalid client credentials")
         if grant == "password":
             password = str(form.get("password", ""))
+            admin = access.admin_login(self.store, str(form.get("username", "")), password)
+            if admin is not None:
+                return self._issue(request, user_id=admin)
             accepted = (self.creds["password"], self.creds["password"] + self.creds["security_token"])
             if form.get("username") != self.creds["username"] or password not in accepted:
                 return oauth_error("invalid_grant", "authentication failure")

@@ -57,7 +57,7 @@ class Api:
 
     def _run(self, request: Request, body: bytes, handler: Handler) -> Response:
         try:
-            self.auth.check(request.headers.get("authorization"))
+            user_id = self.auth.check(request.headers.get("authorization"))
             # The middleware has already counted this call: the cap-th call is the last one served.
             if self.control.calls_today("salesforce") > self.control.limits.salesforce_daily_api_max:
                 raise SfError(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
@@ -70,7 +70,7 @@ class Api:
                 query=request.query_params,
                 headers=request.headers,
                 body=body,
-                user_id=self.auth.user_id(),
+                user_id=user_id,
             )
             response = handler(call)
         except SfError as e:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from sandbox.salesforce import access
 from sandbox.salesforce.writes import READ_ONLY_OBJECTS, UNDELETABLE_OBJECTS
 from sandbox.store import Store
 
@@ -88,12 +89,13 @@ def global_describe(store: Store, prefix: str) -> dict[str, Any]:
     }
 
 
-def describe(store: Store, obj: str, prefix: str) -> dict[str, Any]:
+def describe(store: Store, obj: str, prefix: str, user_id: str) -> dict[str, Any]:
+    """The object's describe as ``user_id`` sees it (their field-level security)."""
     return {
         **object_summary(store, obj, prefix),
         "childRelationships": [],
         "compactLayoutable": True,
-        "fields": [f.describe() for f in store.fields(obj)],
+        "fields": access.described_fields(store, obj, user_id),
         "listviewable": None,
         "lookupLayoutable": None,
         "namedLayoutInfos": [],

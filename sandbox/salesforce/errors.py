@@ -96,6 +96,16 @@ class RowError(Exception):
         return cls(code, FAULT_MESSAGES.get(code, code.replace("_", " ").lower()))
 
     @classmethod
+    def not_writable(cls, fields: list[str]) -> RowError:
+        """A field the record's object has but this user may not set (read-only, or no edit access)."""
+        return cls(
+            "INVALID_FIELD_FOR_INSERT_UPDATE",
+            f"Unable to create/update fields: {', '.join(fields)}. Please check the security settings of this "
+            "field and verify that it is read/write for your profile or permission set.",
+            fields,
+        )
+
+    @classmethod
     def rolled_back(cls) -> RowError:
         return cls("ALL_OR_NONE_OPERATION_ROLLED_BACK", ROLLED_BACK_MESSAGE)
 

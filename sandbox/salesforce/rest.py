@@ -74,7 +74,7 @@ class Rest:
         return json_response(describe.global_describe(self.store, call.prefix()))
 
     def describe(self, call: Call) -> Response:
-        return json_response(describe.describe(self.store, self._object(call), call.prefix()))
+        return json_response(describe.describe(self.store, self._object(call), call.prefix(), call.user_id))
 
     def limits(self, call: Call) -> Response:
         cap = self.control.limits.salesforce_daily_api_max

@@ -60,7 +60,15 @@ class FieldDef:
                 for v in self.picklist_values
             ],
             "soapType": soap,
+            "permissionable": self.permissionable,
         }
+
+    @property
+    def permissionable(self) -> bool:
+        """Whether a permission set can grant access to it: not the Id, the system fields, nor a field every
+        record requires (those every user with access to the object sees)."""
+        required = not self.nillable and self.createable and self.type != "boolean"
+        return not (self.type == "id" or self.name in SYSTEM_FIELDS or required)
 
 
 SOAP_TYPES = {
@@ -83,6 +91,7 @@ SOAP_TYPES = {
 }
 
 AUDIT_FIELDS = ("CreatedDate", "CreatedById", "LastModifiedDate", "LastModifiedById", "SystemModstamp")
+SYSTEM_FIELDS = frozenset({*AUDIT_FIELDS, "IsDeleted"})
 
 
 def _id() -> FieldDef:
@@ -331,7 +340,42 @@ OBJECTS: dict[str, tuple[str, list[FieldDef]]] = {
             *_audit(deletable=False),
         ],
     ),
+    # Who may see and edit which field (sandbox/salesforce/access.py): an administrator's setup objects.
+    "PermissionSet": (
+        "0PS",
+        [
+            _id(),
+            _s("Name", 80, nillable=False),
+            _s("Label", 80, nillable=False),
+            _s("Description", 255),
+            _ro(_bool("IsOwnedByProfile")),
+            *_audit(deletable=False),
+        ],
+    ),
+    "FieldPermissions": (
+        "01k",
+        [
+            _id(),
+            _ref("ParentId", "PermissionSet", rel="Parent", nillable=False, updateable=False),
+            _s("SobjectType", 255, nillable=False, updateable=False),
+            _s("Field", 255, nillable=False, updateable=False),
+            _bool("PermissionsRead"),
+            _bool("PermissionsEdit"),
+            *_audit(deletable=False),
+        ],
+    ),
+    "PermissionSetAssignment": (
+        "0Pa",
+        [
+            _id(),
+            _ref("AssigneeId", "User", nillable=False, updateable=False),
+            _ref("PermissionSetId", "PermissionSet", nillable=False, updateable=False),
+            *_audit(deletable=False),
+        ],
+    ),
 }
 
-# CampaignMember rows are hard-deleted; everything else soft-deletes.
-HARD_DELETE_OBJECTS = frozenset({"CampaignMember"})
+# CampaignMember rows and the permission objects are hard-deleted; everything else soft-deletes.
+HARD_DELETE_OBJECTS = frozenset(
+    {"CampaignMember", "PermissionSet", "FieldPermissions", "PermissionSetAssignment"}
+)

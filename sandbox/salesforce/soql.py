@@ -698,6 +698,16 @@ def _soql_type(f: FieldDef) -> str:
     return _NUMERIC_TYPES.get(f.type, "string")
 
 
+def parse(soql: str) -> Query:
+    """The syntax tree of ``soql`` (MALFORMED_QUERY when it is not SOQL), for APIs that evaluate it themselves."""
+    return _Parser(soql).parse()
+
+
+def string_literal(soql: str, value: Value) -> str:
+    """The text of a string literal of a parsed ``soql``."""
+    return _decode_string(soql, value.token, like=False)
+
+
 def compile_query(
     soql: str,
     store: Store,
@@ -708,7 +718,7 @@ def compile_query(
 ) -> CompiledQuery:
     """Parse and check ``soql`` against the store's live schema; ``include_deleted`` is queryAll, ``bulk`` a
     Bulk API 2.0 job (which refuses COUNT() and OFFSET), ``now`` anchors TODAY and LAST_N_DAYS."""
-    query = _Parser(soql).parse()
+    query = parse(soql)
     obj = store.canonical_object(query.object.text)
     if obj is None:
         raise SoqlError(

@@ -127,12 +127,7 @@ def prepare(store: Store, obj: str, data: dict[str, Any], *, creating: bool, use
         fields[f] = raw
     locked = [f.name for f in fields if not (f.createable if creating else f.updateable)]
     if locked:
-        raise RowError(
-            "INVALID_FIELD_FOR_INSERT_UPDATE",
-            f"Unable to create/update fields: {', '.join(locked)}. Please check the security settings of this "
-            "field and verify that it is read/write for your profile or permission set.",
-            locked,
-        )
+        raise RowError.not_writable(locked)
     values = {f.name: coerce(f, raw, store) for f, raw in fields.items()}
     if creating:
         for f in store.fields(obj):

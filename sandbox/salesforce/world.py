@@ -396,6 +396,9 @@ class _OrgBuilder:
             )
         user_ids = self.store.insert("User", rows)
         self.admin = user_ids[0]
+        self.store.set_meta(
+            "admin_user_id", self.admin
+        )  # the org's administrator (sandbox/salesforce/access.py)
         with self.store.transaction() as c:
             c.execute('UPDATE "User" SET "CreatedById" = ?, "LastModifiedById" = ?', (self.admin, self.admin))
             c.execute('UPDATE "User" SET "ManagerId" = ? WHERE "Id" != ?', (self.admin, self.admin))

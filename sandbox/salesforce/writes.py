@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from sandbox.salesforce import access
 from sandbox.salesforce.errors import RowError
 from sandbox.salesforce.schema import HARD_DELETE_OBJECTS
 from sandbox.salesforce.values import id18, prepare
@@ -59,7 +60,7 @@ def _check(store: Store, op: Op, found: dict[str, bool], user_id: str) -> dict[s
     if op.kind == "insert":
         if op.obj in READ_ONLY_OBJECTS:
             raise RowError("INSUFFICIENT_ACCESS_OR_READONLY", "insufficient access rights on object id")
-        return prepare(store, op.obj, op.data, creating=True, user_id=user_id)
+        return _permitted(store, op, prepare(store, op.obj, op.data, creating=True, user_id=user_id), user_id)
     if not op.id:
         raise RowError("MISSING_ARGUMENT", f"Id not specified in an {op.kind} call")
     if op.id not in found:
@@ -69,10 +70,20 @@ def _check(store: Store, op: Op, found: dict[str, bool], user_id: str) -> dict[s
     if op.kind == "update":
         if op.obj in READ_ONLY_OBJECTS:
             raise RowError("INSUFFICIENT_ACCESS_OR_READONLY", "insufficient access rights on object id")
-        return prepare(store, op.obj, op.data, creating=False, user_id=user_id)
+        return _permitted(
+            store, op, prepare(store, op.obj, op.data, creating=False, user_id=user_id), user_id
+        )
     if op.obj in UNDELETABLE_OBJECTS:
         raise RowError("INSUFFICIENT_ACCESS_OR_READONLY", "insufficient access rights on object id")
-    return {}
+    return _permitted(store, op, {}, user_id)
+
+
+def _permitted(store: Store, op: Op, values: dict[str, Any], user_id: str) -> dict[str, Any]:
+    """The values, once this user may write them: edit access to each field it sets (sandbox/salesforce/access.py),
+    and the administrator alone changes the setup objects."""
+    access.check_edit(store, op.obj, [n for n in op.data if n != "attributes" and n.lower() != "id"], user_id)
+    access.check_setup_write(store, op.kind, op.obj, op.id, values, user_id)
+    return values
 
 
 def write(
