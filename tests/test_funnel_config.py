@@ -73,19 +73,17 @@ def load_org(conn: duckdb.DuckDBPyConnection) -> None:
         "raw_salesforce.opportunitycontactrole",
         [{"Id": "00K1", "OpportunityId": "006W", "ContactId": "003CY", "IsDeleted": False}],
     )
+    campaigns = [
+        ("701LA", "Launch", 500.0, 2000.0),
+        ("701EX", "Expo", None, 1000.0),
+        ("701BL", "Blog", 300.0, None),
+    ]
     insert_rows(
         conn,
         "raw_salesforce.campaign",
         [
-            {
-                "Id": "701LA",
-                "Name": "Launch",
-                "ActualCost": 500.0,
-                "BudgetedCost": 2000.0,
-                "IsDeleted": False,
-            },
-            {"Id": "701EX", "Name": "Expo", "BudgetedCost": 1000.0, "IsDeleted": False},
-            {"Id": "701BL", "Name": "Blog", "ActualCost": 300.0, "IsDeleted": False},
+            {"Id": i, "Name": name, "ActualCost": actual, "BudgetedCost": budget, "IsDeleted": False}
+            for i, name, actual, budget in campaigns
         ],
     )
     insert_rows(
