@@ -24,6 +24,7 @@ import duckdb
 import pytest
 import yaml
 
+from analytics.charts import funnel_periods, funnel_periods_figure
 from common.sync_config import SyncConfig, parse_sync_config
 from tests.raw_fixtures import create_raw_tables, insert_rows, run_dbt
 
@@ -264,3 +265,25 @@ def test_campaign_cost_follows_the_mapping(
         ("Expo", 1000.0, 0.0, -1.0),
         ("Launch", 2500.0, 10000.0, 3.0),
     ]
+
+
+def test_charts_follow_the_period(
+    weekly: duckdb.DuckDBPyConnection, quarterly: duckdb.DuckDBPyConnection
+) -> None:
+    quarters = funnel_periods(quarterly)
+    assert quarters.periods == ["2024-Q1", "2024-Q2", "2024-Q3"]
+    # over all sources, per quarter (the empty second quarter a zero): the counts of the quarterly test above
+    assert quarters.entered == {
+        "known": [3, 0, 1],
+        "engaged": [2, 0, 0],
+        "opportunity": [1, 0, 0],
+        "won": [1, 0, 0],
+    }
+    ticks = [t.get_text() for t in funnel_periods_figure(quarters).axes[0].get_xticklabels()]
+    assert ticks == ["2024-Q1", "2024-Q2", "2024-Q3"]
+    weeks = funnel_periods(weekly)
+    assert weeks.periods == [f"2024-W{n:02d}" for n in range(1, 29)]
+    assert weeks.entered["won"] == [0] * 6 + [1] + [0] * 21  # Cy won in week 7
+    # 28 weeks: every second one labelled, so that the labels do not overlap
+    ticks = [t.get_text() for t in funnel_periods_figure(weeks).axes[0].get_xticklabels()]
+    assert ticks == [f"2024-W{n:02d}" for n in range(1, 29, 2)]
