@@ -26,6 +26,9 @@ import yaml
 
 from analytics.charts import funnel_periods, funnel_periods_figure
 from common.sync_config import SyncConfig, parse_sync_config
+from health.preflight import configuration_problems
+from ingest.clients.salesforce_client import SalesforceClient
+from sandbox.launcher import Sandbox
 from tests.raw_fixtures import create_raw_tables, insert_rows, run_dbt
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -287,3 +290,24 @@ def test_charts_follow_the_period(
     # 28 weeks: every second one labelled, so that the labels do not overlap
     ticks = [t.get_text() for t in funnel_periods_figure(weeks).axes[0].get_xticklabels()]
     assert ticks == [f"2024-W{n:02d}" for n in range(1, 29, 2)]
+
+
+def test_preflight_checks_the_campaign_cost_fields(sandbox: Sandbox, tmp_path: Path) -> None:
+    client = SalesforceClient.from_env({**sandbox.env, "TOKEN_CACHE_PATH": str(tmp_path / "tokens.json")})
+    try:
+        assert (
+            configuration_problems(client, QUARTERLY, "sync.yaml") == []
+        )  # ActualCost and BudgetedCost exist
+        data = yaml.safe_load((ROOT / "sync.yaml").read_text())
+        data["report_mapping"] |= {
+            "campaign_cost": ["ActualCost", "Agency_Fee__c"],
+            "campaign_cost_fallback": ["Budget"],
+        }
+        assert configuration_problems(client, parse_sync_config(data), "other.yaml") == [
+            "other.yaml: report_mapping.campaign_cost: Campaign.Agency_Fee__c does not exist; fix: name an existing "
+            "Campaign field's API name in report_mapping.campaign_cost",
+            "other.yaml: report_mapping.campaign_cost_fallback: Campaign.Budget does not exist; fix: name an "
+            "existing Campaign field's API name in report_mapping.campaign_cost_fallback",
+        ]
+    finally:
+        client.session.close()
