@@ -1,6 +1,12 @@
 {#- What sync.yaml's funnel and report_mapping sections make of the reports: the funnel's period (week, month or
     quarter, in UTC) and a campaign's cost. -#}
 
+{#- Every stage of the funnel in order, whether turned on or not (sync.yaml funnel.stages lists those on); a stage's
+    place here is its stage_order in the reports. -#}
+{% macro funnel_all_stages() -%}
+    {{ return(['known', 'engaged', 'mql', 'sql', 'opportunity', 'won']) }}
+{%- endmacro %}
+
 {#- The first day of the configured period containing a timestamp; a week starts on Monday (ISO). -#}
 {% macro funnel_period_start(expr) -%}
     cast({{ dbt.date_trunc(var('funnel_period'), expr) }} as date)

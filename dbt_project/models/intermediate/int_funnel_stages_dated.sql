@@ -2,7 +2,7 @@
     Opportunity -> Won when all are): a stage is reached when it or any later stage is; a skipped stage takes the
     next reached stage's date, and a stage reached after a later one takes that later one's date, so dates never
     decrease along the funnel. A stage turned off is never entered (its date is null) and passes no date on. -#}
-{%- set all_stages = ['known', 'engaged', 'mql', 'sql', 'opportunity', 'won'] -%}
+{%- set all_stages = funnel_all_stages() -%}
 {%- set stages = var('funnel_stages') | reverse | list -%}
 with step_0 as (
     select * from {{ ref('int_funnel_milestones_collected') }}

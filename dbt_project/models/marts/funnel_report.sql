@@ -4,7 +4,7 @@
     gap shows as a gap. conversion_rate is by cohort: of those who entered the stage in that period, the share
     that has reached the next stage by now (null for the last stage, Won, and when nobody entered);
     median_days_to_next is over those who reached it. -#}
-{%- set all_stages = ['known', 'engaged', 'mql', 'sql', 'opportunity', 'won'] -%}
+{%- set all_stages = funnel_all_stages() -%}
 with by_source as (
     select period_start, stage, lead_source, next_stage, next_stage_entered_at, days_to_next_stage
     from {{ ref('funnel_stage_entries') }}

@@ -1,7 +1,7 @@
 {#- One row per person per funnel stage reached (of the stages turned on, sync.yaml funnel.stages), with when
     the next stage turned on was reached (if it was). stage_order is the stage's place in the whole funnel, so
     it does not move when a stage is turned off. -#}
-{%- set all_stages = ['known', 'engaged', 'mql', 'sql', 'opportunity', 'won'] -%}
+{%- set all_stages = funnel_all_stages() -%}
 {%- set stages = var('funnel_stages') -%}
 with entries as (
 {%- for stage in stages %}
