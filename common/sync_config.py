@@ -215,18 +215,19 @@ class SalesProspectsConfig(_Strict):
         }
 
 
-def _names_once(values: list[str], allowed: tuple[str, ...] | None, what: str) -> list[str]:
+def _names_once(values: list[str]) -> list[str]:
+    # a value named twice would count twice (a cost field summed twice) or hide a typo meant as another value
     for i, value in enumerate(values):
-        if allowed is not None and value not in allowed:
-            raise _FixableError(f"{value!r} is not {what}; fix: use some of {', '.join(allowed)}")
         if value in values[:i]:
             raise _FixableError(f"{value!r} is named twice; fix: name it once")
     return values
 
 
-def _check_cost_fields(fields: list[str]) -> list[str]:
-    # a field named twice would be counted twice in the sum
-    return _names_once(fields, None, "")
+def _names_some_of(values: list[str], allowed: tuple[str, ...], what: str) -> list[str]:
+    for value in values:
+        if value not in allowed:
+            raise _FixableError(f"{value!r} is not {what}; fix: use some of {', '.join(allowed)}")
+    return _names_once(values)
 
 
 class ReportMapping(_Strict):
@@ -240,10 +241,10 @@ class ReportMapping(_Strict):
     lead_source: ApiName = "LeadSource"
     primary_campaign: ApiName = "CampaignId"
     # A campaign's cost is the sum of these Campaign fields; when none of them is set, the sum of the fallback.
-    campaign_cost: Annotated[list[ApiName], AfterValidator(_check_cost_fields)] = Field(
+    campaign_cost: Annotated[list[ApiName], AfterValidator(_names_once)] = Field(
         default_factory=lambda: ["ActualCost"], min_length=1
     )
-    campaign_cost_fallback: Annotated[list[ApiName], AfterValidator(_check_cost_fields)] = Field(
+    campaign_cost_fallback: Annotated[list[ApiName], AfterValidator(_names_once)] = Field(
         default_factory=lambda: ["BudgetedCost"]
     )
 
@@ -260,7 +261,7 @@ class ReportMapping(_Strict):
 
 
 def _check_stages(stages: list[str]) -> list[str]:
-    _names_once(stages, FUNNEL_STAGES, "a funnel stage")
+    _names_some_of(stages, FUNNEL_STAGES, "a funnel stage")
     for stage in FIXED_STAGES:
         if stage not in stages:
             # Known is every person's entry, the cohort the first rate starts from; Won is the revenue the
@@ -270,7 +271,7 @@ def _check_stages(stages: list[str]) -> list[str]:
 
 
 def _check_engagement_events(events: list[str]) -> list[str]:
-    return _names_once(
+    return _names_some_of(
         events, ENGAGEMENT_EVENTS, "an engagement event type (bounces, opt-outs and spam are not)"
     )
 
