@@ -27,6 +27,7 @@ import yaml
 from analytics.charts import funnel_periods, funnel_periods_figure
 from common.sync_config import SyncConfig, parse_sync_config
 from health.preflight import configuration_problems
+from health.schema_contract import check_schema_contract
 from ingest.clients.salesforce_client import SalesforceClient
 from sandbox.launcher import Sandbox
 from tests.raw_fixtures import create_raw_tables, insert_rows, run_dbt
@@ -292,7 +293,7 @@ def test_charts_follow_the_period(
     assert ticks == [f"2024-W{n:02d}" for n in range(1, 29, 2)]
 
 
-def test_preflight_checks_the_campaign_cost_fields(sandbox: Sandbox, tmp_path: Path) -> None:
+def test_preflight_and_schema_contract_check_the_campaign_cost_fields(sandbox: Sandbox, tmp_path: Path) -> None:
     client = SalesforceClient.from_env({**sandbox.env, "TOKEN_CACHE_PATH": str(tmp_path / "tokens.json")})
     try:
         assert (
@@ -308,6 +309,15 @@ def test_preflight_checks_the_campaign_cost_fields(sandbox: Sandbox, tmp_path: P
             "Campaign field's API name in report_mapping.campaign_cost",
             "other.yaml: report_mapping.campaign_cost_fallback: Campaign.Budget does not exist; fix: name an "
             "existing Campaign field's API name in report_mapping.campaign_cost_fallback",
+        ]
+        # a text field summed as money: the schema contract stops the write-back before the ROI report breaks
+        data["report_mapping"] |= {"campaign_cost": ["Name"], "campaign_cost_fallback": []}
+        result = check_schema_contract(client, parse_sync_config(data), "other.yaml")
+        assert not result.passed and result.samples == [
+            {
+                "problem": "other.yaml: report_mapping.campaign_cost: Campaign.Name is of type string, the sync "
+                "needs a number or currency; fix: point report_mapping.campaign_cost at a number or currency field"
+            }
         ]
     finally:
         client.session.close()
