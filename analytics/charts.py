@@ -1,6 +1,7 @@
-"""Pictures of the two reports people would rather look at than read: the funnel (stages, counts, conversion
-rates) and the ROI by campaign, rendered as PNG files under ``reports/`` next to the warehouse (the
-``report_charts`` asset also shows them in its metadata in the Dagster UI)."""
+"""Pictures of the reports people would rather look at than read: the funnel (stages, counts, conversion rates),
+its entries per period (the period sync.yaml's funnel.period gave the report: week, month or quarter) and the ROI
+by campaign, rendered as PNG files under ``reports/`` next to the warehouse (the ``report_charts`` asset also
+shows them in its metadata in the Dagster UI)."""
 
 import base64
 from dataclasses import dataclass
@@ -10,10 +11,11 @@ import duckdb
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-FUNNEL_FILE, ROI_FILE = "funnel.png", "roi_by_campaign.png"
+FUNNEL_FILE, PERIODS_FILE, ROI_FILE = "funnel.png", "funnel_by_period.png", "roi_by_campaign.png"
 ROI_CAMPAIGNS = 15  # the campaigns with the most won revenue; more bars would not be readable
 DPI = 100
 STAGE_LABELS = {"mql": "MQL", "sql": "SQL"}
+PERIOD_TICKS = 16  # at most this many period labels under the axis; more would overlap
 
 
 def reports_dir(warehouse: Path) -> Path:
@@ -26,6 +28,12 @@ class FunnelStage:
     stage: str
     entered: int
     conversion_rate: float | None  # share of the stage's entrants that reached the next stage; None for Won
+
+
+@dataclass(frozen=True)
+class FunnelPeriods:
+    periods: list[str]  # the report's period labels in time order (2024-W03, 2024-01 or 2024-Q1)
+    entered: dict[str, list[int]]  # stage -> entries per period, stages in funnel order
 
 
 @dataclass(frozen=True)
@@ -53,6 +61,23 @@ def funnel_stages(conn: duckdb.DuckDBPyConnection) -> list[FunnelStage]:
     return [FunnelStage(stage, int(entered), rate) for stage, entered, rate in rows]
 
 
+def funnel_periods(conn: duckdb.DuckDBPyConnection) -> FunnelPeriods:
+    """Entries per period and stage over all lead sources; the report lists every period, empty ones as 0."""
+    rows = conn.execute(
+        """
+        select period, stage, entered
+        from marts.funnel_report
+        where lead_source = '(all)'
+        order by period_start, stage_order
+        """
+    ).fetchall()
+    periods = list(dict.fromkeys(period for period, _, _ in rows))
+    entered: dict[str, list[int]] = {}
+    for _, stage, count in rows:
+        entered.setdefault(stage, []).append(count)
+    return FunnelPeriods(periods, entered)
+
+
 def campaign_roi(conn: duckdb.DuckDBPyConnection) -> list[CampaignRoi]:
     """Primary attribution, the campaigns with the most won revenue."""
     rows = conn.execute(
@@ -78,7 +103,7 @@ def _figure(width: float, height: float) -> Figure:
 def funnel_figure(stages: list[FunnelStage]) -> Figure:
     fig = _figure(8, 4.5)
     ax = fig.subplots()
-    labels = [STAGE_LABELS.get(s.stage, s.stage.title()) for s in stages]
+    labels = [stage_label(s.stage) for s in stages]
     counts = [s.entered for s in stages]
     positions = range(len(stages))
     widest = max(counts, default=0) or 1
@@ -94,6 +119,29 @@ def funnel_figure(stages: list[FunnelStage]) -> Figure:
     ax.set_xticks([])
     ax.spines[["top", "right", "bottom"]].set_visible(False)
     ax.set_title("Funnel: people entering each stage, and the share reaching the next")
+    fig.tight_layout()
+    return fig
+
+
+def stage_label(stage: str) -> str:
+    return STAGE_LABELS.get(stage, stage.title())
+
+
+def funnel_periods_figure(data: FunnelPeriods) -> Figure:
+    fig = _figure(10, 4.5)
+    ax = fig.subplots()
+    positions = range(len(data.periods))
+    for stage, counts in data.entered.items():
+        ax.plot(positions, counts, marker="o", markersize=3, label=stage_label(stage))
+    step = max(1, -(-len(data.periods) // PERIOD_TICKS))  # every n-th period labelled, n rounded up
+    ax.set_xticks(list(positions)[::step], data.periods[::step], rotation=45, ha="right", fontsize=8)
+    ax.set_xlabel("period (UTC)")
+    ax.set_ylabel("people entering the stage")
+    ax.set_ylim(bottom=0)
+    ax.spines[["top", "right"]].set_visible(False)
+    if data.entered:
+        ax.legend(frameon=False, fontsize=8)
+    ax.set_title("Funnel entries per period")
     fig.tight_layout()
     return fig
 

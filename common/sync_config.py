@@ -31,6 +31,11 @@ LIST_HEADINGS = ("Email", "First Name", "Last Name", "Company", "Lead Score", "S
 LOOKUPS = {"Contact": {"Account": "account", "Owner": "user"}, "Lead": {"Owner": "user"}}
 PRIMARY_SCORE = "acton_primary_score"
 SCORE_FIELD_PREFIX = "field:"
+FUNNEL_STAGES = ("known", "engaged", "mql", "sql", "opportunity", "won")
+FIXED_STAGES = ("known", "won")
+# Of the Act-On message event types the extract lands (raw_acton.message_events: SENT, OPENED, CLICKED, BOUNCED,
+# OPT_OUT, SPAM), those that can mean a person engaged.
+ENGAGEMENT_EVENTS = ("SENT", "OPENED", "CLICKED")
 
 _API_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _FIELD_PATH = re.compile(r"^(?:([A-Za-z][A-Za-z0-9_]*)\.)?([A-Za-z][A-Za-z0-9_]*)$")
@@ -210,8 +215,23 @@ class SalesProspectsConfig(_Strict):
         }
 
 
+def _names_once(values: list[str]) -> list[str]:
+    # a value named twice would count twice (a cost field summed twice) or hide a typo meant as another value
+    for i, value in enumerate(values):
+        if value in values[:i]:
+            raise _FixableError(f"{value!r} is named twice; fix: name it once")
+    return values
+
+
+def _names_some_of(values: list[str], allowed: tuple[str, ...], what: str) -> list[str]:
+    for value in values:
+        if value not in allowed:
+            raise _FixableError(f"{value!r} is not {what}; fix: use some of {', '.join(allowed)}")
+    return _names_once(values)
+
+
 class ReportMapping(_Strict):
-    """Opportunity fields the funnel and ROI reports read (step 6)."""
+    """Opportunity fields the funnel and ROI reports read, and the Campaign fields that are its cost (step 6)."""
 
     amount: ApiName = "Amount"
     stage: ApiName = "StageName"
@@ -220,17 +240,63 @@ class ReportMapping(_Strict):
     is_closed: ApiName = "IsClosed"
     lead_source: ApiName = "LeadSource"
     primary_campaign: ApiName = "CampaignId"
+    # A campaign's cost is the sum of these Campaign fields; when none of them is set, the sum of the fallback.
+    campaign_cost: Annotated[list[ApiName], AfterValidator(_names_once)] = Field(
+        default_factory=lambda: ["ActualCost"], min_length=1
+    )
+    campaign_cost_fallback: Annotated[list[ApiName], AfterValidator(_names_once)] = Field(
+        default_factory=lambda: ["BudgetedCost"]
+    )
+
+    def opportunity_fields(self) -> dict[str, str]:
+        """report_mapping key -> the Opportunity field it names."""
+        return self.model_dump(exclude={"campaign_cost", "campaign_cost_fallback"})
+
+    def campaign_fields(self) -> dict[str, list[str]]:
+        """report_mapping key -> the Campaign fields it names."""
+        return {
+            "campaign_cost": list(self.campaign_cost),
+            "campaign_cost_fallback": list(self.campaign_cost_fallback),
+        }
+
+
+def _check_stages(stages: list[str]) -> list[str]:
+    _names_some_of(stages, FUNNEL_STAGES, "a funnel stage")
+    for stage in FIXED_STAGES:
+        if stage not in stages:
+            # Known is every person's entry, the cohort the first rate starts from; Won is the revenue the
+            # ROI report counts: a funnel without either has no start or no end.
+            raise _FixableError(f"{stage!r} cannot be turned off; fix: add {stage!r} to the list")
+    return stages
+
+
+def _check_engagement_events(events: list[str]) -> list[str]:
+    return _names_some_of(
+        events, ENGAGEMENT_EVENTS, "an engagement event type (bounces, opt-outs and spam are not)"
+    )
 
 
 class FunnelConfig(_Strict):
-    """Stage thresholds of the funnel (Known → Engaged → MQL → SQL → Opportunity → Won)."""
+    """The funnel (Known → Engaged → MQL → SQL → Opportunity → Won): its period, the stages it reports and the
+    rules that date them."""
 
+    period: Literal["week", "month", "quarter"] = "month"
+    stages: Annotated[list[str], AfterValidator(_check_stages)] = Field(
+        default_factory=lambda: list(FUNNEL_STAGES)
+    )
+    engagement_events: Annotated[list[str], AfterValidator(_check_engagement_events)] = Field(
+        default_factory=lambda: ["OPENED", "CLICKED"], min_length=1
+    )
     mql_score: float = Field(default=50, ge=0)
     sql_lead_statuses: list[str] = Field(
         default_factory=lambda: ["Working - Contacted", "Closed - Converted"], min_length=1
     )
     engagement_window_days: int = Field(default=90, gt=0)
     high_intent_score: float = Field(default=75, ge=0)
+
+    def stages_on(self) -> list[str]:
+        """The stages reported, in funnel order whatever order sync.yaml lists them in."""
+        return [stage for stage in FUNNEL_STAGES if stage in self.stages]
 
 
 class WritebackConfig(_Strict):
@@ -291,7 +357,8 @@ class SyncConfig(_Strict):
             for path in lst.fields.values():
                 lookup, _, field = path.rpartition(".")
                 wanted[LOOKUPS[lst.object][lookup] if lookup else lst.object.lower()].add(field)
-        wanted["opportunity"] |= set(self.report_mapping.model_dump().values())
+        wanted["opportunity"] |= set(self.report_mapping.opportunity_fields().values())
+        wanted["campaign"] = {f for fields in self.report_mapping.campaign_fields().values() for f in fields}
         return {table: sorted(fields) for table, fields in wanted.items()}
 
     def to_dbt_vars(self) -> dict[str, Any]:
@@ -312,7 +379,12 @@ class SyncConfig(_Strict):
             "sales_prospect_lists": self.sales_prospects.assigned_lists(),
             "high_intent_field": self.sales_prospects.high_intent_field,
             "last_engagement_field": self.sales_prospects.last_engagement_field,
-            "report_mapping": self.report_mapping.model_dump(),
+            "report_mapping": self.report_mapping.opportunity_fields(),
+            "campaign_cost_fields": list(self.report_mapping.campaign_cost),
+            "campaign_cost_fallback_fields": list(self.report_mapping.campaign_cost_fallback),
+            "funnel_period": self.funnel.period,
+            "funnel_stages": self.funnel.stages_on(),
+            "engagement_events": list(self.funnel.engagement_events),
             "mql_score": self.funnel.mql_score,
             "sql_lead_statuses": list(self.funnel.sql_lead_statuses),
             "engagement_window_days": self.funnel.engagement_window_days,
@@ -332,6 +404,7 @@ _FIXES = {
     "float_type": "write a number",
     "bool_type": "write true or false",
     "list_type": "write a YAML list",
+    "too_short": "name at least one",
     "dict_type": "write a mapping of key: value",
     "model_type": "write a mapping of key: value",
 }

@@ -1,7 +1,7 @@
 """Run-start check of the sync configuration against the Salesforce describe, before any extract or write.
 
 Every field the configuration writes must exist on Lead and Contact and be updateable; every field it reads
-(the report mapping on Opportunity, the list field mappings on their object — ``Account.X`` / ``Owner.X``
+(the report mapping on Opportunity and Campaign, the list field mappings on their object — ``Account.X`` / ``Owner.X``
 followed through the lookup) must exist. A field renamed or deleted in Salesforce otherwise turns into a sync
 that silently sends nothing, or a write-back that fails row by row; here it stops the run with the file, the
 key, the object, the field and the fix, having written nothing.
@@ -66,9 +66,13 @@ def field_needs(config: SyncConfig) -> Iterator[FieldNeed]:
                     f"{'pull' if pushes else 'off'}"
                 )
                 yield FieldNeed("optouts.direction", obj, name, pushes, fix)
-    for key, name in config.report_mapping.model_dump().items():
+    for key, name in config.report_mapping.opportunity_fields().items():
         fix = f"set report_mapping.{key} to an existing Opportunity field's API name"
         yield FieldNeed(f"report_mapping.{key}", "Opportunity", name, False, fix)
+    for key, names in config.report_mapping.campaign_fields().items():
+        for name in names:
+            fix = f"name an existing Campaign field's API name in report_mapping.{key}"
+            yield FieldNeed(f"report_mapping.{key}", "Campaign", name, False, fix)
 
 
 def _list_needs(config: SyncConfig) -> Iterator[tuple[str, str, str]]:

@@ -42,7 +42,7 @@ def check_reports_incomplete(conn: duckdb.DuckDBPyConnection, config: SyncConfig
         counts[f"missing_share.{key}"] = round(shares[key], 3)
     bad = [k for k, s in shares.items() if s > FAIL_SHARE]
     thin = [k for k, s in shares.items() if WARN_SHARE < s <= FAIL_SHARE]
-    mapping = config.report_mapping.model_dump()
+    mapping = config.report_mapping.opportunity_fields()
     if not empty and not bad and not thin:
         return CheckResult(
             NAME,

@@ -65,6 +65,9 @@ def _typed_fields(config: SyncConfig) -> Iterator[Typed]:
     ]
     for key, field, types, kind in opportunity:
         yield f"report_mapping.{key}", "Opportunity", field, types, kind
+    for key, fields in m.campaign_fields().items():
+        for field in fields:
+            yield f"report_mapping.{key}", "Campaign", field, NUMBER, "a number or currency"
 
 
 def check_schema_contract(client: SalesforceClient, config: SyncConfig, source: str | Path) -> CheckResult:

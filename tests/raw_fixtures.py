@@ -17,7 +17,7 @@ import duckdb
 import pytest
 from dbt.cli.main import dbtRunner
 
-from common.sync_config import load_sync_config
+from common.sync_config import SyncConfig, load_sync_config
 from common.warehouse import SYNC_STATE_TABLES as WAREHOUSE_SYNC_STATE
 from ingest.clients.salesforce_frames import DUCKDB_TYPES
 from ingest.extract.acton import TABLES as ACTON_EXTRACT_TABLES
@@ -90,12 +90,16 @@ def insert_rows(conn: duckdb.DuckDBPyConnection, table: str, rows: Iterable[Mapp
 
 
 def run_dbt(
-    path: Path, *args: str, observed_at: str | None = None, integration_username: str | None = None
+    path: Path,
+    *args: str,
+    observed_at: str | None = None,
+    integration_username: str | None = None,
+    config: SyncConfig | None = None,
 ) -> None:
-    """One dbt invocation on the warehouse at `path` with the shipped sync.yaml (observation time and the
-    integration user pinned when given); every node must succeed. Target and logs go next to the warehouse, not
-    into the project."""
-    dbt_vars = load_sync_config(ROOT / "sync.yaml").to_dbt_vars()
+    """One dbt invocation on the warehouse at `path` with the shipped sync.yaml, or `config` when given
+    (observation time and the integration user pinned when given); every node must succeed. Target and logs go
+    next to the warehouse, not into the project."""
+    dbt_vars = (config or load_sync_config(ROOT / "sync.yaml")).to_dbt_vars()
     if observed_at is not None:
         dbt_vars["observed_at"] = observed_at
     if integration_username is not None:

@@ -523,7 +523,7 @@ def test_the_run_publishes_the_analysts_copy_and_the_report_images(first_sync: F
         (people,) = conn.execute("SELECT count(*) FROM marts.people").fetchone() or (0,)
     assert people > SCALE // 2
     charts = run.meta("report_charts")
-    for key in ("funnel_path", "roi_path"):
+    for key in ("funnel_path", "funnel_by_period_path", "roi_path"):
         image = Path(charts[key])
         assert image.parent == first_sync.pipeline.home / "reports"
         assert image.read_bytes().startswith(b"\x89PNG")

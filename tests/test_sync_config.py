@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from common.sync_config import SyncConfig, SyncConfigError, load_sync_config
+from common.sync_config import ENGAGEMENT_EVENTS, SyncConfig, SyncConfigError, load_sync_config
+from ingest.clients.acton_client import DRILLDOWNS
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "sync.yaml"
@@ -160,3 +161,78 @@ def test_not_yaml(tmp_path: Path) -> None:
     path.write_text("lists: [\n")
     with pytest.raises(SyncConfigError, match=r"sync\.yaml: line \d+, column \d+ is not valid YAML"):
         load_sync_config(path)
+
+
+def test_funnel_defaults_are_todays_report() -> None:
+    funnel = load_sync_config(SHIPPED).funnel
+    assert funnel.period == "month"
+    assert funnel.stages_on() == ["known", "engaged", "mql", "sql", "opportunity", "won"]
+    assert funnel.engagement_events == ["OPENED", "CLICKED"]
+    mapping = load_sync_config(SHIPPED).report_mapping
+    assert (mapping.campaign_cost, mapping.campaign_cost_fallback) == (["ActualCost"], ["BudgetedCost"])
+
+
+def test_stages_are_reported_in_funnel_order() -> None:
+    data = shipped_data()
+    data["funnel"]["stages"] = ["won", "opportunity", "known"]
+    dbt_vars = SyncConfig.model_validate(data).to_dbt_vars()
+    assert dbt_vars["funnel_stages"] == ["known", "opportunity", "won"]
+
+
+def test_bad_period(tmp_path: Path) -> None:
+    data = shipped_data()
+    data["funnel"]["period"] = "fortnight"
+    message = error_for(tmp_path, data)
+    assert (
+        "funnel.period: Input should be 'week', 'month' or 'quarter'; fix: use one of the allowed values"
+        in message
+    )
+
+
+def test_unknown_stage_and_fixed_stages(tmp_path: Path) -> None:
+    data = shipped_data()
+    data["funnel"]["stages"] = ["known", "Engaged", "won"]
+    message = error_for(tmp_path, data)
+    assert (
+        "funnel.stages: 'Engaged' is not a funnel stage; fix: use some of known, engaged, mql, sql" in message
+    )
+    data["funnel"]["stages"] = ["known", "engaged", "mql"]
+    message = error_for(tmp_path, data)
+    assert "funnel.stages: 'won' cannot be turned off; fix: add 'won' to the list" in message
+    data["funnel"]["stages"] = ["known", "mql", "mql", "won"]
+    assert "funnel.stages: 'mql' is named twice; fix: name it once" in error_for(tmp_path, data)
+
+
+def test_unknown_engagement_event(tmp_path: Path) -> None:
+    data = shipped_data()
+    data["funnel"]["engagement_events"] = ["OPENED", "OPT_OUT"]
+    message = error_for(tmp_path, data)
+    assert (
+        "funnel.engagement_events: 'OPT_OUT' is not an engagement event type (bounces, opt-outs and spam are "
+        "not); fix: use some of SENT, OPENED, CLICKED" in message
+    )
+    data["funnel"]["engagement_events"] = []
+    assert "funnel.engagement_events: List should have at least 1 item" in error_for(tmp_path, data)
+
+
+def test_engagement_events_are_event_types_the_extract_lands() -> None:
+    assert set(ENGAGEMENT_EVENTS) <= set(DRILLDOWNS)
+
+
+def test_campaign_cost_fields(tmp_path: Path) -> None:
+    data = shipped_data()
+    data["report_mapping"]["campaign_cost"] = ["ActualCost", "Agency_Fee__c"]
+    data["report_mapping"]["campaign_cost_fallback"] = []
+    config = SyncConfig.model_validate(data)
+    assert config.configured_salesforce_fields()["campaign"] == ["ActualCost", "Agency_Fee__c"]
+    assert config.to_dbt_vars()["campaign_cost_fields"] == ["ActualCost", "Agency_Fee__c"]
+    data["report_mapping"]["campaign_cost"] = ["Actual Cost"]
+    message = error_for(tmp_path, data)
+    assert "report_mapping.campaign_cost[0]: 'Actual Cost' is not a Salesforce API name" in message
+    data["report_mapping"]["campaign_cost"] = ["ActualCost", "ActualCost"]
+    message = error_for(tmp_path, data)
+    assert "report_mapping.campaign_cost: 'ActualCost' is named twice; fix: name it once" in message
+    data["report_mapping"]["campaign_cost"] = []
+    message = error_for(tmp_path, data)
+    assert "report_mapping.campaign_cost: List should have at least 1 item" in message
+    assert "fix: name at least one" in message

@@ -1,5 +1,5 @@
-{#- Along the funnel a later stage is never entered before an earlier one. -#}
-{%- set stages = ['known', 'engaged', 'mql', 'sql', 'opportunity', 'won'] -%}
+{#- Along the funnel's stages turned on, a later stage is never entered before an earlier one. -#}
+{%- set stages = var('funnel_stages') -%}
 select email
 from {{ ref('people') }}
 where false

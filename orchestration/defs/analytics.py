@@ -6,10 +6,13 @@ import dagster as dg
 
 from analytics.charts import (
     FUNNEL_FILE,
+    PERIODS_FILE,
     ROI_FILE,
     campaign_roi,
     embedded,
     funnel_figure,
+    funnel_periods,
+    funnel_periods_figure,
     funnel_stages,
     reports_dir,
     roi_figure,
@@ -65,21 +68,25 @@ def analytics_copy(context: dg.AssetExecutionContext, warehouse: WarehouseResour
 
 @dg.asset(group_name=GROUP, pool=DUCKDB_POOL, deps=[FUNNEL_REPORT, ROI_REPORT], kinds={"python"})
 def report_charts(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    """The funnel (stages, counts, conversion rates) and the ROI by campaign as PNG images in reports/ next to
-    the warehouse, shown here in the metadata."""
+    """The funnel (stages, counts, conversion rates), its entries per period (sync.yaml funnel.period) and the
+    ROI by campaign as PNG images in reports/ next to the warehouse, shown here in the metadata."""
     with warehouse.connect() as conn:
-        stages, campaigns = funnel_stages(conn), campaign_roi(conn)
+        stages, periods, campaigns = funnel_stages(conn), funnel_periods(conn), campaign_roi(conn)
     out = reports_dir(Path(warehouse.path))
-    funnel_path, roi_path = out / FUNNEL_FILE, out / ROI_FILE
+    funnel_path, periods_path, roi_path = out / FUNNEL_FILE, out / PERIODS_FILE, out / ROI_FILE
     funnel_png = save(funnel_figure(stages), funnel_path)
+    periods_png = save(funnel_periods_figure(periods), periods_path)
     roi_png = save(roi_figure(campaigns), roi_path)
     context.log.info("report images in %s", out)
     return dg.MaterializeResult(
         metadata={
             "funnel": dg.MetadataValue.md(embedded("Funnel", funnel_png)),
+            "funnel_by_period": dg.MetadataValue.md(embedded("Funnel entries per period", periods_png)),
             "roi_by_campaign": dg.MetadataValue.md(embedded("ROI by campaign", roi_png)),
             "funnel_path": dg.MetadataValue.path(str(funnel_path)),
+            "funnel_by_period_path": dg.MetadataValue.path(str(periods_path)),
             "roi_path": dg.MetadataValue.path(str(roi_path)),
+            "periods": dg.MetadataValue.int(len(periods.periods)),
             "stages": dg.MetadataValue.int(len(stages)),
             "campaigns": dg.MetadataValue.int(len(campaigns)),
         }

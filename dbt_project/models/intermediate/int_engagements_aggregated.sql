@@ -1,8 +1,10 @@
-{#- Email engagement per person from Act-On message events: an open or a click is engagement. -#}
+{#- Email engagement per person from Act-On message events: an event of a type in sync.yaml
+    funnel.engagement_events (default an open or a click) is engagement. -#}
+{%- set engaged = "event_type in " ~ sql_in_list(var('engagement_events')) -%}
 select
     email,
-    min(case when event_type in ('OPENED', 'CLICKED') then event_at end) as first_engaged_at,
-    max(case when event_type in ('OPENED', 'CLICKED') then event_at end) as last_engaged_at,
+    min(case when {{ engaged }} then event_at end) as first_engaged_at,
+    max(case when {{ engaged }} then event_at end) as last_engaged_at,
     sum(case when event_type = 'SENT' then 1 else 0 end) as sends,
     sum(case when event_type = 'OPENED' then 1 else 0 end) as opens,
     sum(case when event_type = 'CLICKED' then 1 else 0 end) as clicks

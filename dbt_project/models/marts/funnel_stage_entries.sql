@@ -1,12 +1,15 @@
-{#- One row per person per funnel stage reached, with when the next stage was reached (if it was). -#}
-{%- set stages = ['known', 'engaged', 'mql', 'sql', 'opportunity', 'won'] -%}
+{#- One row per person per funnel stage reached (of the stages turned on, sync.yaml funnel.stages), with when
+    the next stage turned on was reached (if it was). stage_order is the stage's place in the whole funnel, so
+    it does not move when a stage is turned off. -#}
+{%- set all_stages = funnel_all_stages() -%}
+{%- set stages = var('funnel_stages') -%}
 with entries as (
 {%- for stage in stages %}
     select
         email,
         lead_source,
         '{{ stage }}' as stage,
-        {{ loop.index }} as stage_order,
+        {{ all_stages.index(stage) + 1 }} as stage_order,
         {{ stage }}_entered_at as entered_at,
         {% if loop.last -%}
         cast(null as {{ dbt.type_string() }}) as next_stage,
@@ -28,7 +31,7 @@ select
     stage,
     cast(stage_order as {{ dbt.type_int() }}) as stage_order,
     entered_at,
-    cast({{ dbt.date_trunc('month', 'entered_at') }} as date) as period_start,
+    {{ funnel_period_start('entered_at') }} as period_start,
     next_stage,
     next_stage_entered_at,
     cast({{ dbt.datediff('entered_at', 'next_stage_entered_at', 'day') }} as {{ dbt.type_int() }})

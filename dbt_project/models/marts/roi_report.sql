@@ -1,5 +1,6 @@
 {#- ROI per live campaign under each attribution model (primary, first_touch, last_touch, linear).
-    cost = ActualCost, else BudgetedCost; members and leads count the campaign's live memberships;
+    cost = the sum of report_mapping.campaign_cost (default ActualCost), else, when none of those is set, of
+    campaign_cost_fallback (default BudgetedCost); members and leads count the campaign's live memberships;
     opportunities, pipeline_amount and won_revenue are the credit the model gives the campaign (fractions under
     linear); roi = (won_revenue - cost) / cost, null when the cost is 0 or unknown. -#}
 with credited as (
@@ -37,7 +38,7 @@ campaigns as (
         campaign_id,
         campaign_name,
         campaign_type,
-        coalesce(actual_cost, budgeted_cost) as cost
+        {{ campaign_cost() }} as cost
     from {{ ref('stg_salesforce__campaigns') }}
     where not is_deleted
 )

@@ -1,3 +1,4 @@
+{#- The cost fields are read through the report mapping (report_mapping.campaign_cost, roi_report). -#}
 select
     "Id" as campaign_id,
     "Name" as campaign_name,
@@ -6,9 +7,8 @@ select
     cast("StartDate" as date) as start_date,
     cast("EndDate" as date) as end_date,
     "ParentId" as parent_campaign_id,
-    cast("BudgetedCost" as {{ type_double() }}) as budgeted_cost,
-    cast("ActualCost" as {{ type_double() }}) as actual_cost,
     cast("ExpectedRevenue" as {{ type_double() }}) as expected_revenue,
     coalesce("IsDeleted", false) as is_deleted,
     cast("CreatedDate" as {{ dbt.type_timestamp() }}) as created_at
+    {{ configured_salesforce_columns('campaign') }}
 from {{ source('raw_salesforce', 'campaign') }}
