@@ -46,7 +46,7 @@ sandbox: setup
 	$(BIN)/python -m sandbox serve --data-dir $(DATA) --scale $(SCALE) $(if $(BARE_ORG),--bare-org)
 
 demo: setup
-	$(BIN)/python -m orchestration.demo --data-dir $(DATA) --scale $(SCALE)
+	SFACTON_VERBOSE=$(VERBOSE) $(BIN)/python -m orchestration.demo --data-dir $(DATA) --scale $(SCALE)
 
 # UI + daemon (schedules really run) against the sandboxes: serve them in the background, wait for their
 # coordinates, load them, then `dg dev`; Ctrl-C stops both. $(DEV_DATA)/dev.env holds the sandbox coordinates
@@ -65,10 +65,11 @@ dev: setup
 	set -a; . $(DEV_DATA)/dev.env; set +a; \
 	PATH=$(CURDIR)/$(BIN):$$PATH DAGSTER_HOME=$(INSTANCE) $(BIN)/dg dev
 
-# Run sync_job once against whatever environment is loaded (a real org's variables, or ENV_FILE=<file> first).
+# Run sync_job once against whatever environment is loaded (a real org's variables, or ENV_FILE=<file> first), as
+# `dagster job execute` runs it: one line per step here, everything else in .dagster/logs/ (VERBOSE=1: all here).
 sync: setup
 	set -a; if [ -n "$(ENV_FILE)" ]; then . $(ENV_FILE); fi; set +a; \
-	DAGSTER_HOME=$(INSTANCE) $(BIN)/dagster job execute -m orchestration.definitions -j sync_job
+	DAGSTER_HOME=$(INSTANCE) SFACTON_VERBOSE=$(VERBOSE) $(BIN)/python -m orchestration.progress sync_job
 
 # The duckdb shell on the analysts' read-only copy of the marts: the demo's (DATA=...), or a real setup's with
 # ENV_FILE=<file>; `make sql ARGS="-c 'select 1'"` runs one statement. Queries to start from: docs/queries.md.

@@ -16,6 +16,7 @@ from pathlib import Path
 import duckdb
 
 from analytics.charts import reports_dir
+from orchestration.progress import VERBOSE_ENV, run_job
 from sandbox.launcher import Sandbox, start
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -43,22 +44,6 @@ def _table(conn: duckdb.DuckDBPyConnection, title: str, sql: str) -> None:
     print("  " + "  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)))
     for r in cells:
         print("  " + "  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)))
-
-
-def run_sync(env: dict[str, str]) -> bool:
-    """Run sync_job in this process against the environment in ``env``; returns success."""
-    os.environ.update(env)
-    import dagster as dg
-
-    from orchestration.definitions import defs
-
-    definitions = defs()
-    job = definitions.resolve_job_def("sync_job")
-    result = job.execute_in_process(instance=dg.DagsterInstance.get(), raise_on_error=False)
-    for event in result.all_events:
-        if event.is_step_failure:
-            print(f"  step failed: {event.step_key}: {event.event_specific_data.error.message.strip()}")
-    return result.success
 
 
 def show_reports(warehouse: Path, sandbox: Sandbox) -> None:
@@ -114,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=int, default=2000)
     args = parser.parse_args(argv)
     data_dir = args.data_dir.resolve()
+    verbose = bool(os.environ.get(VERBOSE_ENV))
     if data_dir.exists():
         shutil.rmtree(data_dir)  # the demo always starts from scratch
     started = time.monotonic()
@@ -133,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  Salesforce {env['SALESFORCE_LOGIN_URL']}, Act-On {env['ACTON_BASE_URL']}")
 
         _step("Running sync_job: extract -> dbt -> Act-On lists -> scores -> opt-outs -> prospects")
-        ok = run_sync(env)
+        ok = run_job("sync_job", data_dir / "sync_job.log", {**os.environ, **env}, sys.stdout, verbose) == 0
         show_reports(Path(env["WAREHOUSE_PATH"]), sandbox)
     finally:
         sandbox.stop()

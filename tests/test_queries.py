@@ -36,6 +36,7 @@ def with_variable(sql: str, name: str, value: str) -> str:
 @dataclass
 class Demo:
     data_dir: Path
+    output: str
 
     def sql(self, query: str) -> list[dict[str, Any]]:
         done = subprocess.run(
@@ -78,7 +79,23 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         check=False,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    yield Demo(data_dir)
+    yield Demo(data_dir, done.stdout)
+
+
+def test_the_demo_prints_one_line_per_step_and_keeps_the_rest(demo: Demo) -> None:
+    lines = demo.output.splitlines()
+    steps = [
+        line.split() for line in lines if re.match(r"^  (raw_|dbt_models|acton_list_sync |salesforce_)", line)
+    ]
+    assert len(lines) < 150 and not [line for line in lines if "DEBUG" in line or " START sql " in line]
+    # the Lead extract's rows, as the sandbox holds them (the sync creates no Lead)
+    ((count,),) = demo.sandbox("SELECT count(*) FROM Lead")
+    assert ["raw_salesforce__lead", f"{count:,}", "rows"] == next(
+        s for s in steps if s[0] == "raw_salesforce__lead"
+    )[:3]
+    assert all(s[-1] == "s" and float(s[-2]) >= 0 for s in steps)
+    (summary,) = [line for line in lines if line.startswith("sync_job: run ")]
+    assert " SUCCESS in " in summary and "STEP_START" in (demo.data_dir / "sync_job.log").read_text()
 
 
 def test_every_question_has_its_query() -> None:

@@ -1,5 +1,6 @@
 {#- Each multi-touch attribution model hands out exactly the won revenue of the opportunities that have touches:
-    no more (double counting), no less (credit lost on the way). -#}
+    no more (double counting), no less (credit lost on the way). A check on roi_report in Dagster. -#}
+{{ config(meta={'dagster': {'ref': {'name': 'roi_report'}}}) }}
 with touched as (
     select distinct opportunity_id from {{ ref('int_campaign_touches_collected') }}
 ),

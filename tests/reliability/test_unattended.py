@@ -33,7 +33,7 @@ def committed_instance(world: World) -> dg.DagsterInstance:
 
 
 def make_sync(world: World) -> SyncRun:
-    """`make sync`'s command."""
+    """The command `make sync` runs (through ``orchestration.progress``, which only prints the run's events)."""
     return world.start_sync(
         [str(DAGSTER), "job", "execute", "-m", "orchestration.definitions", "-j", "sync_job"]
     )
