@@ -127,8 +127,11 @@ def sync_row_chunks(
     where: str = "true",
     params: Sequence[Any] = (),
     chunk_rows: int = CHUNK_ROWS,
+    key: str | None = None,
 ) -> Iterator[pl.DataFrame]:
-    """The rows of ``sync.<model>`` matching ``where``, ``chunk_rows`` at a time in table order, each chunk a frame.
+    """The rows of ``sync.<model>`` matching ``where``, ``chunk_rows`` at a time in table order, each chunk a frame;
+    with ``key`` (a column never null), every row of ``chunk_rows`` key values at a time in key order, so rows
+    sharing a key are never split between chunks.
 
     Whether the model exists is checked at the call, so a missing model fails before anything is sent; the rows
     are read only as the chunks are taken."""
@@ -141,6 +144,8 @@ def sync_row_chunks(
             f"{SYNC_SCHEMA}.{model} does not exist in the warehouse; fix: run the dbt build "
             f"(`dbt build --select {model}+` or materialise the sync assets) before the write-back"
         )
+    if key is not None:
+        return _key_chunks(conn, model, where, params, chunk_rows, key)
     return _chunks(conn, model, where, params, chunk_rows)
 
 
@@ -158,6 +163,27 @@ def _chunks(
             after = frame["rowid"][-1]
             yield frame.drop("rowid")
         if frame.height < chunk_rows:
+            return
+
+
+def _key_chunks(
+    conn: duckdb.DuckDBPyConnection, model: str, where: str, params: Sequence[Any], chunk_rows: int, key: str
+) -> Iterator[pl.DataFrame]:
+    # As _chunks, a query per chunk: the rows whose key is after the last one read, up to the chunk_rows-th key.
+    table = f"{SYNC_SCHEMA}.{model}"
+    sql = (
+        f"WITH keys AS (SELECT DISTINCT {key} FROM {table} WHERE ({where}) AND {key} > ? ORDER BY {key} LIMIT ?) "
+        f"SELECT * FROM {table} WHERE ({where}) AND {key} > ? AND {key} <= (SELECT max({key}) FROM keys) "
+        f"ORDER BY {key}"
+    )
+    after = ""
+    while True:
+        frame = conn.execute(sql, [*params, after, chunk_rows, *params, after]).pl()
+        if frame.is_empty():
+            return
+        after = frame[key][-1]
+        yield frame
+        if frame[key].n_unique() < chunk_rows:
             return
 
 
