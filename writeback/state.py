@@ -130,8 +130,8 @@ def sync_row_chunks(
     key: str | None = None,
 ) -> Iterator[pl.DataFrame]:
     """The rows of ``sync.<model>`` matching ``where``, ``chunk_rows`` at a time in table order, each chunk a frame;
-    with ``key`` (a column never null), every row of ``chunk_rows`` key values at a time in key order, so rows
-    sharing a key are never split between chunks.
+    with ``key`` (a column never null nor empty), the rows of ``chunk_rows`` key values at a time, chunk after chunk
+    in key order, so rows sharing a key are never split between chunks.
 
     Whether the model exists is checked at the call, so a missing model fails before anything is sent; the rows
     are read only as the chunks are taken."""
@@ -169,22 +169,24 @@ def _chunks(
 def _key_chunks(
     conn: duckdb.DuckDBPyConnection, model: str, where: str, params: Sequence[Any], chunk_rows: int, key: str
 ) -> Iterator[pl.DataFrame]:
-    # As _chunks, a query per chunk: the rows whose key is after the last one read, up to the chunk_rows-th key.
+    # The key values that end each chunk, found in one sort; each chunk is then a plain scan for the keys after the
+    # previous end up to its own. (Sorting the rows of every chunk by key instead cost three times the CPU of the
+    # rowid chunks at 1.3M rows; this costs about the same.) As in _chunks, a query of its own per chunk.
     table = f"{SYNC_SCHEMA}.{model}"
-    sql = (
-        f"WITH keys AS (SELECT DISTINCT {key} FROM {table} WHERE ({where}) AND {key} > ? ORDER BY {key} LIMIT ?) "
-        f"SELECT * FROM {table} WHERE ({where}) AND {key} > ? AND {key} <= (SELECT max({key}) FROM keys) "
-        f"ORDER BY {key}"
-    )
+    ends = conn.execute(
+        f"SELECT {key} FROM (SELECT DISTINCT {key} FROM {table} WHERE ({where})) "
+        f"QUALIFY row_number() OVER (ORDER BY {key}) % ? = 0 ORDER BY {key}",
+        [*params, chunk_rows],
+    ).fetchall()
     after = ""
-    while True:
-        frame = conn.execute(sql, [*params, after, chunk_rows, *params, after]).pl()
-        if frame.is_empty():
-            return
-        after = frame[key][-1]
-        yield frame
-        if frame[key].n_unique() < chunk_rows:
-            return
+    for (end,) in [*ends, (None,)]:
+        upto, bound = ("true", []) if end is None else (f"{key} <= ?", [end])
+        frame = conn.execute(
+            f"SELECT * FROM {table} WHERE ({where}) AND {key} > ? AND {upto}", [*params, after, *bound]
+        ).pl()
+        if frame.height:
+            yield frame
+        after = end
 
 
 def already_succeeded(
