@@ -35,6 +35,7 @@ from sandbox.launcher import Sandbox
 from writeback.acton_lists import sync_acton_lists
 from writeback.optouts import sync_optouts
 from writeback.salesforce_fields import push_field_updates
+from writeback.state import sync_row_chunks
 
 push_scores = partial(push_field_updates, model="salesforce_score_updates")
 SYNC_YAML = Path(__file__).resolve().parents[1] / "sync.yaml"
@@ -557,6 +558,28 @@ def test_prospect_fields_through_bulk_and_a_field_set_to_null_is_not_sent(
 
 
 # -- chunked reads: memory bounded by the chunk, not the model ---------------------------------------------------
+def test_key_chunks_never_split_a_records_fields(wh: duckdb.DuckDBPyConnection) -> None:
+    rows = [
+        {"salesforce_id": rid, "salesforce_object": "Lead", "field": f, "new_value": "x"}
+        for rid, fields in (("00Q3", "ab"), ("00Q1", "abc"), (None, "a"), ("00Q2", "a"))
+        for f in fields
+    ]
+    set_sync_rows(wh, "salesforce_prospect_updates", rows)
+
+    def chunks(n: int) -> list[list[tuple[str | None, str]]]:
+        return [
+            sorted(zip(c["salesforce_id"], c["field"], strict=True), key=str)
+            for c in sync_row_chunks(wh, "salesforce_prospect_updates", chunk_rows=n, key="salesforce_id")
+        ]
+
+    # two records a chunk, in Id order, each with all its rows; the row without an Id is in the last, not lost
+    assert chunks(2) == [
+        [("00Q1", "a"), ("00Q1", "b"), ("00Q1", "c"), ("00Q2", "a")],
+        [("00Q3", "a"), ("00Q3", "b"), (None, "a")],
+    ]
+    assert [len(c) for c in chunks(1)] == [3, 1, 2, 1] and [len(c) for c in chunks(10)] == [7]
+
+
 def successes_per_field(conn: duckdb.DuckDBPyConnection, system: str) -> dict[tuple[str, str], int]:
     rows = conn.execute(
         "SELECT record_id, field, count(*) FROM sync_state.writeback_results "
