@@ -199,13 +199,18 @@ class ScoreConfig(_Strict):
 
 
 class SalesProspectsConfig(_Strict):
-    """Which of our lists feed Act-On's three Sales Prospects lists, and the fields sales see (step 5)."""
+    """Which of our lists feed Act-On's three Sales Prospects lists, and the fields sales see (step 5); a field
+    set to null is not written (nor read), so an org without it still syncs everything else."""
 
     prospects_assigned_to_sales: str | None = "SFDC Master Leads"
     existing_contacts_assigned_to_sales: str | None = "SFDC Master Contacts"
     prospects_in_active_opportunities: str | None = "SFDC Master Contacts"
-    high_intent_field: ApiName = "ActOn_High_Intent__c"
-    last_engagement_field: ApiName = "ActOn_Last_Engagement__c"
+    high_intent_field: ApiName | None = "ActOn_High_Intent__c"
+    last_engagement_field: ApiName | None = "ActOn_Last_Engagement__c"
+
+    def written_fields(self) -> list[str]:
+        """The fields the prospect write-back sets: those not turned off."""
+        return [f for f in (self.high_intent_field, self.last_engagement_field) if f is not None]
 
     def assigned_lists(self) -> dict[str, str | None]:
         return {
@@ -346,11 +351,7 @@ class SyncConfig(_Strict):
         wanted: dict[str, set[str]] = {
             t: set() for t in ("lead", "contact", "account", "user", "opportunity")
         }
-        person_fields = {
-            self.scores.salesforce_field,
-            self.sales_prospects.high_intent_field,
-            self.sales_prospects.last_engagement_field,
-        }
+        person_fields = {self.scores.salesforce_field, *self.sales_prospects.written_fields()}
         wanted["lead"] |= person_fields
         wanted["contact"] |= person_fields
         for lst in self.lists:

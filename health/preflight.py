@@ -37,20 +37,21 @@ class FieldNeed:
 
 def field_needs(config: SyncConfig) -> Iterator[FieldNeed]:
     """Every Lead, Contact and Opportunity field the configuration writes or reads, and the fix when it lacks."""
+    prospects = config.sales_prospects
+    # (key, field, what it must be, whether null turns its write-back off)
     person_writes = [
-        ("scores.salesforce_field", config.scores.salesforce_field, "a number(6,0) field"),
-        ("sales_prospects.high_intent_field", config.sales_prospects.high_intent_field, "a checkbox field"),
-        (
-            "sales_prospects.last_engagement_field",
-            config.sales_prospects.last_engagement_field,
-            "a datetime field",
-        ),
+        ("scores.salesforce_field", config.scores.salesforce_field, "a number(6,0) field", False),
+        ("sales_prospects.high_intent_field", prospects.high_intent_field, "a checkbox field", True),
+        ("sales_prospects.last_engagement_field", prospects.last_engagement_field, "a datetime field", True),
     ]
-    for key, name, kind in person_writes:
+    for key, name, kind, optional in person_writes:
+        if name is None:  # a prospect field set to null: not written, so the org need not have it
+            continue
         for obj in PERSON_OBJECTS:
             fix = (
                 f"create {kind} {name} on {obj} (same API name on Lead and Contact) with edit access for the "
                 f"integration user (run `make setup-org`), or set {key} to the API name the org uses"
+                + (" (or to null to write none)" if optional else "")
             )
             yield FieldNeed(key, obj, name, True, fix)
     direction = config.optouts.direction

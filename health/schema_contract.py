@@ -46,6 +46,8 @@ def _typed_fields(config: SyncConfig) -> Iterator[Typed]:
             ("optouts.direction", "EmailBouncedDate", frozenset({"datetime", "date"}), "a date/time"),
         ]
     for key, field, types, kind in person:
+        if field is None:  # a prospect field set to null is not written: nothing to check
+            continue
         for obj in PERSON_OBJECTS:
             yield key, obj, field, types, kind
     m = config.report_mapping

@@ -676,18 +676,26 @@ def test_optouts_follow_the_latest_consent_event(warehouse: duckdb.DuckDBPyConne
     assert rows(warehouse, "select email, source_event, event_at from sync.acton_optout_additions") == [
         ("sam@delta.com", "salesforce_check", ts("2024-01-10 09:00"))
     ]
+    # Sam's hard bounce, one row per field, as the write-back sends it
     assert rows(
         warehouse,
-        "select salesforce_id, bounced_reason_new, bounced_date_new from sync.salesforce_bounce_updates",
-    ) == [("003S1", "Act-On hard bounce: mailbox unknown", ts("2024-02-01 09:00"))]
+        "select salesforce_id, field, old_value, new_value from sync.salesforce_bounce_updates order by 2",
+    ) == [
+        ("003S1", "EmailBouncedDate", None, "2024-02-01T09:00:00.000Z"),
+        ("003S1", "EmailBouncedReason", None, "Act-On hard bounce: mailbox unknown"),
+    ]
 
 
 def test_prospect_fields_sent_only_where_they_differ(warehouse: duckdb.DuckDBPyConnection) -> None:
     assert rows(
         warehouse,
-        "select salesforce_id, high_intent_old, high_intent_new, last_engagement_new "
-        "from sync.salesforce_prospect_updates order by 1",
-    ) == [("003P1", None, True, ts("2024-03-20 09:00")), ("00QA1", None, True, ts("2024-03-10 09:00"))]
+        "select salesforce_id, field, old_value, new_value from sync.salesforce_prospect_updates order by 1, 2",
+    ) == [
+        ("003P1", "ActOn_High_Intent__c", None, "true"),
+        ("003P1", "ActOn_Last_Engagement__c", None, "2024-03-20T09:00:00.000Z"),
+        ("00QA1", "ActOn_High_Intent__c", None, "true"),
+        ("00QA1", "ActOn_Last_Engagement__c", None, "2024-03-10T09:00:00.000Z"),
+    ]
 
 
 def test_schemas_are_exactly_the_layers(warehouse: duckdb.DuckDBPyConnection) -> None:

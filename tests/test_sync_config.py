@@ -76,6 +76,22 @@ def test_configured_fields_follow_the_mapping() -> None:
     assert "ActOn_Lead_Score__c" in fields["lead"] and "ActOn_Lead_Score__c" in fields["contact"]
 
 
+def test_a_prospect_field_set_to_null_is_neither_read_nor_written(tmp_path: Path) -> None:
+    data = shipped_data()
+    data["sales_prospects"]["high_intent_field"] = None
+    config = load_sync_config(write(tmp_path, data))
+    assert config.sales_prospects.written_fields() == ["ActOn_Last_Engagement__c"]
+    fields = config.configured_salesforce_fields()
+    assert "ActOn_High_Intent__c" not in fields["lead"] + fields["contact"]
+    assert "ActOn_Last_Engagement__c" in fields["lead"] and "ActOn_Last_Engagement__c" in fields["contact"]
+    assert config.to_dbt_vars()["high_intent_field"] is None
+    data["sales_prospects"]["last_engagement_field"] = "Last Engagement"
+    assert (
+        "sales_prospects.last_engagement_field: 'Last Engagement' is not a Salesforce API name"
+        in error_for(tmp_path, data)
+    )
+
+
 def test_unknown_key(tmp_path: Path) -> None:
     data = shipped_data()
     data["lists"][1]["colour"] = "blue"

@@ -9,6 +9,7 @@ import gc
 import io
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +34,10 @@ from orchestration.defs.writeback import acton_list_sync, salesforce_score_push
 from sandbox.launcher import Sandbox
 from writeback.acton_lists import sync_acton_lists
 from writeback.optouts import sync_optouts
-from writeback.salesforce_fields import push_bounces, push_prospect_fields, push_scores
+from writeback.salesforce_fields import push_field_updates
+from writeback.state import sync_row_chunks
 
+push_scores = partial(push_field_updates, model="salesforce_score_updates")
 SYNC_YAML = Path(__file__).resolve().parents[1] / "sync.yaml"
 SCORE_FIELD = "ActOn_Lead_Score__c"
 COMPOSITE = "PATCH /services/data/vXX.X/composite/sobjects"
@@ -44,6 +47,14 @@ ACTON_MERGE = "PUT /api/1/list/{listid}"
 ACTON_DELETE = "DELETE /api/1/list/{listid}/record"
 
 # The sync models' columns and types (dbt_project/models/sync/_sync.yml).
+FIELD_UPDATE_COLUMNS = {
+    "salesforce_id": "VARCHAR",
+    "salesforce_object": "VARCHAR",
+    "email": "VARCHAR",
+    "field": "VARCHAR",
+    "old_value": "VARCHAR",
+    "new_value": "VARCHAR",
+}
 SYNC_COLUMNS: dict[str, dict[str, str]] = {
     "acton_list_upserts": {
         "list_member_id": "VARCHAR",
@@ -87,26 +98,8 @@ SYNC_COLUMNS: dict[str, dict[str, str]] = {
         "event_at": "TIMESTAMP",
     },
     "acton_optout_additions": {"email": "VARCHAR", "source_event": "VARCHAR", "event_at": "TIMESTAMP"},
-    "salesforce_bounce_updates": {
-        "salesforce_id": "VARCHAR",
-        "salesforce_object": "VARCHAR",
-        "email": "VARCHAR",
-        "bounced_reason_old": "VARCHAR",
-        "bounced_reason_new": "VARCHAR",
-        "bounced_date_old": "TIMESTAMP",
-        "bounced_date_new": "TIMESTAMP",
-    },
-    "salesforce_prospect_updates": {
-        "salesforce_id": "VARCHAR",
-        "salesforce_object": "VARCHAR",
-        "email": "VARCHAR",
-        "high_intent_field": "VARCHAR",
-        "high_intent_old": "BOOLEAN",
-        "high_intent_new": "BOOLEAN",
-        "last_engagement_field": "VARCHAR",
-        "last_engagement_old": "TIMESTAMP",
-        "last_engagement_new": "TIMESTAMP",
-    },
+    "salesforce_bounce_updates": FIELD_UPDATE_COLUMNS,
+    "salesforce_prospect_updates": FIELD_UPDATE_COLUMNS,
 }
 
 
@@ -115,10 +108,16 @@ def env(sb: Sandbox, tmp: Path) -> dict[str, str]:
     return {**sb.env, "TOKEN_CACHE_PATH": str(tmp / "tokens.json")}
 
 
-def config(**writeback: Any) -> SyncConfig:
+def config_with(**sections: dict[str, Any]) -> SyncConfig:
+    """The shipped sync.yaml with these keys of its sections changed."""
     data = yaml.safe_load(SYNC_YAML.read_text())
-    data["writeback"].update(writeback)
+    for name, values in sections.items():
+        data[name].update(values)
     return parse_sync_config(data)
+
+
+def config(**writeback: Any) -> SyncConfig:
+    return config_with(writeback=writeback)
 
 
 def set_sync_rows(conn: duckdb.DuckDBPyConnection, model: str, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -466,55 +465,121 @@ def test_a_bulk_job_that_processed_every_row_is_not_read_back_beyond_its_failure
     assert successes_per_field(wh, "salesforce") == {(i, SCORE_FIELD): 1 for i in ids}
 
 
-def test_bounces_and_prospect_fields_only_write_what_differs(
+def field_rows(obj: str, rec: Mapping[str, Any], values: Mapping[str, str]) -> list[dict[str, Any]]:
+    """One record's rows of a field-update model (salesforce_bounce_updates, salesforce_prospect_updates)."""
+    return [
+        {
+            "salesforce_id": rec["Id"],
+            "salesforce_object": obj,
+            "email": rec["Email"],
+            "field": f,
+            "new_value": v,
+        }
+        for f, v in values.items()
+    ]
+
+
+def test_bounces_send_each_records_fields_together_one_chunk_of_records_at_a_time(
     fresh_sandbox: Sandbox, wh: duckdb.DuckDBPyConnection, sf: SalesforceClient
 ) -> None:
-    lead, contact = people(sf, "Lead", 1)[0], people(sf, "Contact", 1)[0]
-    bounced = datetime(2026, 3, 4, 5, 6, 7, 890000)
+    leads = people(sf, "Lead", 2)
+    bounced = {
+        "EmailBouncedReason": "Act-On hard bounce: mailbox full",
+        "EmailBouncedDate": "2026-03-04T05:06:07.890Z",
+    }
     set_sync_rows(
-        wh,
-        "salesforce_bounce_updates",
-        [
-            {
-                "salesforce_id": lead["Id"],
-                "salesforce_object": "Lead",
-                "email": lead["Email"],
-                "bounced_reason_new": "Act-On hard bounce: mailbox full",
-                "bounced_date_new": bounced,
-            }
-        ],
+        wh, "salesforce_bounce_updates", [row for r in leads for row in field_rows("Lead", r, bounced)]
     )
+    # opt-outs that do not push to Salesforce write no bounce either, whatever the model holds
+    off = push_field_updates(
+        wh, sf, config_with(optouts={"direction": "pull"}), "run-0", "salesforce_bounce_updates"
+    )
+    assert off.rows_sent == 0 and COMPOSITE not in fresh_sandbox.stats("salesforce")["by_endpoint"]
+
+    summary = push_field_updates(wh, sf, config(), "run-1", "salesforce_bounce_updates", chunk_rows=1)
+    # a chunk is one record with both its fields: one request each, never one per field
+    assert fresh_sandbox.stats("salesforce")["by_endpoint"][COMPOSITE] == 2
+    assert (summary.rows_sent, summary.succeeded, summary.api_calls) == (4, 4, 2)
+    got = records(
+        sf,
+        f"SELECT Id, EmailBouncedReason, EmailBouncedDate FROM Lead WHERE Id IN ('{leads[0]['Id']}', "
+        f"'{leads[1]['Id']}')",
+    )
+    assert {(r["EmailBouncedReason"], r["EmailBouncedDate"]) for r in got} == {
+        ("Act-On hard bounce: mailbox full", "2026-03-04T05:06:07.890+0000")
+    }
+    assert sorted((r["record_id"], r["field"], r["new_value"], r["status"]) for r in results(wh)) == sorted(
+        (r["Id"], f, v, "success") for r in leads for f, v in bounced.items()
+    )
+
+
+def test_prospect_fields_through_bulk_and_a_field_set_to_null_is_not_sent(
+    fresh_sandbox: Sandbox, wh: duckdb.DuckDBPyConnection, sf: SalesforceClient
+) -> None:
+    high, last = "ActOn_High_Intent__c", "ActOn_Last_Engagement__c"
+    one, two = people(sf, "Contact", 2)
     set_sync_rows(
         wh,
         "salesforce_prospect_updates",
         [
-            {
-                "salesforce_id": contact["Id"],
-                "salesforce_object": "Contact",
-                "email": contact["Email"],
-                "high_intent_field": "ActOn_High_Intent__c",
-                "high_intent_old": None,
-                "high_intent_new": False,  # unchanged (null counts as unchecked): not sent
-                "last_engagement_field": "ActOn_Last_Engagement__c",
-                "last_engagement_new": bounced,
-            }
+            *field_rows("Contact", one, {high: "true", last: "2026-03-04T05:06:07.890Z"}),
+            *field_rows("Contact", two, {last: "2026-03-05T00:00:00.000Z"}),
         ],
     )
-    assert push_bounces(wh, sf, config(), "run-1").succeeded == 2
-    assert push_prospect_fields(wh, sf, config(), "run-1").succeeded == 1
-    (got,) = records(sf, f"SELECT EmailBouncedReason, EmailBouncedDate FROM Lead WHERE Id = '{lead['Id']}'")
-    assert (got["EmailBouncedReason"], got["EmailBouncedDate"]) == (
-        "Act-On hard bounce: mailbox full",
-        "2026-03-04T05:06:07.890+0000",
+    summary = push_field_updates(
+        wh, sf, config(bulk_threshold=2), "run-1", "salesforce_prospect_updates", objects=["Contact"]
     )
-    (got,) = records(
-        sf, f"SELECT ActOn_High_Intent__c, ActOn_Last_Engagement__c FROM Contact WHERE Id = '{contact['Id']}'"
+    calls = fresh_sandbox.stats("salesforce")["by_endpoint"]
+    assert calls.get(BULK_INGEST) == 1 and COMPOSITE not in calls
+    assert (summary.rows_sent, summary.succeeded) == (3, 3)
+    assert values_in_salesforce(sf, "Contact", [one["Id"], two["Id"]], high) == {
+        one["Id"]: True,
+        two["Id"]: False,
+    }
+    assert values_in_salesforce(sf, "Contact", [one["Id"], two["Id"]], last) == {
+        one["Id"]: "2026-03-04T05:06:07.890+0000",
+        two["Id"]: "2026-03-05T00:00:00.000+0000",
+    }
+
+    # high intent set to null in sync.yaml: a model built before still naming it sends only last engagement
+    set_sync_rows(
+        wh,
+        "salesforce_prospect_updates",
+        field_rows("Contact", two, {high: "true", last: "2026-03-06T00:00:00.000Z"}),
     )
-    assert got["ActOn_Last_Engagement__c"] == "2026-03-04T05:06:07.890+0000"
-    assert [r["field"] for r in results(wh, "object = 'Contact'")] == ["ActOn_Last_Engagement__c"]
+    off = config_with(sales_prospects={"high_intent_field": None})
+    summary = push_field_updates(wh, sf, off, "run-2", "salesforce_prospect_updates")
+    assert (summary.rows_sent, summary.succeeded) == (1, 1)
+    assert values_in_salesforce(sf, "Contact", [two["Id"]], high) == {two["Id"]: False}
+    assert values_in_salesforce(sf, "Contact", [two["Id"]], last) == {
+        two["Id"]: "2026-03-06T00:00:00.000+0000"
+    }
+    assert [r["field"] for r in results(wh, "run_id = 'run-2'")] == [last]
 
 
 # -- chunked reads: memory bounded by the chunk, not the model ---------------------------------------------------
+def test_key_chunks_never_split_a_records_fields(wh: duckdb.DuckDBPyConnection) -> None:
+    rows = [
+        {"salesforce_id": rid, "salesforce_object": "Lead", "field": f, "new_value": "x"}
+        for rid, fields in (("00Q3", "ab"), ("00Q1", "abc"), (None, "a"), ("00Q2", "a"))
+        for f in fields
+    ]
+    set_sync_rows(wh, "salesforce_prospect_updates", rows)
+
+    def chunks(n: int) -> list[list[tuple[str | None, str]]]:
+        return [
+            sorted(zip(c["salesforce_id"], c["field"], strict=True), key=str)
+            for c in sync_row_chunks(wh, "salesforce_prospect_updates", chunk_rows=n, key="salesforce_id")
+        ]
+
+    # two records a chunk, in Id order, each with all its rows; the row without an Id is in the last, not lost
+    assert chunks(2) == [
+        [("00Q1", "a"), ("00Q1", "b"), ("00Q1", "c"), ("00Q2", "a")],
+        [("00Q3", "a"), ("00Q3", "b"), (None, "a")],
+    ]
+    assert [len(c) for c in chunks(1)] == [3, 1, 2, 1] and [len(c) for c in chunks(10)] == [7]
+
+
 def successes_per_field(conn: duckdb.DuckDBPyConnection, system: str) -> dict[tuple[str, str], int]:
     rows = conn.execute(
         "SELECT record_id, field, count(*) FROM sync_state.writeback_results "

@@ -1,8 +1,9 @@
-"""Field writes to Salesforce: one generic "update these (object, id, field → value) rows", and the pushes
-built on it (scores, sales-prospect fields, hard bounces; opt-outs live in ``writeback.optouts``).
+"""Field writes to Salesforce: one generic "update these (object, id, field → value) rows", and the one push
+built on it that sends a field-update model (scores, sales-prospect fields, hard bounces: one row per record and
+field; opt-outs, with their guarded un-ticks and consent ledger, live in ``writeback.optouts``).
 
-A push reads its sync model in chunks (``CHUNK_ROWS`` rows) and sends and records each chunk before reading the
-next, so its memory does not grow with the model. Of a chunk, an object's writes below the configured bulk
+A push reads its sync model in chunks (``CHUNK_ROWS`` records) and sends and records each chunk before reading
+the next, so its memory does not grow with the model. Of a chunk, an object's writes below the configured bulk
 threshold go through sObject Collections (200 per call, allOrNone false), at or above it through one Bulk API 2.0
 update job. Every row's outcome is appended to ``sync_state.writeback_results``. A transient row error (a
 locked row) is retried within the run with backoff; a permanent one is recorded and left alone — the row is
@@ -14,7 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import time
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -235,121 +236,52 @@ def write_fields(
     return result
 
 
-# -- the pushes ---------------------------------------------------------------------------------------------
-def _differs(old: Any, new: Any) -> bool:
-    return as_text(old) != as_text(new)
+# -- the push of a field-update model ---------------------------------------------------------------------------
+def _written_fields(config: SyncConfig, model: str) -> list[str]:
+    """The fields ``sync.<model>`` may set under ``config``. The model computed its rows under the config of its
+    build: a field this config does not write (hard bounces when opt-outs do not push, a prospect field set to
+    null) is never sent, whatever a model built earlier holds."""
+    pushes_optouts = config.optouts.direction in ("push", "both")
+    fields = {
+        "salesforce_score_updates": [config.scores.salesforce_field],
+        "salesforce_bounce_updates": [BOUNCED_REASON, BOUNCED_DATE] if pushes_optouts else [],
+        "salesforce_prospect_updates": config.sales_prospects.written_fields(),
+    }
+    if model not in fields:
+        raise ValueError(
+            f"sync.{model} is not a Salesforce field-update model; fix: name one of {sorted(fields)}"
+        )
+    return fields[model]
 
 
-def score_writes(rows: Iterable[Mapping[str, Any]]) -> list[FieldWrite]:
-    return [
-        FieldWrite(r["salesforce_object"], r["salesforce_id"], r["field"], r["new_value"], r["old_value"])
-        for r in rows
-    ]
-
-
-def prospect_field_writes(rows: Iterable[Mapping[str, Any]]) -> list[FieldWrite]:
-    """Only the fields that differ: a row of the model is a record where at least one of the two does."""
-    out = []
-    for r in rows:
-        obj, rid = r["salesforce_object"], r["salesforce_id"]
-        if bool(r["high_intent_old"]) != bool(r["high_intent_new"]):
-            out.append(
-                FieldWrite(obj, rid, r["high_intent_field"], r["high_intent_new"], r["high_intent_old"])
-            )
-        if _differs(r["last_engagement_old"], r["last_engagement_new"]):
-            out.append(
-                FieldWrite(
-                    obj, rid, r["last_engagement_field"], r["last_engagement_new"], r["last_engagement_old"]
-                )
-            )
-    return out
-
-
-def bounce_writes(rows: Iterable[Mapping[str, Any]]) -> list[FieldWrite]:
-    out = []
-    for r in rows:
-        obj, rid = r["salesforce_object"], r["salesforce_id"]
-        if _differs(r["bounced_reason_old"], r["bounced_reason_new"]):
-            out.append(FieldWrite(obj, rid, BOUNCED_REASON, r["bounced_reason_new"], r["bounced_reason_old"]))
-        if _differs(r["bounced_date_old"], r["bounced_date_new"]):
-            out.append(FieldWrite(obj, rid, BOUNCED_DATE, r["bounced_date_new"], r["bounced_date_old"]))
-    return out
-
-
-def push_model(
+def push_field_updates(
     conn: duckdb.DuckDBPyConnection,
     client: SalesforceClient,
     config: SyncConfig,
     run_id: str,
     model: str,
-    to_writes: Callable[[list[dict[str, Any]]], list[FieldWrite]],
-    chunk_rows: int = CHUNK_ROWS,
+    *,
     objects: Collection[str] | None = None,
+    chunk_rows: int = CHUNK_ROWS,
 ) -> WritebackSummary:
-    """Send what ``sync.<model>`` holds for ``objects`` (default all), turned into field writes by ``to_writes``,
-    one chunk of rows after the other (each sent and recorded before the next is read). A record's fields are in
-    one row of the model (its key is the record), so a record never spans two chunks."""
+    """Send what ``sync.<model>`` (one row per record and field: salesforce_id, salesforce_object, field,
+    old_value, new_value) holds for ``objects`` (default all): each record's fields together, in one record of
+    the request. Chunks of ``chunk_rows`` records, each sent and recorded before the next is read, so a record's
+    fields never span two chunks."""
     settings = WriteSettings.from_config(config)
     summary = WritebackSummary(dry_run=settings.dry_run)
-    where, params = (
-        ("true", []) if objects is None else ("list_contains(?, salesforce_object)", [list(objects)])
-    )
-    for chunk in sync_row_chunks(conn, model, where=where, params=params, chunk_rows=chunk_rows):
-        summary += write_fields(
-            conn, client, to_writes(chunk.to_dicts()), run_id=run_id, settings=settings
-        ).summary
+    fields = _written_fields(config, model)
+    if not fields:
+        return summary
+    where, params = "list_contains(?, field)", [fields]
+    if objects is not None:
+        where, params = f"{where} AND list_contains(?, salesforce_object)", [*params, list(objects)]
+    for chunk in sync_row_chunks(
+        conn, model, where=where, params=params, chunk_rows=chunk_rows, key="salesforce_id"
+    ):
+        writes = [
+            FieldWrite(r["salesforce_object"], r["salesforce_id"], r["field"], r["new_value"], r["old_value"])
+            for r in chunk.iter_rows(named=True)
+        ]
+        summary += write_fields(conn, client, writes, run_id=run_id, settings=settings).summary
     return summary
-
-
-def push_scores(
-    conn: duckdb.DuckDBPyConnection,
-    client: SalesforceClient,
-    config: SyncConfig,
-    run_id: str,
-    *,
-    objects: Collection[str] | None = None,
-    chunk_rows: int = CHUNK_ROWS,
-) -> WritebackSummary:
-    """The behavioural score to the score field of every Lead and Contact whose value differs."""
-    return push_model(
-        conn, client, config, run_id, "salesforce_score_updates", score_writes, chunk_rows, objects
-    )
-
-
-def push_prospect_fields(
-    conn: duckdb.DuckDBPyConnection,
-    client: SalesforceClient,
-    config: SyncConfig,
-    run_id: str,
-    *,
-    objects: Collection[str] | None = None,
-    chunk_rows: int = CHUNK_ROWS,
-) -> WritebackSummary:
-    """High intent and last engagement, the two fields sales see on Leads and Contacts."""
-    return push_model(
-        conn,
-        client,
-        config,
-        run_id,
-        "salesforce_prospect_updates",
-        prospect_field_writes,
-        chunk_rows,
-        objects,
-    )
-
-
-def push_bounces(
-    conn: duckdb.DuckDBPyConnection,
-    client: SalesforceClient,
-    config: SyncConfig,
-    run_id: str,
-    *,
-    objects: Collection[str] | None = None,
-    chunk_rows: int = CHUNK_ROWS,
-) -> WritebackSummary:
-    """Act-On hard bounces to EmailBouncedReason / EmailBouncedDate (only when opt-outs push to Salesforce)."""
-    if config.optouts.direction not in ("push", "both"):
-        return WritebackSummary(dry_run=config.writeback.dry_run)
-    return push_model(
-        conn, client, config, run_id, "salesforce_bounce_updates", bounce_writes, chunk_rows, objects
-    )

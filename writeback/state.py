@@ -127,8 +127,11 @@ def sync_row_chunks(
     where: str = "true",
     params: Sequence[Any] = (),
     chunk_rows: int = CHUNK_ROWS,
+    key: str | None = None,
 ) -> Iterator[pl.DataFrame]:
-    """The rows of ``sync.<model>`` matching ``where``, ``chunk_rows`` at a time in table order, each chunk a frame.
+    """The rows of ``sync.<model>`` matching ``where``, ``chunk_rows`` at a time in table order, each chunk a frame;
+    with ``key``, the rows of ``chunk_rows`` key values at a time, chunk after chunk in key order, so rows sharing
+    a key are never split between chunks.
 
     Whether the model exists is checked at the call, so a missing model fails before anything is sent; the rows
     are read only as the chunks are taken."""
@@ -141,6 +144,8 @@ def sync_row_chunks(
             f"{SYNC_SCHEMA}.{model} does not exist in the warehouse; fix: run the dbt build "
             f"(`dbt build --select {model}+` or materialise the sync assets) before the write-back"
         )
+    if key is not None:
+        return _key_chunks(conn, model, where, params, chunk_rows, key)
     return _chunks(conn, model, where, params, chunk_rows)
 
 
@@ -159,6 +164,35 @@ def _chunks(
             yield frame.drop("rowid")
         if frame.height < chunk_rows:
             return
+
+
+def _key_chunks(
+    conn: duckdb.DuckDBPyConnection, model: str, where: str, params: Sequence[Any], chunk_rows: int, key: str
+) -> Iterator[pl.DataFrame]:
+    # The key values that end each chunk, found in one sort; each chunk is then a plain scan for the keys after the
+    # previous end up to its own. (Sorting the rows of every chunk by key instead cost three times the CPU of the
+    # rowid chunks at 1.3M rows; this costs about the same.) As in _chunks, a query of its own per chunk.
+    table = f"{SYNC_SCHEMA}.{model}"
+    found = conn.execute(
+        f"SELECT {key} FROM (SELECT DISTINCT {key} FROM {table} WHERE ({where}) AND {key} IS NOT NULL) "
+        f"QUALIFY row_number() OVER (ORDER BY {key}) % ? = 0 ORDER BY {key}",
+        [*params, chunk_rows],
+    ).fetchall()
+    ends = [end for (end,) in found]
+    for after, upto in zip([None, *ends], [*ends, None], strict=True):
+        bounds, args = ["true"], []
+        if after is not None:
+            # a row with a null key (the models' tests forbid it) goes in the last chunk, not nowhere
+            bounds.append(f"({key} > ? OR {key} IS NULL)" if upto is None else f"{key} > ?")
+            args.append(after)
+        if upto is not None:
+            bounds.append(f"{key} <= ?")
+            args.append(upto)
+        frame = conn.execute(
+            f"SELECT * FROM {table} WHERE ({where}) AND {' AND '.join(bounds)}", [*params, *args]
+        ).pl()
+        if frame.height:
+            yield frame
 
 
 def already_succeeded(

@@ -5,6 +5,16 @@
     cfg__{{ modules.re.sub('([a-z0-9])([A-Z])', '\\1_\\2', api_name) | lower }}
 {%- endmacro %}
 
+{#- A configured field's value as `type` (of `relation` when given); null when sync.yaml sets the field to null,
+    which the staging models then do not read, so the org need not have it. -#}
+{% macro cfg_value(api_name, type, relation=none) -%}
+    {%- if api_name is none -%}
+        cast(null as {{ type }})
+    {%- else -%}
+        cast({{ relation ~ '.' if relation }}{{ cfg_column(api_name) }} as {{ type }})
+    {%- endif -%}
+{%- endmacro %}
+
 {% macro configured_salesforce_columns(table) -%}
     {%- for api_name in var('salesforce_configured_fields')[table] %}
     , {{ adapter.quote(api_name) }} as {{ cfg_column(api_name) }}

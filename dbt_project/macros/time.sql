@@ -33,3 +33,17 @@
 {% macro duckdb__json_text(column, key) -%}
     json_extract_string({{ column }}, '$."{{ key }}"')
 {%- endmacro %}
+
+{#- A timestamp as text in the form the Salesforce write-back sends and records (writeback/state.py as_text):
+    ISO 8601 UTC with milliseconds and Z, e.g. 2024-03-20T09:00:00.000Z. -#}
+{% macro salesforce_datetime_text(ts) -%}
+    {{ return(adapter.dispatch('salesforce_datetime_text')(ts)) }}
+{%- endmacro %}
+
+{% macro default__salesforce_datetime_text(ts) -%}
+    to_char({{ ts }}, 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+{%- endmacro %}
+
+{% macro duckdb__salesforce_datetime_text(ts) -%}
+    strftime({{ ts }}, '%Y-%m-%dT%H:%M:%S.%gZ')
+{%- endmacro %}

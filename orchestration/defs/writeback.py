@@ -4,7 +4,7 @@ the Lead Score maintenance) runs before the Salesforce score push. The opt-out s
 Salesforce field push: its un-tick guard takes a record last modified by the integration user since the extract
 for our own write, which a push in between would make true of a record a person had just changed."""
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from typing import get_args
 
 import dagster as dg
@@ -23,7 +23,7 @@ from orchestration.defs.resources import (
 )
 from writeback.acton_lists import sync_acton_lists
 from writeback.optouts import sync_optouts
-from writeback.salesforce_fields import push_bounces, push_prospect_fields, push_scores
+from writeback.salesforce_fields import push_field_updates
 from writeback.state import WritebackSummary
 
 GROUP = "writeback"
@@ -154,9 +154,7 @@ def optout_sync(
     return summary_result(context, summary)
 
 
-def _field_push(
-    name: str, model: str, push: Callable[..., WritebackSummary], description: str, after: Sequence[str] = ()
-) -> dg.AssetsDefinition:
+def _field_push(name: str, model: str, description: str, after: Sequence[str] = ()) -> dg.AssetsDefinition:
     """A Salesforce field write-back: what its sync model computed, to every Lead and Contact concerned."""
 
     @dg.asset(
@@ -178,7 +176,8 @@ def _field_push(
         sync, client = checked(salesforce, sync_config)
         objects = known(config.objects, get_args(SalesforceObject), "objects")
         with warehouse.connect() as conn:
-            return summary_result(context, push(conn, client, sync, context.run.run_id, objects=objects))
+            summary = push_field_updates(conn, client, sync, context.run.run_id, model, objects=objects)
+        return summary_result(context, summary)
 
     return field_push
 
@@ -186,7 +185,6 @@ def _field_push(
 salesforce_score_push = _field_push(
     "salesforce_score_push",
     "salesforce_score_updates",
-    push_scores,
     "The behavioural score on the score field of every Lead and Contact whose value differs; after the list "
     "maintenance, so Salesforce and the lists show the same score.",
     after=["acton_list_sync", "optout_sync"],
@@ -194,15 +192,14 @@ salesforce_score_push = _field_push(
 salesforce_bounce_push = _field_push(
     "salesforce_bounce_push",
     "salesforce_bounce_updates",
-    push_bounces,
     "Act-On hard bounces on EmailBouncedReason / EmailBouncedDate (a bounce is not an opt-out).",
     after=["optout_sync"],
 )
 salesforce_prospect_fields_push = _field_push(
     "salesforce_prospect_fields_push",
     "salesforce_prospect_updates",
-    push_prospect_fields,
-    "The sales-prospect fields sales see on Leads and Contacts: high intent and last engagement.",
+    "The sales-prospect fields sales see on Leads and Contacts: high intent and last engagement (each unless "
+    "sync.yaml sets it to null).",
     after=["optout_sync"],
 )
 

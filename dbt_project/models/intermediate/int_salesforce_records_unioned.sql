@@ -23,9 +23,8 @@ with leads as (
         email_bounced_reason,
         email_bounced_date,
         cast({{ cfg_column(var('salesforce_score_field')) }} as {{ type_double() }}) as score_field_value,
-        cast({{ cfg_column(var('high_intent_field')) }} as {{ dbt.type_boolean() }}) as high_intent_field_value,
-        cast({{ cfg_column(var('last_engagement_field')) }} as {{ dbt.type_timestamp() }})
-            as last_engagement_field_value,
+        {{ cfg_value(var('high_intent_field'), dbt.type_boolean()) }} as high_intent_field_value,
+        {{ cfg_value(var('last_engagement_field'), dbt.type_timestamp()) }} as last_engagement_field_value,
         created_at,
         last_modified_at,
         last_modified_by_id
@@ -54,9 +53,8 @@ contacts as (
         c.email_bounced_reason,
         c.email_bounced_date,
         cast(c.{{ cfg_column(var('salesforce_score_field')) }} as {{ type_double() }}) as score_field_value,
-        cast(c.{{ cfg_column(var('high_intent_field')) }} as {{ dbt.type_boolean() }}) as high_intent_field_value,
-        cast(c.{{ cfg_column(var('last_engagement_field')) }} as {{ dbt.type_timestamp() }})
-            as last_engagement_field_value,
+        {{ cfg_value(var('high_intent_field'), dbt.type_boolean(), 'c') }} as high_intent_field_value,
+        {{ cfg_value(var('last_engagement_field'), dbt.type_timestamp(), 'c') }} as last_engagement_field_value,
         c.created_at,
         c.last_modified_at,
         c.last_modified_by_id
