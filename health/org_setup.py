@@ -44,6 +44,7 @@ _OBJECTS = {
     "account": "Account",
     "user": "User",
     "opportunity": "Opportunity",
+    "campaign": "Campaign",
 }
 
 

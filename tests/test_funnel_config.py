@@ -293,7 +293,9 @@ def test_charts_follow_the_period(
     assert ticks == [f"2024-W{n:02d}" for n in range(1, 29, 2)]
 
 
-def test_preflight_and_schema_contract_check_the_campaign_cost_fields(sandbox: Sandbox, tmp_path: Path) -> None:
+def test_preflight_and_schema_contract_check_the_campaign_cost_fields(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
     client = SalesforceClient.from_env({**sandbox.env, "TOKEN_CACHE_PATH": str(tmp_path / "tokens.json")})
     try:
         assert (
