@@ -6,7 +6,8 @@ EMAIL), one per chunk of ``CHUNK_ROWS`` rows — its Lead Score column carrying 
 the list-maintenance step — and loses the records of ``sync.acton_list_removals``. Each chunk is sent and
 recorded before the next is read, so memory does not grow with the model. A list with direction ``push`` is
 not re-imported and one with ``off`` is left alone. Per-row outcomes go to ``sync_state.writeback_results``;
-rows Act-On rejected also go to ``sync_state.rejects`` with Act-On's reason.
+rows Act-On rejected also go to ``sync_state.rejects`` with Act-On's reason, and are not sent again until their
+values change. A list that already exists under the configured name is adopted only with every heading.
 """
 
 from __future__ import annotations
