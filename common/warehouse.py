@@ -72,6 +72,8 @@ SYNC_STATE_TABLES: dict[str, dict[str, str]] = {
         "record_id": "VARCHAR",
         "email": "VARCHAR",
         "reason": "VARCHAR",
+        # what was sent (a list row's values as JSON, an opt-out's consent event): not sent again unchanged
+        "sent_value": "VARCHAR",
         "rejected_at": "TIMESTAMP",
     },
     # whole reads of Act-On's opt-out list that would infer more opt-ins than optouts.max_inferred_optins

@@ -122,7 +122,7 @@ def check_records_missing_in_acton(conn: duckdb.DuckDBPyConnection, config: Sync
         if any(m["last_write"] == "failed" for m in missing):
             fixes.append(
                 "fix the rejected rows (reason in sync_state.rejects / `make trace Q=<email>`); "
-                "they are sent again on the next run"
+                "a row is sent again once its data changes"
             )
         if causes.get("not imported yet"):
             fixes.append("run the sync job (or check that its schedule is on and its last run succeeded)")

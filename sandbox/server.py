@@ -14,6 +14,7 @@ import uvicorn
 from sandbox.acton.app import create_app as create_acton_app
 from sandbox.admin.control import Control
 from sandbox.admin.mutate import apply_ops
+from sandbox.headers import canonical_headers
 from sandbox.salesforce import access
 from sandbox.salesforce.app import create_app as create_salesforce_app
 from sandbox.store import Store
@@ -96,7 +97,12 @@ def serve(
     servers = {
         system: uvicorn.Server(
             uvicorn.Config(
-                control.middleware(system, app, control.admin_app(system)),
+                canonical_headers(control.middleware(system, app, control.admin_app(system))),
+                # h11 writes header names as the app spells them (httptools lowercases them); the middleware
+                # sends Date in its canonical casing instead of uvicorn's lowercase date and server
+                http="h11",
+                date_header=False,
+                server_header=False,
                 ssl_certfile=str(cert_path),
                 ssl_keyfile=str(key_path),
                 log_level="warning",

@@ -553,7 +553,8 @@ def test_optout_lists_page_and_uploads_opt_out_and_in(acton: ActOn) -> None:
         "message": "2 invalid or empty records rejected. 2 valid records processed.",
     }
     assert (
-        acton.call("GET", body["rejectedRecordsUrl"].replace(acton.base, "")).text.strip() == "not-an-email"
+        acton.call("GET", body["rejectedRecordsUrl"].replace(acton.base, "")).text.strip()
+        == "not-an-email,Invalid email address"
     )
     recent = page_all(acton, f"/api/1/list/optout?createdafter={mark}")
     assert sorted(r["email"] for r in recent) == ["NEW.two@Example.com", "new.optout@example.com"]

@@ -6,13 +6,12 @@ EMAIL), one per chunk of ``CHUNK_ROWS`` rows — its Lead Score column carrying 
 the list-maintenance step — and loses the records of ``sync.acton_list_removals``. Each chunk is sent and
 recorded before the next is read, so memory does not grow with the model. A list with direction ``push`` is
 not re-imported and one with ``off`` is left alone. Per-row outcomes go to ``sync_state.writeback_results``;
-rows Act-On rejected also go to ``sync_state.rejects`` with Act-On's reason.
+rows Act-On rejected also go to ``sync_state.rejects`` with Act-On's reason, and are not sent again until their
+values change. A list that already exists under the configured name is adopted only with every heading.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -24,6 +23,7 @@ from common.warehouse import LIST_MEMBER_FIELD, LIST_REMOVE_FIELD
 from ingest.clients.acton_client import DELETE_BATCH, ActOnClient
 from ingest.clients.answers import UnexpectedAnswer, agree, required, rows, whole_number
 from ingest.clients.errors import ApiError
+from writeback.acton_rejects import refused_rows
 from writeback.emails import normalise_email
 from writeback.state import (
     CHUNK_ROWS,
@@ -35,6 +35,7 @@ from writeback.state import (
     record_rejects,
     record_result_frame,
     record_results,
+    rejected_as_sent,
     sync_row_chunks,
 )
 
@@ -54,6 +55,10 @@ MEMBER_COLUMNS = {
 COLUMN_TYPES = {"Email": "EMAIL", "First Name": "FIRSTNAME", "Last Name": "LASTNAME", "Company": "COMPANY"}
 # The column of a chunk's rows holding their key in the list: the normalised email, or the record id.
 KEY = "_key"
+# Where a finished job names its rejected-records file. Act-On says the status answer names it when rows failed
+# (GET /api/1/list/rejectedUploadRecords) but documents no key: this is the sandbox's, and the documented
+# counts decide whether the file is needed.
+REJECTED_FILE_KEY = "rejectedRecordsFileName"
 
 
 def list_headings(lst: ListConfig) -> list[str]:
@@ -85,6 +90,28 @@ def existing_lists(client: ActOnClient) -> dict[str, str]:
     return found
 
 
+class ListHeadingsMissing(ValueError):
+    """A list of the configured name exists in Act-On without every heading the mapping writes."""
+
+
+def check_adoptable(client: ActOnClient, config: SyncConfig, lst: ListConfig, list_id: str) -> None:
+    """An existing list of ``lst``'s name is adopted only if it has every heading the mapping writes (compared
+    as the extract reads them, case-insensitively): records merged into another list of the name would land in
+    columns the sync never reads back."""
+    call = f"GET /api/1/list/{list_id}"
+    page = client.json("GET", f"/api/1/list/{list_id}", params={"count": 1, "offset": 0})
+    have = {str(h).strip().lower() for h in rows(page, SYSTEM, call, "headers")}
+    missing = [h for h in list_headings(lst) if h.lower() not in have]
+    if missing:
+        key = f"lists[{config.lists.index(lst)}]"
+        raise ListHeadingsMissing(
+            f"the Act-On list {lst.name!r} ({list_id}) already exists without the headings {missing} that "
+            f"sync.yaml's {key}.fields maps (with {SALESFORCE_ID_HEADING!r}, which the sync links records "
+            f"by); fix: add those columns to the list in Act-On, or set {key}.name to a list that does not "
+            "exist yet, which the sync creates with every heading"
+        )
+
+
 def create_list(client: ActOnClient, lst: ListConfig) -> str:
     """An empty list with typed column headings (Act-On requires the EMAIL column to be typed)."""
     return client.create_list(lst.name, upload_specs(list_headings(lst)))
@@ -107,26 +134,6 @@ def _member_csv(texts: pl.DataFrame) -> bytes:
     return texts.write_csv(line_terminator="\r\n", null_value="").encode()
 
 
-def _rejected_rows(client: ActOnClient, details: Mapping[str, Any], email_index: int) -> dict[str, str]:
-    """Normalised email -> Act-On's reason, from the job's rejected-records file (the row plus a reason), which
-    the job names only when it rejected rows. A rejected row without its email cannot be told apart from the
-    rows that went in, so it stops the sync rather than leave its member counted as a success."""
-    filename = details.get("rejectedRecordsFileName")
-    if not filename:
-        return {}
-    data = client.rejected_records(str(filename)).decode("utf-8", "replace")
-    rejected = {}
-    for n, row in enumerate(csv.reader(io.StringIO(data)), 1):
-        if len(row) <= email_index + 1:  # the row's values up to the email, and the reason after them
-            if not row:
-                continue
-            raise UnexpectedAnswer(
-                SYSTEM, "GET /api/1/list/rejectedUploadRecords", f"row {n} has no email and reason: {row}"
-            )
-        rejected[normalise_email(row[email_index])] = row[-1]
-    return rejected
-
-
 def _upload_failed(
     conn: duckdb.DuckDBPyConnection,
     run_id: str,
@@ -139,6 +146,11 @@ def _upload_failed(
     summary.failed = members.height
     record_result_frame(conn, run_id, _member_results(lst, members, texts, "failed", "JOB_FAILED", message))
     return summary
+
+
+def _sent_values(texts: pl.DataFrame) -> pl.Expr:
+    """Each row as sent, as one JSON text: the results' new value, and a reject's ``sent_value``."""
+    return pl.struct(texts.columns).struct.json_encode()
 
 
 def _member_results(
@@ -154,9 +166,7 @@ def _member_results(
     def text(value: str | pl.Expr | None) -> pl.Expr:
         return value if isinstance(value, pl.Expr) else pl.lit(value, pl.String)
 
-    return pl.concat(
-        [members, texts.select(sent=pl.struct(texts.columns).struct.json_encode())], how="horizontal"
-    ).select(
+    return pl.concat([members, texts.select(sent=_sent_values(texts))], how="horizontal").select(
         system=pl.lit(SYSTEM),
         object=pl.lit(lst.name),
         record_id=pl.col(KEY),
@@ -181,10 +191,17 @@ def upsert_members(
     """One merge upload (UPSERT on EMAIL) of a chunk of the list's members (keyed, as ``_unsent`` returns them),
     polled to its outcome."""
     headings = list_headings(lst)
-    summary = WritebackSummary(rows_sent=members.height, dry_run=dry_run)
+    if members.is_empty():
+        return WritebackSummary(dry_run=dry_run)
+    texts = member_texts(headings, members)
+    # a row Act-On rejected before exactly as it is now would be rejected again: held until its data changes
+    members = members.with_columns(_sent=texts.select(sent=_sent_values(texts))["sent"])
+    held = rejected_as_sent(conn, SYSTEM, lst.name, dict(zip(members[KEY], members["_sent"], strict=True)))
+    sending = ~members[KEY].is_in(list(held))
+    members, texts = members.filter(sending), texts.filter(sending)
+    summary = WritebackSummary(rows_sent=members.height, skipped=len(held), dry_run=dry_run)
     if members.is_empty():
         return summary
-    texts = member_texts(headings, members)
     if dry_run:
         record_result_frame(conn, run_id, _member_results(lst, members, texts, "dry_run"))
         return summary
@@ -205,7 +222,24 @@ def upsert_members(
     details = required(status, SYSTEM, call, "details", dict)
     appended = whole_number(details, SYSTEM, call, "appendCount")
     updated = whole_number(details, SYSTEM, call, "updateCount")
-    rejected = _rejected_rows(client, details, headings.index("Email"))
+    refused = whole_number(details, SYSTEM, call, "failedCount") + whole_number(
+        details, SYSTEM, call, "rejectedCount"
+    )
+    rejected = refused_rows(
+        client,
+        call,
+        refused,
+        details.get(REJECTED_FILE_KEY),
+        headings.index("Email"),
+        set(members[KEY]),
+    )
+    agree(
+        SYSTEM,
+        call,
+        "rows appended, updated, failed and rejected",
+        appended + updated + refused,
+        members.height,
+    )
     members = members.with_columns(
         reason=pl.col(KEY).replace_strict(rejected, default=None, return_dtype=pl.String)
     )
@@ -219,7 +253,7 @@ def upsert_members(
         message=pl.col("reason"),
     )
     rejects = [
-        Reject(SYSTEM, lst.name, m["salesforce_id"], m["email"], m["reason"])
+        Reject(SYSTEM, lst.name, m["salesforce_id"], m["email"], m["reason"], m["_sent"])
         for m in members.filter(pl.col("reason").is_not_null()).iter_rows(named=True)
     ]
     summary.rejected = len(rejects)
@@ -339,6 +373,9 @@ def sync_acton_lists(
     removals = {lst.name: chunks("acton_list_removals", lst) for lst in lists}
     calls_before = client.calls
     ids = existing_lists(client)
+    for lst in lists:  # every list judged before anything is sent to any
+        if lst.name in ids:
+            check_adoptable(client, config, lst, ids[lst.name])
     for lst in lists:
         if lst.name not in ids and not dry_run:
             ids[lst.name] = create_list(client, lst)

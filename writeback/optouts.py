@@ -15,8 +15,6 @@ whose box is no longer checked, or which is gone) is left for the next run to de
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -35,6 +33,7 @@ from ingest.clients.acton_client import ActOnClient, survives_csv
 from ingest.clients.errors import ApiError
 from ingest.clients.salesforce_client import SalesforceClient
 from ingest.clients.salesforce_soql import quote
+from writeback.acton_rejects import refused_rows
 from writeback.emails import NORMALISED_EMAIL_SQL, is_valid_email, normalise_email
 from writeback.salesforce_fields import SYSTEM as SALESFORCE
 from writeback.salesforce_fields import FieldWrite, WriteSettings, write_fields
@@ -46,11 +45,14 @@ from writeback.state import (
     ResultRow,
     WritebackSummary,
     already_succeeded,
+    as_text,
     ledgered_emails,
     record_accepted,
     record_intents,
+    record_not_applied,
     record_rejects,
     record_results,
+    rejected_as_sent,
     settle_open_intents,
     sync_row_chunks,
 )
@@ -295,36 +297,34 @@ def push_salesforce_optouts(
 
 
 # -- Act-On -------------------------------------------------------------------------------------------------------
-def _rejected_emails(client: ActOnClient, response: dict[str, Any]) -> set[str]:
-    """The emails of an opt-out upload that Act-On rejected (its rejected-records file, first column)."""
-    if not int(response.get("rejectedRecords") or 0):
-        return set()
-    url = str(response.get("rejectedRecordsUrl") or "")
-    filename = (parse_qs(urlparse(url).query).get("filename") or [""])[0]
-    data = client.rejected_records(filename).decode("utf-8", "replace")
-    return {normalise_email(row[0]) for row in csv.reader(io.StringIO(data)) if row}
-
-
 def _upload_optouts(
     client: ActOnClient, emails: Sequence[str]
-) -> tuple[set[str], dict[str, tuple[str, str]]]:
-    """(accepted emails, {email: (error code, message)} for the rest)."""
+) -> tuple[set[str], dict[str, str], dict[str, tuple[str, str]]]:
+    """(accepted emails, {email: Act-On's reason} for those it refused, {email: (error code, message)} for those
+    whose call failed)."""
     accepted: set[str] = set()
+    refused: dict[str, str] = {}
     failed: dict[str, tuple[str, str]] = {}
+    call = "PUT /api/1/list/optout"
     for start in range(0, len(emails), UPLOAD_BATCH):
         batch = emails[start : start + UPLOAD_BATCH]
         try:
             response = client.opt_out(batch)
-            rejected = _rejected_emails(client, response)
         except ApiError as e:
             failed.update({email: (e.code or f"HTTP_{e.status}", e.message) for email in batch})
             continue
-        for email in batch:
-            if email in rejected:
-                failed[email] = ("REJECTED", "Act-On rejected the email")
-            else:
-                accepted.add(email)
-    return accepted, failed
+        count = answers.whole_number(response, ACTON, call, "rejectedRecords")
+        url = str(response.get("rejectedRecordsUrl") or "")
+        filename = (parse_qs(urlparse(url).query).get("filename") or [""])[0]
+        batch_refused = refused_rows(client, call, count, filename, 0, set(batch))
+        refused.update(batch_refused)
+        accepted.update(e for e in batch if e not in batch_refused)
+    return accepted, refused, failed
+
+
+def _sent_value(row: Mapping[str, Any]) -> str:
+    """An opt-out as sent, for its reject: the consent event it carries (a newer one is sent again)."""
+    return f"{row['source_event']} at {as_text(row['event_at'])}"
 
 
 def push_acton_optouts(
@@ -370,7 +370,12 @@ def _push_acton_chunk(
             invalid.append(Reject(ACTON, OPTOUT_LIST, None, r["email"], reason))
         elif email not in already:
             events.setdefault(email, r)
-    summary = WritebackSummary(rows_sent=len(events), rejected=len(invalid), dry_run=dry_run)
+    # an email Act-On refused for the consent event it still rests on would be refused again: held until it changes
+    held = rejected_as_sent(conn, ACTON, OPTOUT_LIST, {e: _sent_value(r) for e, r in events.items()})
+    events = {e: r for e, r in events.items() if e not in held}
+    summary = WritebackSummary(
+        rows_sent=len(events), rejected=len(invalid), skipped=len(held), dry_run=dry_run
+    )
     record_rejects(conn, run_id, invalid)
 
     def result(email: str, status: str, error: tuple[str, str] | None = None) -> ResultRow:
@@ -387,14 +392,25 @@ def _push_acton_chunk(
         for e, r in events.items()
     }
     record_intents(conn, run_id, intents.values())
-    accepted, failed = _upload_optouts(client, list(events))
+    accepted, refused, failed = _upload_optouts(client, list(events))
     summary.succeeded, summary.failed = len(accepted), len(failed)
+    summary.rejected += len(refused)
     record_results(
         conn,
         run_id,
         [result(e, "success") for e in events if e in accepted]
         + [result(e, "failed", error) for e, error in failed.items()],
     )
+    record_rejects(
+        conn,
+        run_id,
+        [
+            Reject(ACTON, OPTOUT_LIST, None, events[e]["email"], reason, _sent_value(events[e]))
+            for e, reason in refused.items()
+        ],
+    )
+    # Act-On said which it refused: those intents are settled now, with no ledger row
+    record_not_applied(conn, [intents[e] for e in refused])
     settled = [intents[e] for e in events if e in accepted]
     record_accepted(conn, run_id, settled, _new_ledger_entries(settled, already))
     return summary

@@ -5,7 +5,7 @@ rejects)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from dataclasses import field as dataclass_field
 from datetime import date, datetime
@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from common.dbt_manifest import SYNC_SCHEMA
 from common.warehouse import registered, transaction, utc_now
+from writeback.emails import NORMALISED_EMAIL_SQL
 
 RESULT_COLUMNS = (
     "run_id", "system", "object", "record_id", "field", "old_value", "new_value", "status", "error_code",
@@ -44,7 +45,8 @@ class WritebackSummary:
     appended: int = 0  # Act-On list uploads: the job's own append / update counts
     updated: int = 0
     removed: int = 0  # Act-On list records sent for removal (bulk deletes, 100 a call)
-    skipped: int = 0  # rows held back this run on what the target holds now (guarded un-ticks)
+    # rows held back this run: guarded un-ticks, and rows the target rejected before exactly as they are now
+    skipped: int = 0
     api_calls: int = 0
     dry_run: bool = False
 
@@ -102,6 +104,8 @@ class Reject:
     record_id: str | None
     email: str | None
     reason: str
+    # what was sent, as text (``sent_values``): the same row is not sent again until this changes
+    sent_value: str | None = None
 
 
 def as_text(value: Any) -> str | None:
@@ -319,13 +323,8 @@ def record_accepted(
     if not accepted:
         return
     now = utc_now()
-    ids = pa.table({"intent_id": pa.array([i.intent_id for i in accepted], pa.string())})
-    with registered(conn, ids) as settled, transaction(conn):
-        conn.execute(
-            "UPDATE sync_state.consent_intents SET outcome = 'accepted', settled_at = ? "
-            f"WHERE intent_id IN (SELECT intent_id FROM {settled})",
-            [now],
-        )
+    with transaction(conn):
+        _settle(conn, accepted, "accepted", now)
         if ledger:
             rows = [
                 [
@@ -341,6 +340,25 @@ def record_accepted(
                 for e in ledger
             ]
             _insert_frame(conn, "sync_state.consent_ledger", _rows_frame(LEDGER_COLUMNS, rows))
+
+
+def record_not_applied(conn: duckdb.DuckDBPyConnection, refused: Sequence[Intent]) -> None:
+    """The intents the target refused (it answered which), settled ``not_applied`` at once: no ledger row, and
+    nothing left for the next run to settle."""
+    if refused:
+        with transaction(conn):
+            _settle(conn, refused, "not_applied", utc_now())
+
+
+def _settle(conn: duckdb.DuckDBPyConnection, intents: Sequence[Intent], outcome: str, now: datetime) -> None:
+    """In the caller's transaction."""
+    ids = pa.table({"intent_id": pa.array([i.intent_id for i in intents], pa.string())})
+    with registered(conn, ids) as settled:
+        conn.execute(
+            "UPDATE sync_state.consent_intents SET outcome = ?, settled_at = ? "
+            f"WHERE intent_id IN (SELECT intent_id FROM {settled})",
+            [outcome, now],
+        )
 
 
 def ledgered_emails(conn: duckdb.DuckDBPyConnection, run_id: str, system: str) -> set[str]:
@@ -417,13 +435,36 @@ def settle_open_intents(conn: duckdb.DuckDBPyConnection, held: str) -> Settled:
     return Settled(int(accepted), int(not_applied))
 
 
+REJECT_COLUMNS = (
+    "run_id", "source", "object", "record_id", "email", "reason", "sent_value", "rejected_at",
+)  # fmt: skip
+
+
 def record_rejects(conn: duckdb.DuckDBPyConnection, run_id: str, rejects: Iterable[Reject]) -> int:
-    rows = [[run_id, r.source, r.object, r.record_id, r.email, r.reason, utc_now()] for r in rejects]
+    now = utc_now()
+    rows = [[run_id, r.source, r.object, r.record_id, r.email, r.reason, r.sent_value, now] for r in rejects]
     if rows:
-        _append(
-            conn,
-            "sync_state.rejects",
-            ("run_id", "source", "object", "record_id", "email", "reason", "rejected_at"),
-            rows,
-        )
+        _append(conn, "sync_state.rejects", REJECT_COLUMNS, rows)
     return len(rows)
+
+
+def rejected_as_sent(
+    conn: duckdb.DuckDBPyConnection, source: str, object_: str, sent: Mapping[str, str]
+) -> set[str]:
+    """Of ``sent`` (normalised email -> the value about to be sent, as ``Reject.sent_value``), the emails whose
+    latest reject by ``source`` in ``object_`` was of this very value: the target refused it as it is, and would
+    again, so it is not sent until its data changes (an Act-On reject is never retried forever)."""
+    if not sent:
+        return set()
+    frame = pa.table(
+        {"email": pa.array(list(sent), pa.string()), "sent_value": pa.array(list(sent.values()), pa.string())}
+    )
+    with registered(conn, frame) as asked:
+        rows = conn.execute(
+            f"WITH latest AS (SELECT {NORMALISED_EMAIL_SQL} AS email, sent_value FROM sync_state.rejects"
+            "  WHERE source = ? AND object = ? AND sent_value IS NOT NULL"
+            f"  QUALIFY row_number() OVER (PARTITION BY {NORMALISED_EMAIL_SQL} ORDER BY rejected_at DESC) = 1"
+            f") SELECT a.email FROM {asked} a JOIN latest l ON l.email = a.email AND l.sent_value = a.sent_value",
+            [source, object_],
+        ).fetchall()
+    return {email for (email,) in rows}

@@ -102,6 +102,8 @@ def _submit_job(ctx: Ctx, call: Call, dst: str, apply: Any) -> Response:
                 out = io.StringIO()
                 csv.writer(out, lineterminator="\r\n").writerows(result.rejects)
                 c.execute("INSERT INTO acton_rejects VALUES (?, ?, ?)", (filename, out.getvalue(), now_ms()))
+                # Act-On's status answer names the file only when rows failed (the filename parameter of
+                # rejectedUploadRecords says so) and documents no key for it: this key is the sandbox's own
                 details["rejectedRecordsFileName"] = filename
         c.execute("UPDATE acton_jobs SET details = ? WHERE n = ?", (json.dumps(details), n))
     return JSONResponse({"status": "success", "message": "Upload completed", "jobId": job})

@@ -51,9 +51,17 @@ def upload(apply: Callable[[sqlite3.Connection, str, int, str], bool]) -> Callab
         if data is None:
             raise ActOnError(10003)
         rows = upload_rows(data)
+        row_errors = ctx.control.row_errors("acton", call.method, call.path, len(rows))
         empty = sum(1 for r in rows if not r or not r[0].strip())
-        invalid = [r for r in rows if r and r[0].strip() and not is_valid_email(r[0])]
-        valid = [r[0] for r in rows if r and is_valid_email(r[0])]
+        reasons: dict[int, str] = {}  # refused rows: Act-On's reason
+        for n, r in enumerate(rows):
+            if r and r[0].strip() and not is_valid_email(r[0]):
+                reasons[n] = "Invalid email address"
+            elif r and r[0].strip() and n in row_errors:
+                reasons[n] = row_errors[n]
+        # the rejected-records file: each refused row as sent, plus the reason
+        invalid = [[*rows[n], reason] for n, reason in reasons.items()]
+        valid = [r[0] for n, r in enumerate(rows) if r and r[0].strip() and n not in reasons]
         origin, now = api_origin(ctx), now_ms()
         with ctx.store.transaction() as c:
             for email in valid:
