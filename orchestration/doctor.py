@@ -33,13 +33,12 @@ from health.scores import check_scores_not_updating
 from ingest.clients.acton_client import ActOnClient
 from ingest.clients.salesforce_client import SalesforceClient
 from orchestration.definitions import defs
-from orchestration.defs.dbt import dbt_models
 from orchestration.defs.health import freshness_inputs, last_run_calls
 
 REFRESH_JOB = "doctor_refresh"
-# The dbt models and everything upstream (preflight, extracts): no write-back, nothing published. Checks excluded:
-# the doctor runs them itself, and dbt then skips its tests.
-REFRESH = dg.AssetSelection.assets(dbt_models).upstream().without_checks()
+# The dbt models (dagster-dbt gives them the kind dbt) and everything upstream (preflight, extracts): no
+# write-back, nothing published. Checks excluded: the doctor runs them itself, and dbt then skips its tests.
+REFRESH = dg.AssetSelection.kind("dbt").upstream().without_checks()
 MARK = {Status.PASS: "PASS", Status.WARN: "WARN", Status.FAIL: "FAIL"}
 
 

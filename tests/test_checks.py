@@ -180,10 +180,13 @@ def test_every_check_passes_on_a_healthy_run(world: World) -> None:
 
 # -- checks that read Salesforce live ------------------------------------------------------------------------
 def test_a_renamed_field_breaks_the_schema_contract_which_blocks_the_write_back(world: World) -> None:
-    from orchestration.defs.health import SYNC_MODELS, api_budget, schema_contract
+    from common.dbt_manifest import sync_models
+    from orchestration.defs.dbt import prepared_manifest
+    from orchestration.defs.health import api_budget, schema_contract_check
 
-    specs = list(schema_contract.check_specs)
-    assert {s.asset_key.path[-1] for s in specs} == set(SYNC_MODELS)
+    models = sync_models(prepared_manifest())
+    specs = list(schema_contract_check(models).check_specs)
+    assert {s.asset_key.path[-1] for s in specs} == set(models)
     assert all(s.blocking for s in specs) and all(s.blocking for s in api_budget.check_specs)
 
     config, source = load_sync_config(world.env["SYNC_CONFIG"]), world.env["SYNC_CONFIG"]

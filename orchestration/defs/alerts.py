@@ -157,6 +157,5 @@ def alert_on_stale_optouts(context: dg.SensorEvaluationContext) -> dg.SkipReason
     )
 
 
-@dg.definitions
 def defs() -> dg.Definitions:
     return dg.Definitions(sensors=[alert_on_run_failure, alert_on_stale_optouts])

@@ -1,7 +1,5 @@
 """The analytics assets (``analytics/``): the analysts' read-only copy of the marts, and the report charts."""
 
-from pathlib import Path
-
 import dagster as dg
 
 from analytics.charts import (
@@ -20,50 +18,54 @@ from analytics.charts import (
 )
 from analytics.marts_copy import MARTS_SCHEMA, analytics_path, publish_marts, published_at
 from common import build_inputs
-from orchestration.defs.dbt import dbt_models
 from orchestration.defs.resources import DUCKDB_POOL, WarehouseResource
 
 GROUP = "analytics"
-MARTS = sorted((key for key in dbt_models.keys if key.path[0] == MARTS_SCHEMA), key=lambda k: k.path)
 FUNNEL_REPORT = dg.AssetKey(["marts", "funnel_report"])
 ROI_REPORT = dg.AssetKey(["marts", "roi_report"])
 
 
-@dg.asset(
-    group_name=GROUP,
-    pool=DUCKDB_POOL,
-    deps=MARTS,
-    kinds={"duckdb"},
-)
-def analytics_copy(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    """The marts published to a read-only DuckDB file for analysts ($ANALYTICS_PATH, default
-    warehouse_analytics.duckdb next to the warehouse), replaced atomically after each successful run so that
-    analysts' queries never block a scheduled run nor get blocked by one. Not copied again when the marts have
-    not been rebuilt since the copy was made."""
-    target = analytics_path(Path(warehouse.path))
-    with warehouse.connect() as conn:
-        last = build_inputs.last_build(conn)
-        if last and target.exists() and published_at(target) >= last.built_at:
-            note = (
-                f"unchanged: the marts were last built by run {last.run_id}, before this copy was published"
-            )
-            context.log.info("%s: %s", target, note)
-            return dg.MaterializeResult(
-                metadata={"path": dg.MetadataValue.path(str(target)), "skipped": note}
-            )
-        rows = publish_marts(conn, target)
-    context.log.info("published %d marts tables to %s", len(rows), target)
-    table = "\n".join(
-        ["| table | rows |", "| --- | ---: |", *(f"| marts.{t} | {n:,} |" for t, n in rows.items())]
+def analytics_copy_asset(dbt_models: dg.AssetsDefinition) -> dg.AssetsDefinition:
+    """The analysts' copy, downstream of every mart ``dbt_models`` makes."""
+    marts = sorted((key for key in dbt_models.keys if key.path[0] == MARTS_SCHEMA), key=lambda k: k.path)
+
+    @dg.asset(
+        group_name=GROUP,
+        pool=DUCKDB_POOL,
+        deps=marts,
+        kinds={"duckdb"},
     )
-    return dg.MaterializeResult(
-        metadata={
-            "path": dg.MetadataValue.path(str(target)),
-            "tables": dg.MetadataValue.int(len(rows)),
-            "rows": dg.MetadataValue.int(sum(rows.values())),
-            "contents": dg.MetadataValue.md(table),
-        }
-    )
+    def analytics_copy(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult:
+        """The marts published to a read-only DuckDB file for analysts ($ANALYTICS_PATH, default
+        warehouse_analytics.duckdb next to the warehouse), replaced atomically after each successful run so that
+        analysts' queries never block a scheduled run nor get blocked by one. Not copied again when the marts have
+        not been rebuilt since the copy was made."""
+        target = analytics_path(warehouse.file)
+        with warehouse.connect() as conn:
+            last = build_inputs.last_build(conn)
+            if last and target.exists() and published_at(target) >= last.built_at:
+                note = f"unchanged: the marts were last built by run {last.run_id}, before this copy was published"
+                context.log.info("%s: %s", target, note)
+                return dg.MaterializeResult(
+                    metadata={"path": dg.MetadataValue.path(str(target)), "skipped": note}
+                )
+            rows = publish_marts(conn, target)
+        context.log.info("published %d marts tables to %s", len(rows), target)
+        table = "\n".join(
+            ["| table | rows |", "| --- | ---: |", *(f"| marts.{t} | {n:,} |" for t, n in rows.items())]
+        )
+        return dg.MaterializeResult(
+            metadata={
+                "path": dg.MetadataValue.path(str(target)),
+                "tables": dg.MetadataValue.int(len(rows)),
+                "rows": dg.MetadataValue.int(sum(rows.values())),
+                "contents": dg.MetadataValue.md(table),
+            }
+        )
+
+    return analytics_copy
 
 
 @dg.asset(group_name=GROUP, pool=DUCKDB_POOL, deps=[FUNNEL_REPORT, ROI_REPORT], kinds={"python"})
@@ -72,7 +74,7 @@ def report_charts(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
     ROI by campaign as PNG images in reports/ next to the warehouse, shown here in the metadata."""
     with warehouse.connect() as conn:
         stages, periods, campaigns = funnel_stages(conn), funnel_periods(conn), campaign_roi(conn)
-    out = reports_dir(Path(warehouse.path))
+    out = reports_dir(warehouse.file)
     funnel_path, periods_path, roi_path = out / FUNNEL_FILE, out / PERIODS_FILE, out / ROI_FILE
     funnel_png = save(funnel_figure(stages), funnel_path)
     periods_png = save(funnel_periods_figure(periods), periods_path)
@@ -93,6 +95,5 @@ def report_charts(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
     )
 
 
-@dg.definitions
-def defs() -> dg.Definitions:
-    return dg.Definitions(assets=[analytics_copy, report_charts])
+def defs(dbt_models: dg.AssetsDefinition) -> dg.Definitions:
+    return dg.Definitions(assets=[analytics_copy_asset(dbt_models), report_charts])

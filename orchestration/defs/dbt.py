@@ -1,5 +1,9 @@
 """dbt models as Dagster assets: sources map to the extract assets, models are keyed ``[schema, model]``, and dbt
-tests surface as asset checks. The sync configuration reaches dbt as vars."""
+tests surface as asset checks. The sync configuration and the warehouse's path reach dbt as vars.
+
+The assets are made from the dbt manifest when the definitions are built (``dbt_models_asset``), never at import:
+that is when a missing or stale manifest is parsed again.
+"""
 
 import fcntl
 import importlib.metadata
@@ -21,7 +25,7 @@ from packaging.version import Version
 from pydantic import Field
 
 from common import build_inputs
-from common.dbt_manifest import DBT_DIR, load_manifest, relations, sync_models
+from common.dbt_manifest import DBT_DIR, load_manifest, relations
 from common.sync_config import SyncConfig
 from common.warehouse import utc_now
 from orchestration.defs.resources import DUCKDB_POOL, SyncConfigResource, WarehouseResource
@@ -33,6 +37,10 @@ dbt_project = DbtProject(project_dir=DBT_DIR, profiles_dir=DBT_DIR)
 PARTIAL_PARSE = DBT_DIR / dbt_project.target_path / "partial_parse.msgpack"
 
 
+# The var naming the DuckDB file dbt builds in (profiles.yml; $WAREHOUSE_PATH when it is not given).
+WAREHOUSE_VAR = "warehouse_path"
+
+
 def sync_vars(config: SyncConfig) -> dict[str, Any]:
     """The dbt vars of a sync run: sync.yaml, and who the integration user is."""
     return {
@@ -42,11 +50,13 @@ def sync_vars(config: SyncConfig) -> dict[str, Any]:
     }
 
 
-def build_args(dbt_vars: Mapping[str, Any]) -> list[str]:
-    """The sync's `dbt build`: models, contracts and data tests (the asset checks). Unit tests are development
-    checks (`make test` runs them) and take seconds a run. The vars must be the same every run with the same
-    sync.yaml: dbt re-parses the whole project whenever its command-line vars change."""
-    return ["build", "--exclude", "resource_type:unit_test", "--vars", json.dumps(dbt_vars, sort_keys=True)]
+def build_args(dbt_vars: Mapping[str, Any], warehouse: Path | None = None) -> list[str]:
+    """The sync's `dbt build`: models, contracts and data tests (the asset checks), in ``warehouse`` (absolute;
+    else $WAREHOUSE_PATH). Unit tests are development checks (`make test` runs them) and take seconds a run. The
+    vars must be the same every run with the same sync.yaml and warehouse: dbt re-parses the whole project whenever
+    its command-line vars change."""
+    all_vars = {**dbt_vars, **({WAREHOUSE_VAR: str(warehouse)} if warehouse else {})}
+    return ["build", "--exclude", "resource_type:unit_test", "--vars", json.dumps(all_vars, sort_keys=True)]
 
 
 def keep_partial_parse(target_path: Path) -> None:
@@ -76,8 +86,10 @@ def _manifest_is_stale() -> bool:
     return any(p.stat().st_mtime > built for p in project_files())
 
 
-def _parse_if_stale(dbt_cli: DbtCliResource) -> None:
-    """A fresh clone has no manifest and an edited project has a stale one: parse before the assets are built.
+def parse_if_stale(dbt_cli: DbtCliResource) -> Path:
+    """A fresh clone has no manifest and an edited project has a stale one: parse before the assets are built;
+    returns the manifest's path. Unlike ``DbtProject.prepare_if_dev``, which parses under `dagster dev` only, this
+    parses whenever the manifest is missing or stale: `make sync`, `make demo` and the tests start from a clone.
     Several processes load these definitions at once (Dagster's webserver and daemon, parallel test workers):
     the lock lets one parse, and the manifest is parsed aside and moved into place, so a reader sees the old
     manifest or the new one, never half of one."""
@@ -85,11 +97,13 @@ def _parse_if_stale(dbt_cli: DbtCliResource) -> None:
     target.mkdir(parents=True, exist_ok=True)
     with open(target / ".parse.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not _manifest_is_stale():
-            return
-        with tempfile.TemporaryDirectory(dir=target) as parsed:
-            dbt_cli.cli(["parse", "--quiet"], target_path=Path(parsed)).wait()
-            os.replace(Path(parsed) / "manifest.json", dbt_project.manifest_path)
+        if _manifest_is_stale():
+            with tempfile.TemporaryDirectory(dir=target) as parsed:
+                # a parse opens no database: an in-memory one renders the profile without a warehouse
+                parse = ["parse", "--quiet", "--vars", json.dumps({WAREHOUSE_VAR: ":memory:"})]
+                dbt_cli.cli(parse, target_path=Path(parsed)).wait()
+                os.replace(Path(parsed) / "manifest.json", dbt_project.manifest_path)
+    return dbt_project.manifest_path
 
 
 class VenvDbtCliResource(DbtCliResource):
@@ -105,8 +119,8 @@ class VenvDbtCliResource(DbtCliResource):
         return None
 
 
-dbt_cli = VenvDbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE)
-_parse_if_stale(dbt_cli)
+def dbt_cli() -> VenvDbtCliResource:
+    return VenvDbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE)
 
 
 class SyncTranslator(DagsterDbtTranslator):
@@ -119,12 +133,6 @@ class SyncTranslator(DagsterDbtTranslator):
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         return dbt_resource_props["schema"]
-
-
-_manifest = load_manifest(dbt_project.manifest_path)
-SOURCES, MODELS = relations(_manifest)
-SYNC_MODELS = sync_models(_manifest)
-del _manifest  # dagster-dbt keeps its own copy: a second would stay in every process for nothing
 
 
 class DbtBuildConfig(dg.Config):
@@ -147,57 +155,67 @@ def _in_graph_order(
     return list(TopologicalSorter({key: deps.get(key, set()) & keys for key in keys}).static_order())
 
 
-@dbt_assets(
-    manifest=dbt_project.manifest_path,
-    project=dbt_project,
-    dagster_dbt_translator=SyncTranslator(),
-    pool=DUCKDB_POOL,
-)
-def dbt_models(
-    context: dg.AssetExecutionContext,
-    config: DbtBuildConfig,
-    dbt: DbtCliResource,
-    sync_config: SyncConfigResource,
-    warehouse: WarehouseResource,
-) -> Iterator[Any]:
-    """Staging, the person spine, the funnel and ROI marts, and the sync.* tables the write-back sends. The
-    whole graph is not rebuilt when no input changed since its last complete build (common/build_inputs.py)."""
-    dbt_vars = sync_vars(sync_config.load())
-    args = build_args(dbt_vars)
-    whole = not context.is_subset
-    if whole:
-        with warehouse.connect() as conn:
-            last = build_inputs.last_build(conn)
-            inputs, changed = build_inputs.current(
-                conn, _build_context(dbt_vars), SOURCES, MODELS, last.inputs if last else None
-            )
-        if last and changed is None and not config.always_build:
-            context.log.info("no input changed since the build of run %s: dbt build skipped", last.run_id)
-            note = f"skipped: no input changed since the build of run {last.run_id}"
-            for key in _in_graph_order(context.assets_def.asset_deps, context.selected_asset_keys):
-                yield dg.MaterializeResult(asset_key=key, metadata={"dbt_build": note})
-            return
-        context.log.info("dbt build: %s", changed or "always_build")
-    else:
-        # a partial graph (optout_job) must not run relationship tests against models it does not build
-        args += ["--indirect-selection", "cautious"]
-    invocation = dbt.cli(args, context=context)
-    try:
-        yield from invocation.stream()
-    except Exception:
+def prepared_manifest() -> dict[str, Any]:
+    """The project's manifest, parsed first when it is missing or stale."""
+    return load_manifest(parse_if_stale(dbt_cli()))
+
+
+def dbt_models_asset(manifest: Mapping[str, Any]) -> dg.AssetsDefinition:
+    """The dbt models as one multi-asset, made from ``manifest`` (dagster-dbt keeps it: no second copy)."""
+    sources, models = relations(manifest)
+
+    @dbt_assets(
+        manifest=manifest,
+        project=dbt_project,
+        dagster_dbt_translator=SyncTranslator(),
+        pool=DUCKDB_POOL,
+    )
+    def dbt_models(
+        context: dg.AssetExecutionContext,
+        config: DbtBuildConfig,
+        dbt: DbtCliResource,
+        sync_config: SyncConfigResource,
+        warehouse: WarehouseResource,
+    ) -> Iterator[Any]:
+        """Staging, the person spine, the funnel and ROI marts, and the sync.* tables the write-back sends. The
+        whole graph is not rebuilt when no input changed since its last complete build (common/build_inputs.py)."""
+        dbt_vars = sync_vars(sync_config.load())
+        args = build_args(dbt_vars, warehouse.file)
+        whole = not context.is_subset
         if whole:
             with warehouse.connect() as conn:
-                build_inputs.forget(conn)
-        raise
-    if whole:
-        with warehouse.connect() as conn:
-            build_inputs.record(conn, inputs, context.run.run_id)
-    # A subset may run from a temporary copy of the project (dagster-dbt's generated selector): its parse
-    # state names files there, so only the whole project's seeds the next run.
-    if invocation.project_dir == DBT_DIR:
-        keep_partial_parse(invocation.target_path)
+                last = build_inputs.last_build(conn)
+                inputs, changed = build_inputs.current(
+                    conn, _build_context(dbt_vars), sources, models, last.inputs if last else None
+                )
+            if last and changed is None and not config.always_build:
+                context.log.info("no input changed since the build of run %s: dbt build skipped", last.run_id)
+                note = f"skipped: no input changed since the build of run {last.run_id}"
+                for key in _in_graph_order(context.assets_def.asset_deps, context.selected_asset_keys):
+                    yield dg.MaterializeResult(asset_key=key, metadata={"dbt_build": note})
+                return
+            context.log.info("dbt build: %s", changed or "always_build")
+        else:
+            # a partial graph (optout_job) must not run relationship tests against models it does not build
+            args += ["--indirect-selection", "cautious"]
+        invocation = dbt.cli(args, context=context)
+        try:
+            yield from invocation.stream()
+        except Exception:
+            if whole:
+                with warehouse.connect() as conn:
+                    build_inputs.forget(conn)
+            raise
+        if whole:
+            with warehouse.connect() as conn:
+                build_inputs.record(conn, inputs, context.run.run_id)
+        # A subset may run from a temporary copy of the project (dagster-dbt's generated selector): its parse
+        # state names files there, so only the whole project's seeds the next run.
+        if invocation.project_dir == DBT_DIR:
+            keep_partial_parse(invocation.target_path)
+
+    return dbt_models
 
 
-@dg.definitions
-def defs() -> dg.Definitions:
-    return dg.Definitions(assets=[dbt_models], resources={"dbt": dbt_cli})
+def defs(dbt_models: dg.AssetsDefinition) -> dg.Definitions:
+    return dg.Definitions(assets=[dbt_models], resources={"dbt": dbt_cli()})

@@ -5,7 +5,7 @@ opt-outs after the opt-out sync, report completeness after dbt, extraction compl
 extract. The schema contract (on the sync models) and the API budget (on the run-start preflight) are blocking: a
 failure stops the write-back, or the whole run, before anything is sent."""
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -22,7 +22,6 @@ from health.reports import check_reports_incomplete
 from health.schema_contract import check_schema_contract
 from health.scores import check_scores_not_updating
 from ingest.extract.salesforce import OBJECTS
-from orchestration.defs.dbt import SYNC_MODELS
 from orchestration.defs.resources import (
     DUCKDB_POOL,
     ActOnResource,
@@ -194,26 +193,33 @@ def extraction_complete(
         yield check_result(summarise([per_object]), key)
 
 
-@dg.multi_asset_check(
-    specs=[
-        dg.AssetCheckSpec(
-            "schema_contract",
-            asset=dg.AssetKey(["sync", model]),
-            blocking=True,
-            description="Every mapped Salesforce field exists with a compatible type and every written field is "
-            "updateable; blocks the write-back of this model otherwise.",
-        )
-        for model in SYNC_MODELS
-    ],
-    can_subset=True,
-)
-def schema_contract(
-    context: dg.AssetCheckExecutionContext, salesforce: SalesforceResource, sync_config: SyncConfigResource
-) -> Iterator[dg.AssetCheckResult]:
-    """The schema contract, checked once against the describe and reported on every sync model it guards."""
-    result = check_schema_contract(salesforce.client(), sync_config.load(), sync_config.path)
-    for key in context.selected_asset_check_keys:
-        yield check_result(result, key.asset_key)
+def schema_contract_check(sync_models: Sequence[str]) -> dg.AssetChecksDefinition:
+    """The schema contract on each of ``sync_models`` (the dbt manifest's, read when the definitions are built)."""
+
+    @dg.multi_asset_check(
+        specs=[
+            dg.AssetCheckSpec(
+                "schema_contract",
+                asset=dg.AssetKey(["sync", model]),
+                blocking=True,
+                description="Every mapped Salesforce field exists with a compatible type and every written field is "
+                "updateable; blocks the write-back of this model otherwise.",
+            )
+            for model in sync_models
+        ],
+        can_subset=True,
+    )
+    def schema_contract(
+        context: dg.AssetCheckExecutionContext,
+        salesforce: SalesforceResource,
+        sync_config: SyncConfigResource,
+    ) -> Iterator[dg.AssetCheckResult]:
+        """The schema contract, checked once against the describe and reported on every sync model it guards."""
+        result = check_schema_contract(salesforce.client(), sync_config.load(), sync_config.path)
+        for key in context.selected_asset_check_keys:
+            yield check_result(result, key.asset_key)
+
+    return schema_contract
 
 
 @dg.asset_check(asset=PREFLIGHT, name="api_budget", blocking=True)
@@ -228,8 +234,7 @@ def api_budget(
     return check_result(check_api_budget(salesforce.client(), acton.client(), projected))
 
 
-@dg.definitions
-def defs() -> dg.Definitions:
+def defs(sync_models: Sequence[str]) -> dg.Definitions:
     return dg.Definitions(
         assets=[sync_preflight],
         asset_checks=[
@@ -239,7 +244,7 @@ def defs() -> dg.Definitions:
             optout_hold,
             reports_incomplete,
             extraction_complete,
-            schema_contract,
+            schema_contract_check(sync_models),
             api_budget,
         ],
     )

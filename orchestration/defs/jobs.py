@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
-from common.sync_config import ListConfig, load_sync_config
+from common.sync_config import ListConfig, SyncConfig
 from health.freshness import OPTOUT_WRITEBACK
 from orchestration.defs.alerts import alert_on_failure
 from orchestration.defs.run_guard import SYNC_TAG, hold_run_guard
@@ -92,9 +92,8 @@ def schedule(name: str, job: UnresolvedAssetJobDefinition, cron: str) -> dg.Sche
     )
 
 
-@dg.definitions
-def defs() -> dg.Definitions:
-    config = load_sync_config()
+def defs(config: SyncConfig) -> dg.Definitions:
+    """The jobs, and a schedule for each list path and for the opt-outs, from ``config`` (sync.yaml)."""
     jobs: list[UnresolvedAssetJobDefinition] = []
     schedules = []
     for cron, lists in list_paths([lst for lst in config.lists if lst.direction != "off"]).items():

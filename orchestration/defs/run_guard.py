@@ -63,6 +63,5 @@ def dead_run_cleanup(context: dg.SensorEvaluationContext) -> dg.SkipReason:
     return dg.SkipReason(f"ended {len(ended)} run(s): {', '.join(ended)}" if ended else "no dead run")
 
 
-@dg.definitions
 def defs() -> dg.Definitions:
     return dg.Definitions(resources={"run_guard": RunGuardResource()}, sensors=[dead_run_cleanup])

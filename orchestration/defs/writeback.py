@@ -13,7 +13,7 @@ from pydantic import Field
 from common.sync_config import SalesforceObject, SyncConfig
 from health.preflight import preflight
 from ingest.clients.salesforce_client import SalesforceClient
-from orchestration.defs.freshness import freshness_policy
+from orchestration.defs.freshness import with_freshness_policies
 from orchestration.defs.resources import (
     DUCKDB_POOL,
     ActOnResource,
@@ -105,7 +105,6 @@ def summary_result(
     pool=DUCKDB_POOL,
     deps=[sync_model("acton_list_upserts"), sync_model("acton_list_removals")],
     kinds={"acton"},
-    freshness_policy=freshness_policy("acton_list_sync"),
 )
 def acton_list_sync(
     context: dg.AssetExecutionContext,
@@ -136,7 +135,6 @@ def acton_list_sync(
     pool=DUCKDB_POOL,
     deps=[sync_model("salesforce_optout_updates"), sync_model("acton_optout_additions")],
     kinds={"salesforce", "acton"},
-    freshness_policy=freshness_policy("optout_sync"),
 )
 def optout_sync(
     context: dg.AssetExecutionContext,
@@ -163,7 +161,6 @@ def _field_push(name: str, model: str, description: str, after: Sequence[str] = 
         pool=DUCKDB_POOL,
         deps=[sync_model(model), *after],
         kinds={"salesforce"},
-        freshness_policy=freshness_policy(name),
         description=description,
     )
     def field_push(
@@ -204,14 +201,13 @@ salesforce_prospect_fields_push = _field_push(
 )
 
 
-@dg.definitions
-def defs() -> dg.Definitions:
-    return dg.Definitions(
-        assets=[
-            acton_list_sync,
-            salesforce_score_push,
-            optout_sync,
-            salesforce_bounce_push,
-            salesforce_prospect_fields_push,
-        ]
-    )
+def defs(config: SyncConfig) -> dg.Definitions:
+    """The write-backs, each with the freshness policy of the schedule that runs it (sync.yaml)."""
+    assets = [
+        acton_list_sync,
+        salesforce_score_push,
+        optout_sync,
+        salesforce_bounce_push,
+        salesforce_prospect_fields_push,
+    ]
+    return dg.Definitions(assets=with_freshness_policies(assets, config))

@@ -2,9 +2,10 @@
 
 import dagster as dg
 
+from common.sync_config import SyncConfig
 from ingest.extract.salesforce import OBJECTS, extract_object
 from orchestration.defs.extract.metadata import extract_metadata
-from orchestration.defs.freshness import freshness_policy
+from orchestration.defs.freshness import with_freshness_policies
 from orchestration.defs.health import PREFLIGHT
 from orchestration.defs.resources import DUCKDB_POOL, SalesforceResource, WarehouseResource
 
@@ -16,7 +17,6 @@ def _extract_asset(obj: str) -> dg.AssetsDefinition:
         pool=DUCKDB_POOL,
         kinds={"salesforce", "duckdb"},
         deps=[PREFLIGHT],
-        freshness_policy=freshness_policy(),
         description=(
             f"Salesforce {obj} records in raw_salesforce.{obj.lower()}: incremental by SystemModstamp with an "
             "overlap window, deletes from queryAll, Bulk 2.0 for large windows, a daily field-by-field reconciliation."
@@ -30,6 +30,5 @@ def _extract_asset(obj: str) -> dg.AssetsDefinition:
     return extract
 
 
-@dg.definitions
-def defs() -> dg.Definitions:
-    return dg.Definitions(assets=[_extract_asset(obj) for obj in OBJECTS])
+def defs(config: SyncConfig) -> dg.Definitions:
+    return dg.Definitions(assets=with_freshness_policies([_extract_asset(obj) for obj in OBJECTS], config))
