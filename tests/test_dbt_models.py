@@ -345,11 +345,15 @@ def load_world(conn: duckdb.DuckDBPyConnection) -> None:
                 "record_id": "l-0001:1",
                 "email": "pat@acme.com",
                 "salesforce_id": "003P1",
-                "first_name": "Pat",
-                "last_name": "Smith",
-                "company": "Acme Corp",
-                "lead_score": 80.0,
-                "salesforce_owner": "Una Owner",
+                "fields": json.dumps(
+                    {
+                        "First Name": "Pat",
+                        "Last Name": "Smith",
+                        "Company": "Acme Corp",
+                        "Lead Score": "80",
+                        "Salesforce Owner": "Una Owner",
+                    }
+                ),
             },
             # outdated last name
             {
@@ -358,10 +362,14 @@ def load_world(conn: duckdb.DuckDBPyConnection) -> None:
                 "record_id": "l-0001:2",
                 "email": "sam@delta.com",
                 "salesforce_id": "003S1",
-                "first_name": "Sam",
-                "last_name": "Old",
-                "company": "Acme Corp",
-                "salesforce_owner": "Una Owner",
+                "fields": json.dumps(
+                    {
+                        "First Name": "Sam",
+                        "Last Name": "Old",
+                        "Company": "Acme Corp",
+                        "Salesforce Owner": "Una Owner",
+                    }
+                ),
             },
             # converted lead, deleted lead: leave the Leads list
             {
@@ -370,8 +378,7 @@ def load_world(conn: duckdb.DuckDBPyConnection) -> None:
                 "record_id": "l-0002:1",
                 "email": "pat@acme.com",
                 "salesforce_id": "00QP1",
-                "first_name": "Pat",
-                "last_name": "Smith",
+                "fields": json.dumps({"First Name": "Pat", "Last Name": "Smith"}),
             },
             {
                 **record,
@@ -379,7 +386,7 @@ def load_world(conn: duckdb.DuckDBPyConnection) -> None:
                 "record_id": "l-0002:2",
                 "email": "dan@deleted.com",
                 "salesforce_id": "00QD1",
-                "last_name": "Dan",
+                "fields": json.dumps({"Last Name": "Dan"}),
             },
             # Salesforce's stale copy of the score: the list gets the behavioural score
             {
@@ -388,11 +395,15 @@ def load_world(conn: duckdb.DuckDBPyConnection) -> None:
                 "record_id": "l-0002:3",
                 "email": "ann@gamma.org",
                 "salesforce_id": "00QA1",
-                "first_name": "Ann",
-                "last_name": "Lee",
-                "company": "Gamma",
-                "lead_score": 10.0,
-                "salesforce_owner": "Dee Seller",
+                "fields": json.dumps(
+                    {
+                        "First Name": "Ann",
+                        "Last Name": "Lee",
+                        "Company": "Gamma",
+                        "Lead Score": "10",
+                        "Salesforce Owner": "Dee Seller",
+                    }
+                ),
             },
             # added in Act-On by hand: not Salesforce's to remove
             {**record, "list_id": "l-0002", "record_id": "l-0002:4", "email": "manual@elsewhere.com"},
@@ -634,15 +645,24 @@ def test_sales_prospects_ranked_per_owner(warehouse: duckdb.DuckDBPyConnection) 
 def test_list_members_only_new_or_changed(warehouse: duckdb.DuckDBPyConnection) -> None:
     members = rows(
         warehouse,
-        "select list_name, email, change_type, record_id, salesforce_id, last_name, company, salesforce_owner, "
-        "lead_score from sync.acton_list_upserts order by 1, 2",
+        "select list_name, email, change_type, record_id, salesforce_id, field_values "
+        "from sync.acton_list_upserts order by 1, 2",
     )
-    assert members == [
-        (CONTACTS, "lee@beta.io", "insert", None, "003L1", "Park", None, "Una Owner", 40.0),
-        (CONTACTS, "sam@delta.com", "update", "l-0001:2", "003S1", "Stone", "Acme Corp", "Una Owner", None),
-        (LEADS, "ann@gamma.org", "update", "l-0002:3", "00QA1", "Lee", "Gamma", "Dee Seller", 90.0),
-        (LEADS, "lee@beta.io", "insert", None, "00QL1", "Park", "Beta", "Dee Seller", 40.0),
+    columns = ("First Name", "Last Name", "Company", "Salesforce Owner", "Lead Score")
+    assert [(*m[:5], tuple(json.loads(m[5]).get(c) for c in columns)) for m in members] == [
+        (CONTACTS, "lee@beta.io", "insert", None, "003L1", ("Lee", "Park", None, "Una Owner", "40")),
+        (
+            CONTACTS,
+            "sam@delta.com",
+            "update",
+            "l-0001:2",
+            "003S1",
+            ("Sam", "Stone", "Acme Corp", "Una Owner", None),
+        ),
+        (LEADS, "ann@gamma.org", "update", "l-0002:3", "00QA1", ("Ann", "Lee", "Gamma", "Dee Seller", "90")),
+        (LEADS, "lee@beta.io", "insert", None, "00QL1", ("Lee", "Park", "Beta", "Dee Seller", "40")),
     ]
+    assert all(set(json.loads(m[5])) == set(columns) for m in members)
     removals = rows(warehouse, "select record_id, reason from sync.acton_list_removals order by 1")
     assert removals == [("l-0002:1", "converted"), ("l-0002:2", "deleted")]
 

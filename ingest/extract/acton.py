@@ -52,14 +52,10 @@ TABLES: dict[str, dict[str, str]] = {
         "record_id": "VARCHAR",
         "email": "VARCHAR",
         "salesforce_id": "VARCHAR",
-        "first_name": "VARCHAR",
-        "last_name": "VARCHAR",
-        "company": "VARCHAR",
-        "lead_score": "DOUBLE",
-        "salesforce_owner": "VARCHAR",
         "created_at": TS,
         "modified_at": TS,
         "is_deleted": "BOOLEAN",
+        "fields": "JSON",  # every other column of the list: {heading: text}, blanks as null
     },
     "contacts": {
         "contact_id": "VARCHAR",
@@ -90,15 +86,11 @@ TABLES: dict[str, dict[str, str]] = {
         "event_at": TS,
     },
 }
-# Which list column feeds which warehouse column: headings matched case-insensitively.
+# Which list column feeds which key column: headings matched case-insensitively. Every other column goes to
+# ``fields`` under its heading, so a list can carry any heading sync.yaml maps.
 RECORD_HEADINGS: dict[str, tuple[str, ...]] = {
     "email": ("e-mail address", "email", "e-mail", "email address"),
     "salesforce_id": ("salesforce id", "salesforceid", "sfdc id", "salesforce_id"),
-    "first_name": ("first name", "firstname"),
-    "last_name": ("last name", "lastname"),
-    "company": ("company", "company name"),
-    "lead_score": ("lead score", "leadscore"),
-    "salesforce_owner": ("salesforce owner", "owner"),
     "created_at": ("_created_date_",),
     "modified_at": ("_modified_date_",),
 }
@@ -252,6 +244,10 @@ def _record_frame(
         value = pl.col(data.columns[i])
         return pl.when(value == "").then(None).otherwise(value)
 
+    # the other columns, each heading once (Act-On's headings ignore case: the first one wins)
+    keys = {0, *(i for i in index.values() if i is not None)}
+    others = {lower[i]: i for i in reversed(range(len(headers))) if i not in keys and lower[i]}
+    values = [text(i).alias(headers[i].strip()) for i in sorted(others.values())]
     stamps = {"created_at", "modified_at"}
     frame = data.select(
         pl.lit(list_id).alias("list_id"),
@@ -263,9 +259,10 @@ def _record_frame(
             else text(i).alias(col)
             for col, i in index.items()
         ),
+        (pl.struct(values).struct.json_encode() if values else pl.lit("{}")).alias("fields"),
         pl.lit(utc_now()).alias("_extracted_at"),
     )
-    # the table's columns, in its order and types (a score that is not a number is no score)
+    # the table's columns, in its order and types
     return frame.select(pl.col(c).cast(t, strict=False) for c, t in _frame("list_records", []).schema.items())
 
 
