@@ -35,6 +35,11 @@ def ts(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
+def fields(columns: dict[str, str]) -> list[dict[str, str]]:
+    """raw_acton.list_records.fields: the list's other columns as (heading, text)."""
+    return [{"heading": h, "value": v} for h, v in columns.items()]
+
+
 def load_world(conn: duckdb.DuckDBPyConnection) -> None:
     create_raw_tables(conn)
     insert_rows(
@@ -345,7 +350,7 @@ def load_world(conn: duckdb.DuckDBPyConnection) -> None:
                 "record_id": "l-0001:1",
                 "email": "pat@acme.com",
                 "salesforce_id": "003P1",
-                "fields": json.dumps(
+                "fields": fields(
                     {
                         "First Name": "Pat",
                         "Last Name": "Smith",
@@ -362,7 +367,7 @@ def load_world(conn: duckdb.DuckDBPyConnection) -> None:
                 "record_id": "l-0001:2",
                 "email": "sam@delta.com",
                 "salesforce_id": "003S1",
-                "fields": json.dumps(
+                "fields": fields(
                     {
                         "First Name": "Sam",
                         "Last Name": "Old",
@@ -378,7 +383,7 @@ def load_world(conn: duckdb.DuckDBPyConnection) -> None:
                 "record_id": "l-0002:1",
                 "email": "pat@acme.com",
                 "salesforce_id": "00QP1",
-                "fields": json.dumps({"First Name": "Pat", "Last Name": "Smith"}),
+                "fields": fields({"First Name": "Pat", "Last Name": "Smith"}),
             },
             {
                 **record,
@@ -386,7 +391,7 @@ def load_world(conn: duckdb.DuckDBPyConnection) -> None:
                 "record_id": "l-0002:2",
                 "email": "dan@deleted.com",
                 "salesforce_id": "00QD1",
-                "fields": json.dumps({"Last Name": "Dan"}),
+                "fields": fields({"Last Name": "Dan"}),
             },
             # Salesforce's stale copy of the score: the list gets the behavioural score
             {
@@ -395,7 +400,7 @@ def load_world(conn: duckdb.DuckDBPyConnection) -> None:
                 "record_id": "l-0002:3",
                 "email": "ann@gamma.org",
                 "salesforce_id": "00QA1",
-                "fields": json.dumps(
+                "fields": fields(
                     {
                         "First Name": "Ann",
                         "Last Name": "Lee",

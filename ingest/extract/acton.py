@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 SOURCE = "acton"
 SCHEMA = "raw_acton"
 TS = "TIMESTAMP"
+LIST_FIELDS = "STRUCT(heading VARCHAR, value VARCHAR)[]"
+_LIST_FIELDS_POLARS = pl.List(pl.Struct({"heading": pl.String, "value": pl.String}))
 TABLES: dict[str, dict[str, str]] = {
     "lists": {
         "list_id": "VARCHAR",
@@ -55,7 +57,9 @@ TABLES: dict[str, dict[str, str]] = {
         "created_at": TS,
         "modified_at": TS,
         "is_deleted": "BOOLEAN",
-        "fields": "JSON",  # every other column of the list: {heading: text}, blanks as null
+        # every other column of the list as (heading, text), blanks as null: a list rather than JSON because
+        # the diff reads every record of a list of a million, and DuckDB would parse each JSON document
+        "fields": LIST_FIELDS,
     },
     "contacts": {
         "contact_id": "VARCHAR",
@@ -138,6 +142,7 @@ def _frame(table: str, rows: list[dict[str, Any]]) -> pl.DataFrame:
             "BOOLEAN": pl.Boolean,
             TS: pl.Datetime("us"),
             "JSON": pl.String,
+            LIST_FIELDS: _LIST_FIELDS_POLARS,
         }[t]
         for name, t in TABLES[table].items()
     }
@@ -247,7 +252,7 @@ def _record_frame(
     # the other columns, each heading once (Act-On's headings ignore case: the first one wins)
     keys = {0, *(i for i in index.values() if i is not None)}
     others = {lower[i]: i for i in reversed(range(len(headers))) if i not in keys and lower[i]}
-    values = [text(i).alias(headers[i].strip()) for i in sorted(others.values())]
+    values = [pl.struct(heading=pl.lit(headers[i].strip()), value=text(i)) for i in sorted(others.values())]
     stamps = {"created_at", "modified_at"}
     frame = data.select(
         pl.lit(list_id).alias("list_id"),
@@ -259,7 +264,7 @@ def _record_frame(
             else text(i).alias(col)
             for col, i in index.items()
         ),
-        (pl.struct(values).struct.json_encode() if values else pl.lit("{}")).alias("fields"),
+        (pl.concat_list(values) if values else pl.lit([], dtype=_LIST_FIELDS_POLARS)).alias("fields"),
         pl.lit(utc_now()).alias("_extracted_at"),
     )
     # the table's columns, in its order and types

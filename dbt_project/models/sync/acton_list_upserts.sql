@@ -10,7 +10,6 @@ with existing as (
         lr.record_id,
         lr.email,
         lr.salesforce_id,
-        lr.fields,
         -- Act-On's upsert by email updates the first record with that email
         row_number() over (partition by lr.list_id, lr.email order by lr.created_at, lr.record_id) as position
     from {{ ref('stg_acton__list_records') }} as lr
@@ -34,7 +33,6 @@ members as (
         d.salesforce_object,
         d.salesforce_id,
         e.salesforce_id as listed_salesforce_id,
-        e.fields as listed_fields,
         d.field_values
     from {{ ref('int_acton_list_members_desired') }} as d
     left join lists on lists.list_name = d.list_name
@@ -42,47 +40,57 @@ members as (
     where d.direction in ('pull', 'both')
 ),
 
+-- the diff reads each configured column once per member, in long form: a row per member and heading
 desired_values as (
-    select list_member_id, listed_fields, unnest(field_values, recursive := true)
+    select list_member_id, record_id, unnest(field_values, recursive := true)
     from members
 ),
 
 listed_values as (
-    select m.list_member_id, lower(j.key) as heading_key, j.value ->> '$' as value
-    from members as m, json_each(m.listed_fields) as j
+    select record_id, lower(heading) as heading_key, value
+    from (select record_id, unnest(fields, recursive := true) from {{ ref('stg_acton__list_records') }})
+    where record_id in (select record_id from members)
 ),
 
 compared as (
     select
         d.list_member_id,
-        bool_or(d.value is not null and d.value is distinct from l.value) as differs,
-        json_group_object(d.heading, coalesce(d.value, l.value)) as field_values
+        d.heading,
+        coalesce(d.value, l.value) as value,
+        d.value is not null and d.value is distinct from l.value as differs
     from desired_values as d
-    left join listed_values as l on l.list_member_id = d.list_member_id and l.heading_key = lower(d.heading)
-    group by d.list_member_id
+    left join listed_values as l on l.record_id = d.record_id and l.heading_key = lower(d.heading)
 ),
 
 changes as (
     select
         m.*,
-        coalesce(c.field_values, cast('{}' as json)) as values_sent,
         case
             when m.record_id is null then 'insert'
-            when m.salesforce_id is distinct from m.listed_salesforce_id or c.differs then 'update'
+            when m.salesforce_id is distinct from m.listed_salesforce_id
+                or m.list_member_id in (select list_member_id from compared where differs)
+                then 'update'
         end as change_type
     from members as m
-    left join compared as c on c.list_member_id = m.list_member_id
+),
+
+sent_values as (
+    select list_member_id, json_group_object(heading, value) as field_values
+    from compared
+    where list_member_id in (select list_member_id from changes where change_type is not null)
+    group by list_member_id
 )
 
 select
-    list_member_id,
-    list_name,
-    list_id,
-    record_id,
-    change_type,
-    email,
-    salesforce_object,
-    salesforce_id,
-    cast(values_sent as json) as field_values
-from changes
-where change_type is not null
+    c.list_member_id,
+    c.list_name,
+    c.list_id,
+    c.record_id,
+    c.change_type,
+    c.email,
+    c.salesforce_object,
+    c.salesforce_id,
+    coalesce(s.field_values, cast('{}' as json)) as field_values
+from changes as c
+left join sent_values as s on s.list_member_id = c.list_member_id
+where c.change_type is not null
