@@ -20,12 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import polars as pl
 import pytest
 import yaml
 
 from common.sync_config import SyncConfigError, load_sync_config, parse_sync_config
 from health.preflight import PreflightError, preflight
 from ingest.clients.salesforce_client import SalesforceClient
+from ingest.extract.acton import _record_frame
 from sandbox.launcher import start
 from tests.raw_fixtures import run_dbt
 from tests.test_end_to_end import SYNC_YAML, Pipeline, calls, calls_since, normalised
@@ -73,6 +75,34 @@ def test_values_take_the_list_text_of_their_salesforce_type(tmp_path: Path) -> N
         for kind, value, expected in cases:
             conn.execute(f"create or replace table typed as select cast(? as {kind}) as v", [value])
             assert conn.execute(sql).fetchone() == (expected,), (kind, value)
+
+
+def test_the_extract_keeps_every_column_of_a_list_under_its_heading() -> None:
+    """Whatever sync.yaml maps, the list records keep every column but the key ones (record id, email, Salesforce
+    Id, Act-On's dates), a blank as null; of two headings equal but for case (one column to Act-On) the first."""
+    headers = [
+        "_contact_id_",
+        "E-mail Address",
+        "Birthday",
+        "Salesforce Id",
+        "Do Not Call",
+        "BIRTHDAY",
+        "_modified_date_",
+    ]
+    data = pl.DataFrame(
+        [["l-1:1", "a@x.com", "1980-02-29", "003A", "true", "ignored", "1700000000000"],
+         ["l-1:2", "b@x.com", "", "003B", "false", "", "1700000000000"]],
+        orient="row",
+    )  # fmt: skip
+    frame = _record_frame("l-1", headers, data)
+    assert frame.select("record_id", "email", "salesforce_id", "fields").rows() == [
+        ("l-1:1", "a@x.com", "003A", [column("Birthday", "1980-02-29"), column("Do Not Call", "true")]),
+        ("l-1:2", "b@x.com", "003B", [column("Birthday", None), column("Do Not Call", "false")]),
+    ]
+
+
+def column(heading: str, value: str | None) -> dict[str, str | None]:
+    return {"heading": heading, "value": value}
 
 
 # -- config errors ---------------------------------------------------------------------------------------------
