@@ -24,10 +24,11 @@ import polars as pl
 import pytest
 import yaml
 
+from common import warehouse
 from common.sync_config import SyncConfigError, load_sync_config, parse_sync_config
 from health.preflight import PreflightError, preflight
 from ingest.clients.salesforce_client import SalesforceClient
-from ingest.extract.acton import _record_frame
+from ingest.extract.acton import _record_frame, ensure_tables, extract_list_records, extract_lists
 from sandbox.launcher import start
 from tests.raw_fixtures import run_dbt
 from tests.test_end_to_end import SYNC_YAML, Pipeline, calls, calls_since, normalised
@@ -164,6 +165,33 @@ def test_an_unknown_field_stops_the_run_at_preflight_naming_the_key(world: Pipel
     assert message.count("fix: set lists[0].fields.") == 2
     # the fields the end-to-end run maps all exist
     preflight(world.sf, parse_sync_config(world.config), "sync.yaml")
+
+
+def test_records_read_before_fields_existed_are_read_again_whole(world: Pipeline, tmp_path: Path) -> None:
+    """A warehouse from before ``fields`` gets the column empty: its lists are read whole once more, rather than
+    the diff finding every column missing and uploading every member."""
+    specs = [
+        {"columnHeading": "Email", "columnIndex": 0, "columnType": "EMAIL", "ignoreColumn": "N"},
+        {"columnHeading": "Birthday", "columnIndex": 1, "ignoreColumn": "N"},
+    ]
+    name = "Upgraded List"
+    list_id = world.acton.create_list(name, specs)
+    world.acton.wait_for_job(
+        world.acton.merge_upload(list_id, b"Email,Birthday\na@x.com,1980-02-29\n", specs)
+    )
+    conn = warehouse.connect(tmp_path / "warehouse.duckdb")
+    ensure_tables(conn)
+    extract_lists(conn, world.acton)
+    assert extract_list_records(conn, world.acton, [name])[0].mode == "whole list"
+    conn.execute("UPDATE raw_acton.list_records SET fields = NULL")
+
+    (again,) = extract_list_records(conn, world.acton, [name])
+    assert again.mode == "whole list"
+    assert conn.execute("SELECT fields FROM raw_acton.list_records").fetchall() == [
+        ([column("Birthday", "1980-02-29")],)
+    ]
+    assert extract_list_records(conn, world.acton, [name])[0].mode == "modified after"
+    conn.close()
 
 
 # -- end to end ------------------------------------------------------------------------------------------------

@@ -361,6 +361,16 @@ def _removed_by_us(run: _Run, list_id: str, surplus: int) -> bool:
     return True
 
 
+def _read_before_fields(conn: duckdb.DuckDBPyConnection, list_id: str) -> bool:
+    """Whether live records were read before ``fields`` was a column: the whole list is read once again, or the
+    diff would find each of their columns missing and upload the whole list."""
+    row = conn.execute(
+        f"SELECT count(*) FROM {SCHEMA}.list_records WHERE list_id = ? AND NOT is_deleted AND fields IS NULL",
+        [list_id],
+    ).fetchone()
+    return bool(row and row[0])
+
+
 def extract_list_records(
     conn: duckdb.DuckDBPyConnection,
     client: ActOnClient,
@@ -381,7 +391,7 @@ def extract_list_records(
     for list_id, _, size in wanted:
         run = _Run(conn, client, f"list_records:{list_id}", units_per_s=1000)
         since = run.since(int(settings.lookback.total_seconds() * 1000))
-        if since is None:
+        if since is None or _read_before_fields(conn, list_id):
             _full_list(run, list_id)
         else:
             _changed_records(run, list_id, since, size)
