@@ -25,8 +25,12 @@ ENV_VAR = "SYNC_CONFIG"
 Direction = Literal["pull", "push", "both", "off"]
 SalesforceObject = Literal["Contact", "Lead"]
 
-# raw_acton.list_records carries exactly these columns, so a list can map exactly these headings.
-LIST_HEADINGS = ("Email", "First Name", "Last Name", "Company", "Lead Score", "Salesforce Owner")
+# A list maps any heading to a field; these are the headings every list carries for its own use: Email (the
+# merge key), Lead Score (the behavioural score, never Salesforce's copy) and the Salesforce Id the list sync adds
+# to link a record back. Act-On compares headings case-insensitively, and so does every check here.
+EMAIL_HEADING = "Email"
+LEAD_SCORE_HEADING = "Lead Score"
+SALESFORCE_ID_HEADING = "Salesforce Id"
 # Lookups a list field may follow, per object: "<Relationship>.<Field>" reads the related record.
 LOOKUPS = {"Contact": {"Account": "account", "Owner": "user"}, "Lead": {"Owner": "user"}}
 PRIMARY_SCORE = "acton_primary_score"
@@ -110,17 +114,29 @@ class ListConfig(_Strict):
 
     @model_validator(mode="after")
     def _check_fields(self) -> ListConfig:
-        if self.fields.get("Email") != "Email":
+        if self.fields.get(EMAIL_HEADING) != "Email":
             # The person key is the record's Email field; another field here would silently be ignored.
             raise _FixableError(
                 "fields must map the 'Email' heading to the Email field (Act-On lists merge on EMAIL); "
                 "fix: add `Email: Email`"
             )
+        seen: dict[str, str] = {}
         for heading, path in self.fields.items():
-            if heading not in LIST_HEADINGS:
+            if not heading.strip() or heading != heading.strip():
                 raise _FixableError(
-                    f"fields has heading {heading!r}, which the list records do not carry; "
-                    f"fix: use one of {', '.join(LIST_HEADINGS)}"
+                    f"fields has the heading {heading!r}; fix: write the Act-On column heading without "
+                    "surrounding spaces"
+                )
+            if heading.lower() == SALESFORCE_ID_HEADING.lower():
+                raise _FixableError(
+                    f"fields.{heading}: the list sync writes each record's Id to its {SALESFORCE_ID_HEADING!r} "
+                    "column itself; fix: remove this mapping"
+                )
+            first = seen.setdefault(heading.lower(), heading)
+            if first != heading:
+                raise _FixableError(
+                    f"fields.{heading}: the heading is mapped twice (Act-On headings ignore case, so it is the "
+                    f"column {first!r} again); fix: map each Act-On column once"
                 )
             match = _FIELD_PATH.match(path)
             lookup = match.group(1) if match else None
@@ -131,6 +147,11 @@ class ListConfig(_Strict):
                     f"fix: use a {self.object} API name (e.g. FirstName) or {allowed}"
                 )
         return self
+
+    @property
+    def lead_score_heading(self) -> str | None:
+        """The heading of the Lead Score column, as written (any case), or None when the list has none."""
+        return next((h for h in self.fields if h.lower() == LEAD_SCORE_HEADING.lower()), None)
 
 
 def _default_lists() -> list[ListConfig]:
@@ -329,11 +350,12 @@ class SyncConfig(_Strict):
                     f"lists[{i}].name {name!r} is used twice; fix: give every list a unique name"
                 )
         for i, lst in enumerate(self.lists):
-            score_column = lst.fields.get("Lead Score")
+            heading = lst.lead_score_heading
+            score_column = lst.fields[heading] if heading else None
             if score_column is not None and score_column != self.scores.salesforce_field:
                 raise _FixableError(
-                    f"lists[{i}].fields.Lead Score = {score_column!r} but scores.salesforce_field is "
-                    f"{self.scores.salesforce_field!r}; fix: map Lead Score to {self.scores.salesforce_field}"
+                    f"lists[{i}].fields.{heading} = {score_column!r} but scores.salesforce_field is "
+                    f"{self.scores.salesforce_field!r}; fix: map {heading} to {self.scores.salesforce_field}"
                 )
         for key, name in self.sales_prospects.assigned_lists().items():
             if name is not None and name not in names:
@@ -371,6 +393,7 @@ class SyncConfig(_Strict):
                     "object": lst.object,
                     "direction": lst.direction,
                     "fields": dict(lst.fields),
+                    "lead_score_heading": lst.lead_score_heading,
                 }
                 for lst in self.lists
             ],
@@ -456,6 +479,27 @@ def parse_sync_config(data: Any, source: str = "sync.yaml") -> SyncConfig:
         raise SyncConfigError(f"{source}: invalid sync configuration:\n{problems}") from None
 
 
+def _refuse_duplicate_keys(node: yaml.Node | None, file: Path, path: str = "") -> None:
+    """YAML keeps the last of two equal keys in a mapping without a word: a list heading mapped twice would
+    silently lose its first field. Raises SyncConfigError naming the key path and both lines."""
+    if isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _refuse_duplicate_keys(item, file, f"{path}[{i}]")
+    elif isinstance(node, yaml.MappingNode):
+        lines: dict[Any, int] = {}
+        for key, value in node.value:
+            name = key.value if isinstance(key, yaml.ScalarNode) else str(key.value)
+            here = f"{path}.{name}" if path else name
+            line = key.start_mark.line + 1
+            if name in lines:
+                raise SyncConfigError(
+                    f"{file}: line {line}: {here} is given twice (first on line {lines[name]}); YAML would keep "
+                    "only the last; fix: remove one of them"
+                )
+            lines[name] = line
+            _refuse_duplicate_keys(value, file, here)
+
+
 def load_sync_config(path: str | Path | None = None) -> SyncConfig:
     """Read and validate the sync configuration; raises SyncConfigError before anything runs."""
     file = config_path(path)
@@ -467,6 +511,7 @@ def load_sync_config(path: str | Path | None = None) -> SyncConfig:
             f"or point ${ENV_VAR} at it"
         ) from None
     try:
+        _refuse_duplicate_keys(yaml.compose(text, Loader=yaml.SafeLoader), file)
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)

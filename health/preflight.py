@@ -16,6 +16,7 @@ from typing import Any
 
 from common.sync_config import LOOKUPS, SyncConfig
 from ingest.clients.salesforce_client import SalesforceClient
+from ingest.clients.salesforce_frames import SKIPPED_TYPES
 
 PERSON_OBJECTS = ("Lead", "Contact")
 # raw table names of the lookups (sync_config.LOOKUPS) -> the object the describe is asked for
@@ -138,10 +139,16 @@ def configuration_problems(client: SalesforceClient, config: SyncConfig, source:
                 )
                 continue
             target = LOOKUP_OBJECTS[LOOKUPS[obj][lookup]]
-        if describes.field(target, name) is None:
+        meta = describes.field(target, name)
+        if meta is None:
             problems.append(
                 f"{source}: {key}: {target}.{name} does not exist (mapped as {path!r} on the {obj} list); "
                 f"fix: set {key} to an existing {target} field's API name"
+            )
+        elif meta.get("type") in SKIPPED_TYPES:
+            problems.append(
+                f"{source}: {key}: {target}.{name} is a {meta['type']} field, which the extract does not read; "
+                f"fix: map one of its component fields (e.g. MailingCity) instead"
             )
     return problems
 

@@ -135,7 +135,7 @@ def trace(conn: duckdb.DuckDBPyConnection, query: str) -> tuple[Person, list[Sec
             conn,
             "Act-On list records",
             "raw_acton.list_records",
-            "SELECT l.name AS list, r.record_id, r.email, r.salesforce_id, r.lead_score, r.modified_at, "
+            "SELECT l.name AS list, r.record_id, r.email, r.salesforce_id, r.fields, r.modified_at, "
             "r.is_deleted FROM raw_acton.list_records r LEFT JOIN raw_acton.lists l ON l.list_id = r.list_id "
             "WHERE lower(trim(r.email)) = ? OR r.salesforce_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY 1, 2",
             [email, ids],

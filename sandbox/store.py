@@ -55,7 +55,8 @@ def salesforce_id(prefix: str, n: int) -> str:
 
 
 def sql_type(f: FieldDef) -> str:
-    return _SQL_TYPES.get(f.type, "TEXT")
+    # a checkbox is never null in Salesforce: rows written without it (the generated world) hold false
+    return "INTEGER DEFAULT 0" if f.type == "boolean" else _SQL_TYPES.get(f.type, "TEXT")
 
 
 class Store:

@@ -15,7 +15,7 @@ from typing import Any
 
 import duckdb
 import pytest
-from dbt.cli.main import dbtRunner
+from dbt.cli.main import dbtRunner, dbtRunnerResult
 
 from common.sync_config import SyncConfig, load_sync_config
 from common.warehouse import SYNC_STATE_TABLES as WAREHOUSE_SYNC_STATE
@@ -95,7 +95,7 @@ def run_dbt(
     observed_at: str | None = None,
     integration_username: str | None = None,
     config: SyncConfig | None = None,
-) -> None:
+) -> dbtRunnerResult:
     """One dbt invocation on the warehouse at `path` with the shipped sync.yaml, or `config` when given
     (observation time and the integration user pinned when given); every node must succeed. Target and logs go
     next to the warehouse, not into the project."""
@@ -122,3 +122,4 @@ def run_dbt(
         if str(r.status) not in ("success", "pass")
     ]
     assert result.success and not failures, failures or result.exception
+    return result

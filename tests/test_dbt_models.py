@@ -16,6 +16,7 @@ The world (observed at 2024-04-01; its raw rows are in tests/dbt_models_world.ya
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from datetime import date, datetime
@@ -220,15 +221,24 @@ def test_sales_prospects_ranked_per_owner(warehouse: duckdb.DuckDBPyConnection) 
 def test_list_members_only_new_or_changed(warehouse: duckdb.DuckDBPyConnection) -> None:
     members = rows(
         warehouse,
-        "select list_name, email, change_type, record_id, salesforce_id, last_name, company, salesforce_owner, "
-        "lead_score from sync.acton_list_upserts order by 1, 2",
+        "select list_name, email, change_type, record_id, salesforce_id, field_values "
+        "from sync.acton_list_upserts order by 1, 2",
     )
-    assert members == [
-        (CONTACTS, "lee@beta.io", "insert", None, "003L1", "Park", None, "Una Owner", 40.0),
-        (CONTACTS, "sam@delta.com", "update", "l-0001:2", "003S1", "Stone", "Acme Corp", "Una Owner", None),
-        (LEADS, "ann@gamma.org", "update", "l-0002:3", "00QA1", "Lee", "Gamma", "Dee Seller", 90.0),
-        (LEADS, "lee@beta.io", "insert", None, "00QL1", "Park", "Beta", "Dee Seller", 40.0),
+    columns = ("First Name", "Last Name", "Company", "Salesforce Owner", "Lead Score")
+    assert [(*m[:5], tuple(json.loads(m[5]).get(c) for c in columns)) for m in members] == [
+        (CONTACTS, "lee@beta.io", "insert", None, "003L1", ("Lee", "Park", None, "Una Owner", "40")),
+        (
+            CONTACTS,
+            "sam@delta.com",
+            "update",
+            "l-0001:2",
+            "003S1",
+            ("Sam", "Stone", "Acme Corp", "Una Owner", None),
+        ),
+        (LEADS, "ann@gamma.org", "update", "l-0002:3", "00QA1", ("Ann", "Lee", "Gamma", "Dee Seller", "90")),
+        (LEADS, "lee@beta.io", "insert", None, "00QL1", ("Lee", "Park", "Beta", "Dee Seller", "40")),
     ]
+    assert all(set(json.loads(m[5])) == set(columns) for m in members)
     removals = rows(warehouse, "select record_id, reason from sync.acton_list_removals order by 1")
     assert removals == [("l-0002:1", "converted"), ("l-0002:2", "deleted")]
 

@@ -138,7 +138,8 @@ def _acton_upload_call(data: bytes, headings: list[str]) -> Call:
 @given(first=field_text, last=field_text, company=field_text)
 def test_list_upload_csv_round_trips_through_acton(first: str, last: str, company: str) -> None:
     headings = ["Email", "First Name", "Last Name", "Company"]
-    member = {"email": "a@example.com", "first_name": first, "last_name": last, "company": company}
+    values = json.dumps({"First Name": first, "Last Name": last, "Company": company})
+    member = {"email": "a@example.com", "field_values": values}
     upload = parse_upload(
         _acton_upload_call(_member_csv(member_texts(headings, pl.DataFrame([member]))), headings)
     )

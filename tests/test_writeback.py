@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import gc
 import io
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from functools import partial
@@ -65,11 +66,7 @@ SYNC_COLUMNS: dict[str, dict[str, str]] = {
         "email": "VARCHAR",
         "salesforce_object": "VARCHAR",
         "salesforce_id": "VARCHAR",
-        "first_name": "VARCHAR",
-        "last_name": "VARCHAR",
-        "company": "VARCHAR",
-        "salesforce_owner": "VARCHAR",
-        "lead_score": "DOUBLE",
+        "field_values": "JSON",
     },
     "acton_list_removals": {
         "record_id": "VARCHAR",
@@ -244,7 +241,10 @@ def acton(fresh_sandbox: Sandbox, tmp_path: Path) -> Iterator[ActOnClient]:
     client.session.close()
 
 
-def member_rows(list_name: str, obj: str, recs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def member_rows(
+    list_name: str, obj: str, recs: Sequence[Mapping[str, Any]], score: int | None = None
+) -> list[dict[str, Any]]:
+    """acton_list_upserts rows of ``recs``; Lead Score ``score``, else 20, 21, ..."""
     return [
         {
             "list_member_id": f"{list_name}|{r['Email'].lower()}",
@@ -253,11 +253,15 @@ def member_rows(list_name: str, obj: str, recs: Sequence[Mapping[str, Any]]) -> 
             "email": r["Email"],
             "salesforce_object": obj,
             "salesforce_id": r["Id"],
-            "first_name": r["FirstName"],
-            "last_name": r["LastName"],
-            "company": 'Acme, "Quoted" Inc.',
-            "salesforce_owner": "Owner Name",
-            "lead_score": float(20 + i),
+            "field_values": json.dumps(
+                {
+                    "First Name": r["FirstName"],
+                    "Last Name": r["LastName"],
+                    "Company": 'Acme, "Quoted" Inc.',
+                    "Salesforce Owner": "Owner Name",
+                    "Lead Score": str(20 + i if score is None else score),
+                }
+            ),
         }
         for i, r in enumerate(recs)
     ]
@@ -300,11 +304,7 @@ def test_lists_are_created_filled_with_the_lead_score_and_pruned(
     # next run: the maintenance step moves one score, one record leaves; the rest is not in the diff
     records_by_email = {r["Email"].lower(): r for r in list_records(acton, "SFDC Master Contacts")}
     kept, gone = contacts[0], contacts[1]
-    update = {
-        **member_rows("SFDC Master Contacts", "Contact", [kept])[0],
-        "change_type": "update",
-        "lead_score": 77.0,
-    }
+    update = {**member_rows("SFDC Master Contacts", "Contact", [kept], score=77)[0], "change_type": "update"}
     set_sync_rows(wh, "acton_list_upserts", [update])
     removal = {
         "record_id": records_by_email[gone["Email"].lower()]["_contact_id_"],
@@ -632,7 +632,7 @@ def test_list_sync_merges_one_upload_per_chunk_and_sums_the_counts(
     # next run: three scores move (one upload), four records leave (two delete calls of one chunk each)
     ids = {r["Email"].lower(): r["_contact_id_"] for r in list_records(acton, name)}
     kept, gone = contacts[:3], contacts[3:]
-    moved = [{**m, "change_type": "update", "lead_score": 90.0} for m in member_rows(name, "Contact", kept)]
+    moved = [{**m, "change_type": "update"} for m in member_rows(name, "Contact", kept, score=90)]
     set_sync_rows(wh, "acton_list_upserts", moved)
     removals = [
         {"record_id": ids[c["Email"].lower()], "list_name": name, "email": c["Email"], "reason": "deleted"}

@@ -18,7 +18,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from common.sync_config import ListConfig, SyncConfig
+from common.sync_config import EMAIL_HEADING, SALESFORCE_ID_HEADING, ListConfig, SyncConfig
 from common.warehouse import LIST_MEMBER_FIELD, LIST_REMOVE_FIELD
 from ingest.clients.acton_client import DELETE_BATCH, ActOnClient
 from ingest.clients.answers import UnexpectedAnswer, agree, required, rows, whole_number
@@ -31,7 +31,6 @@ from writeback.state import (
     ResultRow,
     WritebackSummary,
     already_succeeded,
-    as_text,
     record_rejects,
     record_result_frame,
     record_results,
@@ -40,18 +39,10 @@ from writeback.state import (
 )
 
 SYSTEM = "acton"
-SALESFORCE_ID_HEADING = "Salesforce Id"
 IMPORTING = ("pull", "both")
-# List heading -> acton_list_upserts column; headings Act-On knows get their column type.
-MEMBER_COLUMNS = {
-    "Email": "email",
-    "First Name": "first_name",
-    "Last Name": "last_name",
-    "Company": "company",
-    "Lead Score": "lead_score",
-    "Salesforce Owner": "salesforce_owner",
-    SALESFORCE_ID_HEADING: "salesforce_id",
-}
+# The headings with a column of their own in acton_list_upserts; every other one is a key of its field_values.
+MEMBER_COLUMNS = {EMAIL_HEADING: "email", SALESFORCE_ID_HEADING: "salesforce_id"}
+# Headings Act-On knows get their column type.
 COLUMN_TYPES = {"Email": "EMAIL", "First Name": "FIRSTNAME", "Last Name": "LASTNAME", "Company": "COMPANY"}
 # The column of a chunk's rows holding their key in the list: the normalised email, or the record id.
 KEY = "_key"
@@ -63,7 +54,7 @@ REJECTED_FILE_KEY = "rejectedRecordsFileName"
 
 def list_headings(lst: ListConfig) -> list[str]:
     """The configured headings (Email first) plus the Salesforce Id the list records link back by."""
-    headings = ["Email", *(h for h in lst.fields if h != "Email")]
+    headings = [EMAIL_HEADING, *(h for h in lst.fields if h != EMAIL_HEADING)]
     return [*headings, SALESFORCE_ID_HEADING]
 
 
@@ -118,16 +109,17 @@ def create_list(client: ActOnClient, lst: ListConfig) -> str:
 
 
 def member_texts(headings: Sequence[str], members: pl.DataFrame) -> pl.DataFrame:
-    """The members' values as the list carries them: a text column per heading, ``as_text``'s rule per value.
+    """The members' values as the list carries them: a text column per heading, the model's text as it is.
 
     Built column-wise because a list sync sends every member of a 1.4M-record list on its first run."""
-    columns = []
-    for heading in headings:
-        column = pl.col(MEMBER_COLUMNS[heading])
-        if members.schema[MEMBER_COLUMNS[heading]] != pl.String:
-            column = column.map_elements(as_text, return_dtype=pl.String)
-        columns.append(column.alias(heading))
-    return members.select(columns)
+    configured = [h for h in headings if h not in MEMBER_COLUMNS]
+    values = members["field_values"].str.json_decode(pl.Struct({h: pl.String for h in configured}))
+    return pl.DataFrame(
+        [
+            (members[MEMBER_COLUMNS[h]] if h in MEMBER_COLUMNS else values.struct.field(h)).alias(h)
+            for h in headings
+        ]
+    )
 
 
 def _member_csv(texts: pl.DataFrame) -> bytes:
@@ -230,7 +222,7 @@ def upsert_members(
         call,
         refused,
         details.get(REJECTED_FILE_KEY),
-        headings.index("Email"),
+        headings.index(EMAIL_HEADING),
         set(members[KEY]),
     )
     agree(

@@ -23,20 +23,54 @@
 
 {#- Act-On trims what it is sent and stores blanks as empty: compare in that form, or padded values resend forever. -#}
 {% macro list_value(expr) -%}
-    nullif({{ trim_whitespace(expr) }}, '')
+    nullif({{ trim_whitespace(list_text(expr)) }}, '')
+{%- endmacro %}
+
+{#- A Salesforce value as a list column carries it (README, "Values in a list"): booleans true/false, dates
+    YYYY-MM-DD, datetimes ISO 8601 UTC (YYYY-MM-DDTHH:MM:SSZ), numbers without exponent or thousands separators
+    (whole ones without decimals), picklists and multi-picklists (a;b) as Salesforce sends them. The raw column's
+    type decides, read at run time because a field's type is the org's; every branch takes the value as text
+    (DuckDB's text of a double or timestamp is exact), so each binds whatever the column's type. -#}
+{% macro list_text(expr) -%}
+    case typeof({{ expr }})
+        when 'TIMESTAMP' then strftime(try_cast(cast({{ expr }} as varchar) as timestamp), '%Y-%m-%dT%H:%M:%SZ')
+        when 'DOUBLE' then {{ list_number("try_cast(cast(" ~ expr ~ " as varchar) as double)") }}
+        else cast({{ expr }} as varchar)
+    end
+{%- endmacro %}
+
+{% macro list_number(expr) -%}
+    case
+        when {{ expr }} = trunc({{ expr }}) and abs({{ expr }}) < 1e37 then cast(cast({{ expr }} as hugeint) as varchar)
+        when contains(cast({{ expr }} as varchar), 'e')
+            then rtrim(rtrim(cast(cast({{ expr }} as decimal(38, 18)) as varchar), '0'), '.')
+        else cast({{ expr }} as varchar)
+    end
 {%- endmacro %}
 
 {#- One SQL expression for a list column: "Field" on the record, "Account.Field" / "Owner.Field" on the lookup. -#}
 {% macro list_field(list_config, heading) -%}
-    {%- set path = list_config['fields'].get(heading) -%}
-    {%- if path is none -%}
-        cast(null as {{ dbt.type_string() }})
-    {%- elif '.' in path -%}
+    {%- set path = list_config['fields'][heading] -%}
+    {%- if '.' in path -%}
         {%- set lookup, field = path.split('.') -%}
-        {{ list_value("cast(" ~ ('account' if lookup == 'Account' else 'owner') ~ "." ~ cfg_column(field) ~ " as " ~ dbt.type_string() ~ ")") }}
+        {{ list_value(('account' if lookup == 'Account' else 'owner') ~ "." ~ cfg_column(field)) }}
     {%- else -%}
-        {{ list_value("cast(rec." ~ cfg_column(path) ~ " as " ~ dbt.type_string() ~ ")") }}
+        {{ list_value("rec." ~ cfg_column(path)) }}
     {%- endif -%}
+{%- endmacro %}
+
+{#- The columns a list fills from Salesforce, as a list of {heading, value}: every mapped heading but Email (the
+    merge key, its own column) and Lead Score (the behavioural score, added from Act-On's side). -#}
+{% macro list_field_values(list_config) -%}
+    {%- set headings = [] -%}
+    {%- for heading in list_config['fields'] if heading != 'Email' and heading != list_config['lead_score_heading'] -%}
+        {%- do headings.append(heading) -%}
+    {%- endfor -%}
+    cast([
+        {%- for heading in headings %}
+        {'heading': {{ sql_string(heading) }}, 'value': {{ list_field(list_config, heading) }}}{{ ',' if not loop.last }}
+        {%- endfor %}
+    ] as struct(heading varchar, value varchar)[])
 {%- endmacro %}
 
 {#- The configured lists as rows, so SQL can join on list name, object and direction. -#}

@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 SOURCE = "acton"
 SCHEMA = "raw_acton"
 TS = "TIMESTAMP"
+LIST_FIELDS = "STRUCT(heading VARCHAR, value VARCHAR)[]"
+_LIST_FIELDS_POLARS = pl.List(pl.Struct({"heading": pl.String, "value": pl.String}))
 TABLES: dict[str, dict[str, str]] = {
     "lists": {
         "list_id": "VARCHAR",
@@ -52,14 +54,12 @@ TABLES: dict[str, dict[str, str]] = {
         "record_id": "VARCHAR",
         "email": "VARCHAR",
         "salesforce_id": "VARCHAR",
-        "first_name": "VARCHAR",
-        "last_name": "VARCHAR",
-        "company": "VARCHAR",
-        "lead_score": "DOUBLE",
-        "salesforce_owner": "VARCHAR",
         "created_at": TS,
         "modified_at": TS,
         "is_deleted": "BOOLEAN",
+        # every other column of the list as (heading, text), blanks as null: a list rather than JSON because
+        # the diff reads every record of a list of a million, and DuckDB would parse each JSON document
+        "fields": LIST_FIELDS,
     },
     "contacts": {
         "contact_id": "VARCHAR",
@@ -90,15 +90,11 @@ TABLES: dict[str, dict[str, str]] = {
         "event_at": TS,
     },
 }
-# Which list column feeds which warehouse column: headings matched case-insensitively.
+# Which list column feeds which key column: headings matched case-insensitively. Every other column goes to
+# ``fields`` under its heading, so a list can carry any heading sync.yaml maps.
 RECORD_HEADINGS: dict[str, tuple[str, ...]] = {
     "email": ("e-mail address", "email", "e-mail", "email address"),
     "salesforce_id": ("salesforce id", "salesforceid", "sfdc id", "salesforce_id"),
-    "first_name": ("first name", "firstname"),
-    "last_name": ("last name", "lastname"),
-    "company": ("company", "company name"),
-    "lead_score": ("lead score", "leadscore"),
-    "salesforce_owner": ("salesforce owner", "owner"),
     "created_at": ("_created_date_",),
     "modified_at": ("_modified_date_",),
 }
@@ -146,6 +142,7 @@ def _frame(table: str, rows: list[dict[str, Any]]) -> pl.DataFrame:
             "BOOLEAN": pl.Boolean,
             TS: pl.Datetime("us"),
             "JSON": pl.String,
+            LIST_FIELDS: _LIST_FIELDS_POLARS,
         }[t]
         for name, t in TABLES[table].items()
     }
@@ -252,6 +249,10 @@ def _record_frame(
         value = pl.col(data.columns[i])
         return pl.when(value == "").then(None).otherwise(value)
 
+    # the other columns, each heading once (Act-On's headings ignore case: the first one wins)
+    keys = {0, *(i for i in index.values() if i is not None)}
+    others = {lower[i]: i for i in reversed(range(len(headers))) if i not in keys and lower[i]}
+    values = [pl.struct(heading=pl.lit(headers[i].strip()), value=text(i)) for i in sorted(others.values())]
     stamps = {"created_at", "modified_at"}
     frame = data.select(
         pl.lit(list_id).alias("list_id"),
@@ -263,9 +264,10 @@ def _record_frame(
             else text(i).alias(col)
             for col, i in index.items()
         ),
+        (pl.concat_list(values) if values else pl.lit([], dtype=_LIST_FIELDS_POLARS)).alias("fields"),
         pl.lit(utc_now()).alias("_extracted_at"),
     )
-    # the table's columns, in its order and types (a score that is not a number is no score)
+    # the table's columns, in its order and types
     return frame.select(pl.col(c).cast(t, strict=False) for c, t in _frame("list_records", []).schema.items())
 
 
@@ -359,6 +361,16 @@ def _removed_by_us(run: _Run, list_id: str, surplus: int) -> bool:
     return True
 
 
+def _read_before_fields(conn: duckdb.DuckDBPyConnection, list_id: str) -> bool:
+    """Whether live records were read before ``fields`` was a column: the whole list is read once again, or the
+    diff would find each of their columns missing and upload the whole list."""
+    row = conn.execute(
+        f"SELECT count(*) FROM {SCHEMA}.list_records WHERE list_id = ? AND NOT is_deleted AND fields IS NULL",
+        [list_id],
+    ).fetchone()
+    return bool(row and row[0])
+
+
 def extract_list_records(
     conn: duckdb.DuckDBPyConnection,
     client: ActOnClient,
@@ -379,7 +391,7 @@ def extract_list_records(
     for list_id, _, size in wanted:
         run = _Run(conn, client, f"list_records:{list_id}", units_per_s=1000)
         since = run.since(int(settings.lookback.total_seconds() * 1000))
-        if since is None:
+        if since is None or _read_before_fields(conn, list_id):
             _full_list(run, list_id)
         else:
             _changed_records(run, list_id, since, size)

@@ -187,6 +187,7 @@ _PERSON = [
     _pick("LeadSource", *LEAD_SOURCES),
     _ref("OwnerId", "User", "Group", rel="Owner"),
     _bool("HasOptedOutOfEmail", label="Email Opt Out"),
+    _bool("DoNotCall", label="Do Not Call"),
     _s("EmailBouncedReason", 255),
     FieldDef("EmailBouncedDate", "datetime"),
 ]
@@ -212,7 +213,14 @@ OBJECTS: dict[str, tuple[str, list[FieldDef]]] = {
     ),
     "Contact": (
         "003",
-        [_id(), _ref("AccountId", "Account"), *_PERSON, *ACTON_CUSTOM_FIELDS, *_audit()],
+        [
+            _id(),
+            _ref("AccountId", "Account"),
+            *_PERSON,
+            FieldDef("Birthdate", "date"),
+            *ACTON_CUSTOM_FIELDS,
+            *_audit(),
+        ],
     ),
     "Account": (
         "001",

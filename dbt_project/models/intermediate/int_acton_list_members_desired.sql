@@ -1,7 +1,8 @@
 {#- What each configured Act-On list should hold: one record per email, carrying the fields of the most
     recently modified live record of the list's object with that email (a Contacts list holds contacts; a
     Leads list holds unconverted leads: converted ones have moved to the Contacts list), and the behavioural
-    score as Lead Score. Columns a list does not map are null. -#}
+    score as Lead Score. field_values: each mapped column but Email as {heading, value}, the value as the list
+    carries it (macros/configured_fields.sql), null where Salesforce has none or there is no score. -#}
 with ranked as (
 {%- for lst in var('acton_lists') %}
 {%- set obj = lst['object'] | lower %}
@@ -11,11 +12,9 @@ with ranked as (
         '{{ lst["direction"] }}' as direction,
         r.person_email as email,
         r.salesforce_id,
-        {{ list_field(lst, 'First Name') }} as first_name,
-        {{ list_field(lst, 'Last Name') }} as last_name,
-        {{ list_field(lst, 'Company') }} as company,
-        {{ list_field(lst, 'Salesforce Owner') }} as salesforce_owner,
-        {{ 'true' if 'Lead Score' in lst['fields'] else 'false' }} as carries_lead_score,
+        {{ list_field_values(lst) }} as field_values,
+        {{ sql_string(lst['lead_score_heading']) if lst['lead_score_heading'] else 'cast(null as ' ~ dbt.type_string() ~ ')' }}
+            as lead_score_heading,
         row_number() over (partition by r.person_email order by changes.changed_by_people_at desc, r.salesforce_id)
             as recency
     from {{ ref('int_salesforce_records_unioned') }} as r
@@ -41,11 +40,13 @@ select
     ranked.direction,
     ranked.email,
     ranked.salesforce_id,
-    ranked.first_name,
-    ranked.last_name,
-    ranked.company,
-    ranked.salesforce_owner,
-    case when ranked.carries_lead_score then round(s.score, 0) end as lead_score
+    case
+        when ranked.lead_score_heading is null then ranked.field_values
+        else list_append(
+            ranked.field_values,
+            {'heading': ranked.lead_score_heading, 'value': {{ list_value('round(s.score, 0)') }}}
+        )
+    end as field_values
 from ranked
 left join {{ ref('int_scores_current') }} as s on s.email = ranked.email
 where ranked.recency = 1

@@ -3,11 +3,7 @@ select
     list_id,
     {{ email_columns('email') }},
     salesforce_id,
-    first_name,
-    last_name,
-    company,
-    cast(lead_score as {{ type_double() }}) as lead_score,
-    salesforce_owner,
+    coalesce(fields, cast([] as struct(heading varchar, value varchar)[])) as fields,
     cast(created_at as {{ dbt.type_timestamp() }}) as created_at,
     cast(modified_at as {{ dbt.type_timestamp() }}) as modified_at,
     coalesce(is_deleted, false) as is_deleted
