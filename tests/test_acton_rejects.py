@@ -117,7 +117,10 @@ def test_rows_a_merge_refused_land_in_rejects_and_are_sent_again_only_changed(
     assert (second.rows_sent, second.skipped) == (0, len(refused))
 
     # one of them changed: that one is sent, and goes in
-    changed = {**again[0], "lead_score": 99.0}
+    changed = {
+        **again[0],
+        "field_values": json.dumps({**json.loads(again[0]["field_values"]), "Lead Score": "99"}),
+    }
     set_sync_rows(wh, "acton_list_upserts", [changed, *again[1:]])
     third = sync_acton_lists(wh, acton, config(), "run-3")
     assert (third.rows_sent, third.succeeded, third.skipped) == (1, 1, len(refused) - 1)
