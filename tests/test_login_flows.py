@@ -67,6 +67,15 @@ def sandbox_db(sb: Sandbox, sql: str) -> list[tuple]:
         return c.execute(sql).fetchall()
 
 
+def token_request(sb: Sandbox, **form: str) -> requests.Response:
+    return requests.post(
+        f"{sb.env['SALESFORCE_LOGIN_URL']}/services/oauth2/token",
+        data=form,
+        verify=sb.env["REQUESTS_CA_BUNDLE"],
+        timeout=30,
+    )
+
+
 def grants_issued(sb: Sandbox) -> set[str]:
     """The grants of the access tokens the sandbox issued, as its own token table records them."""
     return {g for (g,) in sandbox_db(sb, "SELECT grant_type FROM sf_tokens WHERE kind = 'access'")}
@@ -111,16 +120,10 @@ def test_each_login_flow_runs_a_whole_sync_whose_second_run_writes_nothing(
 def test_the_identity_url_of_a_token_names_the_integration_user(world: Sandbox) -> None:
     """What the pipeline reads the integration user from, as Salesforce serves it: the token answer's ``id``,
     which answers for the token's own user only."""
-    env, url = world.env, world.env["SALESFORCE_LOGIN_URL"]
-    token = requests.post(
-        f"{url}/services/oauth2/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": env["SALESFORCE_CLIENT_ID"],
-            "client_secret": env["SALESFORCE_CLIENT_SECRET"],
-        },
-        verify=env["REQUESTS_CA_BUNDLE"],
-        timeout=30,
+    env = world.env
+    secret = env["SALESFORCE_CLIENT_SECRET"]
+    token = token_request(
+        world, grant_type="client_credentials", client_id=env["SALESFORCE_CLIENT_ID"], client_secret=secret
     ).json()
     bearer = {"Authorization": f"Bearer {token['access_token']}"}
     identity = requests.get(token["id"], headers=bearer, verify=env["REQUESTS_CA_BUNDLE"], timeout=30)
@@ -149,12 +152,7 @@ def test_a_jwt_with_a_wrong_audience_is_refused_and_the_sync_stops(world: Sandbo
         Path(env["SALESFORCE_JWT_KEY_FILE"]).read_text(),
         algorithm="RS256",
     )
-    refused = requests.post(
-        f"{env['SALESFORCE_LOGIN_URL']}/services/oauth2/token",
-        data={"grant_type": JWT_GRANT, "assertion": assertion},
-        verify=env["REQUESTS_CA_BUNDLE"],
-        timeout=30,
-    )
+    refused = token_request(world, grant_type=JWT_GRANT, assertion=assertion)
     assert refused.status_code == 400
     assert refused.content == b'{"error":"invalid_grant","error_description":"audience is invalid"}'
 
