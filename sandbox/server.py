@@ -59,6 +59,7 @@ def env_lines(control: Control, sf_port: int, acton_port: int, ca_path: Path) ->
         "SALESFORCE_USERNAME": sf.get("username", ""),
         "SALESFORCE_PASSWORD": sf.get("password", ""),
         "SALESFORCE_SECURITY_TOKEN": sf.get("security_token", ""),
+        "SALESFORCE_REFRESH_TOKEN": sf.get("refresh_token", ""),
         "SALESFORCE_SANDBOX_URL": f"{sf_url}/__sandbox",
         "ACTON_BASE_URL": ao_url,
         "ACTON_CLIENT_ID": ao.get("client_id", ""),

@@ -93,7 +93,7 @@ def run_dbt(
     path: Path,
     *args: str,
     observed_at: str | None = None,
-    integration_username: str | None = None,
+    integration_user_id: str | None = None,
     config: SyncConfig | None = None,
 ) -> dbtRunnerResult:
     """One dbt invocation on the warehouse at `path` with the shipped sync.yaml, or `config` when given
@@ -102,8 +102,8 @@ def run_dbt(
     dbt_vars = (config or load_sync_config(ROOT / "sync.yaml")).to_dbt_vars()
     if observed_at is not None:
         dbt_vars["observed_at"] = observed_at
-    if integration_username is not None:
-        dbt_vars["integration_username"] = integration_username
+    if integration_user_id is not None:
+        dbt_vars["integration_user_id"] = integration_user_id
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("WAREHOUSE_PATH", str(path))
         result = dbtRunner().invoke(

@@ -34,7 +34,7 @@ from tests.test_writeback import (
     values_in_salesforce,
 )
 from writeback import optouts as writeback_optouts
-from writeback.optouts import OPTOUT_FIELD, integration_user_id, sync_optouts
+from writeback.optouts import OPTOUT_FIELD, sync_optouts
 from writeback.state import Intent, LedgerEntry, record_intents
 
 EVENT = datetime(2026, 1, 2, 3, 4, 5)
@@ -280,7 +280,7 @@ def check_boxes(sf: SalesforceClient, recs: Sequence[Mapping[str, Any]]) -> None
 
 def someone_else(sf: SalesforceClient) -> str:
     """The Id of a user who is not the integration user."""
-    us = integration_user_id(sf)
+    us = sf.user_id
     return next(r["Id"] for r in records(sf, "SELECT Id FROM User ORDER BY Id") if r["Id"] != us)
 
 

@@ -150,7 +150,7 @@ class Org:
             return
         finally:
             conn.close()
-        run_dbt(self.warehouse, *MODELS, integration_username=self.sandbox.env["SALESFORCE_USERNAME"])
+        run_dbt(self.warehouse, *MODELS, integration_user_id=self.sf.user_id)
         with warehouse.connect(self.warehouse) as conn:
             sync_optouts(conn, self.sf, self.acton, config, f"pass-{self.passes}")
 
@@ -183,7 +183,7 @@ def org(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Org]:
         ensure_tables(conn)
         extract_salesforce(conn, sf)
         extract_acton(conn, acton)
-    run_dbt(org.warehouse, *MODELS, integration_username=sb.env["SALESFORCE_USERNAME"])
+    run_dbt(org.warehouse, *MODELS, integration_user_id=sf.user_id)
     yield org
     sf.session.close()
     acton.session.close()

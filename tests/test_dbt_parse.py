@@ -50,8 +50,11 @@ def dbt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Invoke:
     return invoke
 
 
+INTEGRATION_USER = "005000000000001AAA"  # stable across runs, as the token's user is
+
+
 def production_vars() -> str:
-    args = build_args(sync_vars(load_sync_config(ROOT / "sync.yaml")))
+    args = build_args(sync_vars(load_sync_config(ROOT / "sync.yaml"), INTEGRATION_USER))
     return args[args.index("--vars") + 1]
 
 
@@ -72,7 +75,7 @@ def test_a_var_that_changes_every_run_would_reparse_everything(dbt: Invoke) -> N
 
 
 def test_the_production_build_leaves_out_unit_tests_only(dbt: Invoke) -> None:
-    args = build_args(sync_vars(load_sync_config(ROOT / "sync.yaml")))
+    args = build_args(sync_vars(load_sync_config(ROOT / "sync.yaml"), INTEGRATION_USER))
 
     def resource_types(*selection: str) -> set[str]:
         _, listed = dbt("ls", "--output", "json", "--output-keys", "resource_type", *selection)

@@ -300,7 +300,14 @@ def _sf_token_server(server: FakeServer) -> list[str]:
         form = parse_qs(seen.body.decode())
         assert form["grant_type"] == ["password"] and form["password"] == [SECRET]
         issued.append(f"tok{len(issued)}")
-        return Reply(200, {"access_token": issued[-1], "instance_url": server.url, "token_type": "Bearer"})
+        identity = f"{server.url}/id/00D000000000001AAA/005000000000001AAA"
+        body = {
+            "access_token": issued[-1],
+            "instance_url": server.url,
+            "id": identity,
+            "token_type": "Bearer",
+        }
+        return Reply(200, body)
 
     server.route("POST", "/services/oauth2/token", token)
     return issued

@@ -138,15 +138,17 @@ def test_jwt_bearer_grant_checks_signature_audience_and_expiry(sb: Sandbox) -> N
 
     def assertion(signing_key: Any = key, **over: Any) -> str:
         return jwt.encode(
-            {**claims, "aud": "https://login.salesforce.com", **over}, signing_key, algorithm="RS256"
+            {**claims, "aud": "https://test.salesforce.com", **over}, signing_key, algorithm="RS256"
         )
 
     token = token_request(sb, grant_type=grant, assertion=assertion()).json()["access_token"]
     assert client(sb, token).query("SELECT Id FROM Organization")["totalSize"] == 1
     assert token_request(sb, grant_type=grant, assertion=assertion(aud=login_url(sb))).status_code == 200
 
-    wrong_aud = token_request(sb, grant_type=grant, assertion=assertion(aud="https://example.com"))
-    assert wrong_aud.json() == {"error": "invalid_grant", "error_description": "audience is invalid"}
+    # the org is a sandbox (Organization.IsSandbox): production's login URL is not its audience
+    for aud in ("https://example.com", "https://login.salesforce.com"):
+        wrong_aud = token_request(sb, grant_type=grant, assertion=assertion(aud=aud))
+        assert wrong_aud.json() == {"error": "invalid_grant", "error_description": "audience is invalid"}
     expired = token_request(sb, grant_type=grant, assertion=assertion(exp=int(time.time()) - 10))
     assert expired.json()["error"] == "invalid_grant"
     other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(

@@ -123,17 +123,6 @@ class _Current:
     modstamp: datetime
 
 
-def integration_user_id(client: SalesforceClient) -> str:
-    """The user our own writes are made by: the last segment of the token's identity URL, else userinfo's
-    ``user_id`` (the token cache keeps no identity URL)."""
-    identity = client.token.get("id")
-    if isinstance(identity, str) and identity:
-        return identity.rstrip("/").rsplit("/", 1)[-1]
-    return answers.required(
-        client.json("GET", "/services/oauth2/userinfo"), SALESFORCE, "GET oauth2/userinfo", "user_id", str
-    )
-
-
 def _utc(stamp: str) -> datetime:
     """An API datetime as the warehouse stores it: naive UTC."""
     return datetime.fromisoformat(stamp).astimezone(UTC).replace(tzinfo=None)
@@ -288,7 +277,7 @@ def push_salesforce_optouts(
     summary = WritebackSummary(dry_run=settings.dry_run)
     # An email's Lead and Contact may fall in two chunks. Opt-out models are small: the set stays small too.
     ledgered = ledgered_emails(conn, run_id, SALESFORCE)
-    us = cache(lambda: integration_user_id(client))  # asked once, and only by a run that un-ticks
+    us = cache(lambda: client.user_id)  # the token's user, looked up only by a run that un-ticks
     calls_before = client.calls
     for chunk in sync_row_chunks(conn, "salesforce_optout_updates", chunk_rows=chunk_rows):
         summary += _push_salesforce_chunk(conn, client, chunk.to_dicts(), run_id, settings, ledgered, us)

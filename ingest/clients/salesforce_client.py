@@ -232,6 +232,12 @@ class SalesforceClient:
         return self.token["instance_url"]
 
     @property
+    def user_id(self) -> str:
+        """The user this client's calls act as — the integration user, whose writes are the sync's own — as the
+        token's identity URL names it (client credentials and refresh tokens come without a username)."""
+        return required(self.token, SYSTEM, "token cache entry", "user_id", str)
+
+    @property
     def sf(self) -> simple_salesforce.Salesforce:
         """simple-salesforce bound to the current token and to our session (retries, TLS, counting)."""
         if self._sf is None:

@@ -28,7 +28,12 @@ from common import build_inputs
 from common.dbt_manifest import DBT_DIR, load_manifest, relations
 from common.sync_config import SyncConfig
 from common.warehouse import utc_now
-from orchestration.defs.resources import DUCKDB_POOL, SyncConfigResource, WarehouseResource
+from orchestration.defs.resources import (
+    DUCKDB_POOL,
+    SalesforceResource,
+    SyncConfigResource,
+    WarehouseResource,
+)
 
 # The venv's dbt, whether or not the venv is on PATH (make runs .venv/bin/python directly).
 DBT_EXECUTABLE = str(Path(sys.executable).with_name("dbt"))
@@ -41,12 +46,13 @@ PARTIAL_PARSE = DBT_DIR / dbt_project.target_path / "partial_parse.msgpack"
 WAREHOUSE_VAR = "warehouse_path"
 
 
-def sync_vars(config: SyncConfig) -> dict[str, Any]:
-    """The dbt vars of a sync run: sync.yaml, and who the integration user is."""
+def sync_vars(config: SyncConfig, integration_user_id: str) -> dict[str, Any]:
+    """The dbt vars of a sync run: sync.yaml, and who the integration user is (the Salesforce user Id the sync's
+    token acts as)."""
     return {
         **config.to_dbt_vars(),
-        # the sync's own writes must not count as people's changes when duplicates are ranked
-        "integration_username": os.environ.get("SALESFORCE_USERNAME", ""),
+        # the sync's own writes must not count as people's changes when duplicates are ranked or un-ticks judged
+        "integration_user_id": integration_user_id,
     }
 
 
@@ -176,10 +182,11 @@ def dbt_models_asset(manifest: Mapping[str, Any]) -> dg.AssetsDefinition:
         dbt: DbtCliResource,
         sync_config: SyncConfigResource,
         warehouse: WarehouseResource,
+        salesforce: SalesforceResource,
     ) -> Iterator[Any]:
         """Staging, the person spine, the funnel and ROI marts, and the sync.* tables the write-back sends. The
         whole graph is not rebuilt when no input changed since its last complete build (common/build_inputs.py)."""
-        dbt_vars = sync_vars(sync_config.load())
+        dbt_vars = sync_vars(sync_config.load(), salesforce.client().user_id)
         args = build_args(dbt_vars, warehouse.file)
         whole = not context.is_subset
         if whole:

@@ -95,6 +95,7 @@ def create_app(control: Control) -> Starlette:
         Route("/services/oauth2/token", auth.token, methods=["POST"]),
         Route("/services/oauth2/revoke", auth.revoke, methods=["POST"]),
         Route("/services/oauth2/userinfo", auth.userinfo, methods=["GET", "POST"]),
+        Route("/id/{org_id}/{user_id}", auth.identity, methods=["GET", "POST"]),
         *_both_slashes("/services/data", data_versions, ["GET"]),
     ]
     for path, handler, methods in table:

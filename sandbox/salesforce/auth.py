@@ -1,5 +1,5 @@
 """OAuth 2.0 as Salesforce serves it: the token endpoint (password, client_credentials, refresh_token, JWT
-bearer), revoke, userinfo, and the bearer check every data call goes through."""
+bearer), revoke, the identity URL and userinfo, and the bearer check every data call goes through."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ JWT_KEY_FILE = "jwt_private_key.pem"
 JWT_CERT_FILE = "jwt_cert.pem"
 API_USERNAME = "integration@sandbox.example.com"
 _JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
-_PUBLIC_LOGIN_URLS = ("https://login.salesforce.com", "https://test.salesforce.com")
+PRODUCTION_LOGIN_URL, SANDBOX_LOGIN_URL = "https://login.salesforce.com", "https://test.salesforce.com"
 
 
 def credentials(store: Store) -> dict[str, str]:
@@ -95,10 +95,13 @@ class Auth:
         with self.store.transaction() as c:
             c.execute(
                 "CREATE TABLE IF NOT EXISTS sf_tokens (token TEXT PRIMARY KEY, kind TEXT, issued_at REAL, "
-                "expires_at REAL, revoked INTEGER DEFAULT 0)"
+                "expires_at REAL, revoked INTEGER DEFAULT 0, grant_type TEXT)"
             )
+            # a data dir from before grants were recorded: its tokens keep a null grant
+            if "grant_type" not in {row[1] for row in c.execute("PRAGMA table_info(sf_tokens)")}:
+                c.execute("ALTER TABLE sf_tokens ADD COLUMN grant_type TEXT")
             c.execute(
-                "INSERT OR IGNORE INTO sf_tokens VALUES (?, 'refresh', ?, NULL, 0)",
+                "INSERT OR IGNORE INTO sf_tokens (token, kind, issued_at) VALUES (?, 'refresh', ?)",
                 (self.creds["refresh_token"], time.time()),
             )
         control.register_expirer("salesforce", self.expire_access_tokens)
@@ -108,6 +111,16 @@ class Auth:
         with self.store.lock:
             row = self.store.conn.execute('SELECT "Id" FROM "Organization" LIMIT 1').fetchone()
         return row[0] if row else salesforce_id(self.store.key_prefix("Organization"), 1)
+
+    def is_sandbox_org(self) -> bool:
+        with self.store.lock:
+            row = self.store.conn.execute('SELECT "IsSandbox" FROM "Organization" LIMIT 1').fetchone()
+        return bool(row and row[0])
+
+    def audiences(self, request: Request) -> tuple[str, str]:
+        """The ``aud`` a JWT may name: the org's My Domain URL (the URL it is posted to), or the public login
+        URL of its kind — test.salesforce.com for a sandbox org, login.salesforce.com for production, never both."""
+        return base_url(request), SANDBOX_LOGIN_URL if self.is_sandbox_org() else PRODUCTION_LOGIN_URL
 
     def user_id(self) -> str:
         """The integration user every API write is made by; created in the org the first time it is needed."""
@@ -132,7 +145,9 @@ class Auth:
         return uid
 
     # -- tokens ---------------------------------------------------------------------------------------
-    def _issue(self, request: Request, *, with_refresh: bool = False, user_id: str | None = None) -> Response:
+    def _issue(
+        self, request: Request, grant: str, *, with_refresh: bool = False, user_id: str | None = None
+    ) -> Response:
         """A new access token for ``user_id`` (the integration user unless another user logged in)."""
         now = time.time()
         token = f"{self.org_id()[:15]}!{secrets.token_urlsafe(72)}"
@@ -142,12 +157,12 @@ class Auth:
                 "DELETE FROM sf_tokens WHERE kind = 'access' AND expires_at < ?", (now - 86400,)
             )
             self.store.conn.execute(
-                "INSERT INTO sf_tokens VALUES (?, 'access', ?, ?, 0)", (token, now, now + lifetime)
+                "INSERT INTO sf_tokens VALUES (?, 'access', ?, ?, 0, ?)", (token, now, now + lifetime, grant)
             )
         if user_id is not None:
             access.remember_session(self.store, token, user_id)
         base = base_url(request)
-        identity = f"{base}/id/{self.org_id()}/{user_id or self.user_id()}"
+        identity = self.identity_url(request, user_id or self.user_id())
         issued_at = str(int(now * 1000))
         signature = hmac.new(
             self.creds["client_secret"].encode(), (identity + issued_at).encode(), hashlib.sha256
@@ -168,6 +183,9 @@ class Auth:
     def expire_access_tokens(self) -> None:
         with self.store.lock:
             self.store.conn.execute("UPDATE sf_tokens SET revoked = 1 WHERE kind = 'access'")
+
+    def identity_url(self, request: Request, user_id: str) -> str:
+        return f"{base_url(request)}/id/{self.org_id()}/{user_id}"
 
     def check(self, authorization: str | None) -> str:
         """The user whose live access token the header carries; INVALID_SESSION_ID when it carries none."""
@@ -208,7 +226,7 @@ class Auth:
             password = str(form.get("password", ""))
             admin = access.admin_login(self.store, str(form.get("username", "")), password)
             if admin is not None:
-                return self._issue(request, user_id=admin)
+                return self._issue(request, "password", user_id=admin)
             accepted = (self.creds["password"], self.creds["password"] + self.creds["security_token"])
             if form.get("username") != self.creds["username"] or password not in accepted:
                 return oauth_error("invalid_grant", "authentication failure")
@@ -220,7 +238,7 @@ class Auth:
                 ).fetchone()
             if row is None or row[0] or (row[1] is not None and row[1] < time.time()):
                 return oauth_error("invalid_grant", "expired access/refresh token")
-        return self._issue(request)
+        return self._issue(request, str(grant))
 
     def _jwt_grant(self, request: Request, assertion: str) -> Response:
         try:
@@ -235,7 +253,7 @@ class Auth:
             return oauth_error("invalid_grant", "invalid assertion")
         if claims.get("iss") != self.creds["client_id"]:
             return oauth_error("invalid_client_id", "client identifier invalid")
-        if claims.get("aud") not in (base_url(request), *_PUBLIC_LOGIN_URLS):
+        if claims.get("aud") not in self.audiences(request):
             return oauth_error("invalid_grant", "audience is invalid")
         try:
             expired = float(claims["exp"]) < time.time()
@@ -243,7 +261,7 @@ class Auth:
             expired = True
         if expired or claims.get("sub") != self.creds["username"]:
             return oauth_error("invalid_grant", "invalid assertion")
-        return self._issue(request)
+        return self._issue(request, _JWT_GRANT)
 
     async def revoke(self, request: Request) -> Response:
         form = await request.form()
@@ -256,28 +274,66 @@ class Auth:
             return oauth_error("invalid_token", "invalid token")
         return Response(status_code=200)
 
-    async def userinfo(self, request: Request) -> Response:
+    def _bearer_user(self, request: Request) -> str | None:
         try:
-            self.check(request.headers.get("authorization"))
+            return self.check(request.headers.get("authorization"))
         except SfError:
+            return None
+
+    def _who(self, request: Request, user_id: str) -> dict[str, Any]:
+        """What the identity URL and userinfo both say of the token's user."""
+        with self.store.lock:
+            row = self.store.conn.execute(
+                'SELECT "Username", "Email", "FirstName", "LastName", "Name" FROM "User" WHERE "Id" = ?',
+                (user_id,),
+            ).fetchone()
+        username, email, first, last, name = row
+        base = base_url(request)
+        return {
+            "user_id": user_id,
+            "organization_id": self.org_id(),
+            "email": email or username,
+            "email_verified": True,
+            "first_name": first,
+            "last_name": last,
+            "name": name,
+            "username": username,
+            "user_type": "STANDARD",
+            "active": True,
+            "is_app_installed": True,
+            "urls": {
+                "rest": f"{base}/services/data/v{{version}}/",
+                "query": f"{base}/services/data/v{{version}}/query/",
+                "sobjects": f"{base}/services/data/v{{version}}/sobjects/",
+            },
+        }
+
+    async def userinfo(self, request: Request) -> Response:
+        """The OpenID Connect userinfo of the token's user (``sub`` is its identity URL)."""
+        user = self._bearer_user(request)
+        if user is None:
             return Response("Bad_OAuth_Token", status_code=403, media_type="text/plain")
-        base, org, user = base_url(request), self.org_id(), self.user_id()
+        who = self._who(request, user)
+        return json_response(
+            {"sub": self.identity_url(request, user), "preferred_username": who["username"], **who}
+        )
+
+    async def identity(self, request: Request) -> Response:
+        """The identity URL of a token response, ``GET /id/<orgId>/<userId>``: only the token's own user's."""
+        user = self._bearer_user(request)
+        if user is None:
+            return Response("Bad_OAuth_Token", status_code=403, media_type="text/plain")
+        if (request.path_params["org_id"], request.path_params["user_id"]) != (self.org_id(), user):
+            return Response("Bad_Id", status_code=403, media_type="text/plain")
+        who = self._who(request, user)
         return json_response(
             {
-                "sub": f"{base}/id/{org}/{user}",
-                "user_id": user,
-                "organization_id": org,
-                "preferred_username": self.creds["username"],
-                "nickname": "integration",
-                "name": "Integration User",
-                "email": self.creds["username"],
-                "email_verified": True,
-                "user_type": "STANDARD",
-                "active": True,
-                "is_app_installed": True,
-                "urls": {
-                    "rest": f"{base}/services/data/v{{version}}/",
-                    "query": f"{base}/services/data/v{{version}}/query/",
-                },
+                "id": self.identity_url(request, user),
+                "asserted_user": True,
+                "display_name": who["name"],
+                "language": "en_US",
+                "locale": "en_US",
+                "utcOffset": 0,
+                **who,
             }
         )

@@ -7,10 +7,9 @@ with records as (
         r.salesforce_id,
         r.created_at,
         r.last_modified_at,
-        coalesce(r.last_modified_by_id = integration_user.user_id, false) as last_changed_by_sync
+        coalesce(r.last_modified_by_id = {{ sql_string(var('integration_user_id', '')) }}, false)
+            as last_changed_by_sync
     from {{ ref('int_salesforce_records_unioned') }} as r
-    left join {{ ref('stg_salesforce__users') }} as integration_user
-        on lower(integration_user.username) = lower({{ sql_string(var('integration_username', '')) }})
 )
 
 select

@@ -4,12 +4,6 @@
     list last showed the email) by anyone but the integration user: Salesforce keeps no history of the box, so a
     person who cleared and checked it again in between — a newer opt-out — looks the same as an edit of another
     field, and an opt-out is never lost on a guess. -#}
-with integration_user as (
-    select user_id
-    from {{ ref('stg_salesforce__users') }}
-    where lower(username) = lower({{ sql_string(var('integration_username', '')) }})
-)
-
 select
     r.salesforce_id,
     r.salesforce_object,
@@ -28,5 +22,5 @@ where not r.is_deleted
     and (
         c.desired_salesforce_opted_out
         or r.last_modified_at <= c.salesforce_event_at
-        or r.last_modified_by_id in (select user_id from integration_user)
+        or r.last_modified_by_id = {{ sql_string(var('integration_user_id', '')) }}
     )
