@@ -14,7 +14,7 @@ TEST_WORKERS ?= 2
 # DuckDB); their runs and schedule ticks are kept there.
 INSTANCE := $(CURDIR)/.dagster
 
-.PHONY: setup demo test lint format sandbox bench clean dev sync trace doctor sql setup-org
+.PHONY: setup demo test lint format sandbox bench clean dev sync trace doctor sql docs setup-org
 
 setup: $(STAMP)
 
@@ -76,6 +76,12 @@ sync: setup
 sql: setup
 	set -a; if [ -n "$(ENV_FILE)" ]; then . $(ENV_FILE); fi; set +a; \
 	$(BIN)/python -m analytics.sql --data-dir $(DATA) -- $(ARGS)
+
+# dbt's catalogue (models, columns, lineage, exposures), the marts' column types read from the analysts' read-only
+# copy as `make sql` finds it (DATA=..., or ENV_FILE=<file>), served on PORT (default 8080); never opens the warehouse.
+docs: setup
+	set -a; if [ -n "$(ENV_FILE)" ]; then . $(ENV_FILE); fi; set +a; \
+	$(BIN)/python -m analytics.catalogue --data-dir $(DATA) --port $(or $(PORT),8080)
 
 # One person's journey through both systems and the sync: make trace Q=<email or Salesforce Id>
 trace: setup

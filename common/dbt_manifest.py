@@ -41,3 +41,8 @@ def sync_models(manifest: Mapping[str, Any]) -> tuple[str, ...]:
             if n["resource_type"] == "model" and n["schema"] == SYNC_SCHEMA
         )
     )
+
+
+def group_owners(manifest: Mapping[str, Any]) -> dict[str, str]:
+    """Each dbt group's owner email (models/_catalogue.yml), by group name."""
+    return {g["name"]: g["owner"]["email"] for g in manifest["groups"].values() if g["owner"].get("email")}

@@ -20,14 +20,22 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliResource,
+    DbtProject,
+    dbt_assets,
+)
 from packaging.version import Version
 from pydantic import Field
 
+from analytics.marts_copy import MARTS_SCHEMA
 from common import build_inputs
 from common.dbt_manifest import DBT_DIR, load_manifest, relations
 from common.sync_config import SyncConfig
 from common.warehouse import utc_now
+from orchestration.defs.freshness import freshness_policy
 from orchestration.defs.resources import (
     DUCKDB_POOL,
     SalesforceResource,
@@ -130,7 +138,11 @@ def dbt_cli() -> VenvDbtCliResource:
 
 
 class SyncTranslator(DagsterDbtTranslator):
-    """Sources are the extract assets (``raw_salesforce/lead``); models are ``<schema>/<model>``, grouped by schema."""
+    """Sources are the extract assets (``raw_salesforce/lead``); models are ``<schema>/<model>``, grouped by schema.
+    Each model links to its SQL file and is owned by its dbt group's owner (dagster-dbt reads the group's email)."""
+
+    def __init__(self) -> None:
+        super().__init__(DagsterDbtTranslatorSettings(enable_code_references=True))
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
         if dbt_resource_props["resource_type"] == "source":
@@ -222,6 +234,18 @@ def dbt_models_asset(manifest: Mapping[str, Any]) -> dg.AssetsDefinition:
             keep_partial_parse(invocation.target_path)
 
     return dbt_models
+
+
+def with_marts_freshness(dbt_models: dg.AssetsDefinition, config: SyncConfig) -> dg.AssetsDefinition:
+    """The marts analysts read with the freshness policy of the schedules that rebuild them: every list's path
+    does, as it refreshes the raw assets, so theirs is the same (health/freshness.py)."""
+    (mapped,) = dg.map_asset_specs(
+        lambda spec: spec.replace_attributes(freshness_policy=freshness_policy(spec.key.path[-1], config))
+        if spec.key.path[0] == MARTS_SCHEMA
+        else spec,
+        [dbt_models],
+    )
+    return mapped
 
 
 def defs(dbt_models: dg.AssetsDefinition) -> dg.Definitions:

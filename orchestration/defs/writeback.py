@@ -201,8 +201,27 @@ salesforce_prospect_fields_push = _field_push(
 )
 
 
+# The write-back's own records dbt reads back (docs/warehouse.md): declared here, where they are written, so
+# that the catalogue shows what they are and who owns them. Their own group, and no freshness policy: the health
+# checks judge every asset of the writeback group as a scheduled write-back, and no step materialises these.
+RECORDS_GROUP = "sync_state"
+WRITEBACK_RECORDS = [
+    dg.AssetSpec(
+        [RECORDS_GROUP, "writeback_results"],
+        group_name=RECORDS_GROUP,
+        description="Every row a write-back sent, with its outcome (success, failed, retried, dry_run, skipped).",
+    ),
+    dg.AssetSpec(
+        [RECORDS_GROUP, "consent_ledger"],
+        group_name=RECORDS_GROUP,
+        description="Every consent change a target system accepted: email, system, old and new value, source event.",
+    ),
+]
+
+
 def defs(config: SyncConfig) -> dg.Definitions:
-    """The write-backs, each with the freshness policy of the schedule that runs it (sync.yaml)."""
+    """The write-backs, each with the freshness policy of the schedule that runs it (sync.yaml), and the records
+    they keep."""
     assets = [
         acton_list_sync,
         salesforce_score_push,
@@ -210,4 +229,4 @@ def defs(config: SyncConfig) -> dg.Definitions:
         salesforce_bounce_push,
         salesforce_prospect_fields_push,
     ]
-    return dg.Definitions(assets=with_freshness_policies(assets, config))
+    return dg.Definitions(assets=[*WRITEBACK_RECORDS, *with_freshness_policies(assets, config)])
