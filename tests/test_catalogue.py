@@ -43,7 +43,8 @@ class Built:
     manifest: dict[str, Any]
 
     def columns(self, schemas: tuple[str, ...]) -> dict[tuple[str, str], list[str]]:
-        with duckdb.connect(str(self.warehouse), read_only=True) as conn:
+        # as dbt opened it: dbt-duckdb keeps its connection in this process, and DuckDB refuses another configuration
+        with duckdb.connect(str(self.warehouse)) as conn:
             rows = conn.execute(
                 "select table_schema, table_name, list(column_name order by ordinal_position) "
                 "from information_schema.columns where table_schema in (select unnest(?)) group by all",
@@ -99,7 +100,11 @@ def test_every_staging_and_intermediate_column_is_described(built: Built) -> Non
     for (schema, table), columns in built_columns.items():
         node = by_name[table]
         described = {name for name, c in node["columns"].items() if c["description"].strip()}
-        undescribed += [f"{schema}.{table}.{c}" for c in columns if c not in described and not c.startswith(CONFIGURED_PREFIX)]
+        undescribed += [
+            f"{schema}.{table}.{c}"
+            for c in columns
+            if c not in described and not c.startswith(CONFIGURED_PREFIX)
+        ]
         stale += [f"{schema}.{table}.{c}" for c in node["columns"] if c not in columns]
         if any(c.startswith(CONFIGURED_PREFIX) for c in columns):
             # the configured fields are described once, by the model, as the convention that names them
@@ -109,7 +114,9 @@ def test_every_staging_and_intermediate_column_is_described(built: Built) -> Non
 
 
 # -- exposures ------------------------------------------------------------------------------------------------------
-def test_exposures_name_every_reader_of_the_models_with_what_it_reads(built: Built, graph: AssetGraph) -> None:
+def test_exposures_name_every_reader_of_the_models_with_what_it_reads(
+    built: Built, graph: AssetGraph
+) -> None:
     exposures = {e["name"]: e for e in built.manifest["exposures"].values()}
     assert set(exposures) == WRITEBACKS | {"analytics_copy", "report_charts"}
     nodes = built.manifest["nodes"]
@@ -188,7 +195,14 @@ def warehouse_held(built: Built) -> Iterator[None]:
 def test_make_docs_generates_the_catalogue_from_the_copy_alone(built: Built, warehouse_held: None) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("WAREHOUSE_PATH", "ANALYTICS_PATH")}
     done = subprocess.run(
-        [sys.executable, "-m", "analytics.catalogue", "--data-dir", str(built.warehouse.parent), "--no-serve"],
+        [
+            sys.executable,
+            "-m",
+            "analytics.catalogue",
+            "--data-dir",
+            str(built.warehouse.parent),
+            "--no-serve",
+        ],
         cwd=ROOT,
         env=env,
         capture_output=True,
