@@ -22,7 +22,7 @@ from analytics.catalogue import docs_path
 from analytics.marts_copy import analytics_path, publish_marts
 from common.sync_config import load_sync_config
 from health.freshness import expected_cron
-from orchestration.catalogue import GIT_URL_VAR, annotated
+from orchestration.catalogue import GIT_URL_VAR
 from tests.raw_fixtures import ROOT, create_raw_tables, run_dbt
 
 DESCRIBED_SCHEMAS = ("staging", "intermediate")
@@ -164,8 +164,9 @@ def test_every_asset_links_to_its_code(built: Built, graph: AssetGraph) -> None:
 
 
 def test_code_references_link_to_the_repository_when_it_is_named() -> None:
-    raw = dg.load_from_defs_folder(path_within_project=ROOT / "orchestration")
-    linked = annotated(raw, env={GIT_URL_VAR: "https://github.com/acme/sfacton/"}).resolve_asset_graph()
+    from orchestration.definitions import build
+
+    linked = build(env={GIT_URL_VAR: "https://github.com/acme/sfacton/"}).resolve_asset_graph()
     base = "https://github.com/acme/sfacton/tree/main/"
     (people,) = _references(linked.get(dg.AssetKey(["marts", "people"])))
     assert people.url == base + "dbt_project/models/marts/people.sql"
