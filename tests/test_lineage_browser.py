@@ -20,7 +20,7 @@ from urllib.request import Request, urlopen
 
 import pytest
 
-from tests.browser.chromium import Page, artefact, browser, chromium_or_skip
+from tests.browser.chromium import Page, artefact, browser, chromium_or_skip, stop
 from tests.demo_world import ROOT, Demo
 
 pytestmark = pytest.mark.browser
@@ -76,12 +76,7 @@ def webserver(demo: Demo, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
                 time.sleep(1)
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process, grace=30)
 
 
 def graphql(url: str, query: str) -> dict[str, Any]:

@@ -164,10 +164,15 @@ def browser(executable: str) -> Iterator[Page]:
                 page.send(f"{domain}.enable")
             yield page
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
         shutil.rmtree(profile, ignore_errors=True)
+
+
+def stop(process: subprocess.Popen[bytes], grace: float = 10) -> None:
+    """Terminate a process this test started, killed when it does not stop within ``grace`` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
