@@ -27,11 +27,9 @@ class Demo:
 
     @property
     def env(self) -> dict[str, str]:
-        """The demo's environment as its run had it: the sandboxes' coordinates, its warehouse and instance."""
-        lines = (self.data_dir / "sandbox" / "sandbox.env").read_text().splitlines()
-        env = dict(line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
+        """Where the demo's run kept its state: warehouse, analysts' copy, token cache, Dagster instance (the
+        sandboxes' coordinates went with them when the demo stopped them)."""
         return {
-            **env,
             "WAREHOUSE_PATH": str(self.data_dir / "warehouse.duckdb"),
             "ANALYTICS_PATH": str(self.data_dir / "warehouse_analytics.duckdb"),
             "TOKEN_CACHE_PATH": str(self.data_dir / "tokens.json"),
