@@ -130,6 +130,11 @@ def _number(value: float | None, digits: int = 0) -> str:
     return "" if value is None else f"{value:,.{digits}f}"
 
 
+def _tick(value: float) -> str:
+    """An axis label: whole numbers as such, a fraction with one decimal (small counts give 0.5 steps)."""
+    return f"{value:,.0f}" if value == int(value) else f"{value:,.1f}"
+
+
 def _table(table_id: str, head: list[str], rows: list[list[str]]) -> str:
     cells = "".join(
         "<tr>" + "".join(f"<td{' class=zero' if c == '0' else ''}>{escape(c)}</td>" for c in r) + "</tr>"
@@ -183,7 +188,7 @@ def _periods_section(conn: duckdb.DuckDBPyConnection) -> str:
     return (
         f"<h2>Funnel by {period}</h2><p class=note>People entering each stage per {period} (UTC); every {period}"
         " from the first entry to the last is listed, 0 where nobody entered.</p>"
-        + lines(everyone.periods, series, _number, f"People entering each stage per {period}")
+        + lines(everyone.periods, series, _tick, f"People entering each stage per {period}")
         + _periods_table("funnel-by-period", everyone)
         + f"<h3>By lead source</h3>{by_source}"
     )
@@ -221,7 +226,7 @@ def _revenue_section(conn: duckdb.DuckDBPyConnection, period: str) -> str:
     labels = [label for label, _ in revenue]
     return (
         f"<h2>Won revenue over time</h2><p class=note>Amount of the won opportunities by close date, per {period}.</p>"
-        + lines(labels, {"won revenue": [v for _, v in revenue]}, _number, f"Won revenue per {period}")
+        + lines(labels, {"won revenue": [v for _, v in revenue]}, _tick, f"Won revenue per {period}")
         + _table("won-revenue", [period, "won revenue"], [[label, _number(v, 2)] for label, v in revenue])
     )
 
@@ -230,7 +235,9 @@ def _sync_section(syncs: list[SourceSync]) -> str:
     latest: dict[str, datetime] = {}
     for s in syncs:
         latest[s.source] = max(latest.get(s.source, s.updated_at), s.updated_at)
-    rows = [[source, f"{at:%Y-%m-%d %H:%M} UTC"] for source, at in sorted(latest.items())]
+    rows = [[source, f"{at:%Y-%m-%d %H:%M} UTC"] for source, at in sorted(latest.items())] or [
+        ["(no extract has run yet)", ""]
+    ]
     detail = [[f"{s.source}.{s.entity}", f"{s.updated_at:%Y-%m-%d %H:%M} UTC"] for s in syncs]
     return (
         "<h2>Last synced</h2><p class=note>When each source's extract last moved a watermark (new or changed rows"
