@@ -38,6 +38,7 @@ def shown(page: Page, path: Path, screenshot: str) -> str:
 def test_the_report_shows_the_demo_marts(demo: Demo) -> None:
     executable = chromium_or_skip()
     index = reports_dir(demo.data_dir / "warehouse.duckdb") / INDEX_FILE
+    assert f"The report, to open in a browser: {index}" in demo.output  # what `make demo` prints
     copy = duckdb.connect(str(demo.data_dir / "warehouse_analytics.duckdb"), read_only=True)
     with browser(executable) as page:
         text = shown(page, index, "report.png")
