@@ -14,7 +14,7 @@ TEST_WORKERS ?= 2
 # DuckDB); their runs and schedule ticks are kept there.
 INSTANCE := $(CURDIR)/.dagster
 
-.PHONY: setup demo test lint format sandbox bench clean dev sync trace doctor sql docs setup-org
+.PHONY: setup demo test lint format sandbox bench clean dev sync trace doctor sql docs setup-org browser
 
 setup: $(STAMP)
 
@@ -29,8 +29,13 @@ $(STAMP): pyproject.toml requirements.lock
 
 # Two workers by test file (module fixtures stay in one process): the suite waits on sandboxes, dbt and Dagster
 # as much as it computes, so two overlap well even on two cores.
-test: setup
+# The browser tests (marker `browser`) need Debian's chromium: `make browser` installs it, run first only when it
+# is missing.
+test: setup $(if $(shell command -v chromium),,browser)
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+
+browser:
+	sh tests/browser/install_chromium.sh
 
 lint: setup
 	$(BIN)/ruff check .

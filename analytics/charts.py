@@ -61,15 +61,17 @@ def funnel_stages(conn: duckdb.DuckDBPyConnection) -> list[FunnelStage]:
     return [FunnelStage(stage, int(entered), rate) for stage, entered, rate in rows]
 
 
-def funnel_periods(conn: duckdb.DuckDBPyConnection) -> FunnelPeriods:
-    """Entries per period and stage over all lead sources; the report lists every period, empty ones as 0."""
+def funnel_periods(conn: duckdb.DuckDBPyConnection, lead_source: str = "(all)") -> FunnelPeriods:
+    """Entries per period and stage of one lead source (default over all of them); the report lists every period
+    for every source, empty ones as 0."""
     rows = conn.execute(
         """
         select period, stage, entered
         from marts.funnel_report
-        where lead_source = '(all)'
+        where lead_source = ?
         order by period_start, stage_order
-        """
+        """,
+        [lead_source],
     ).fetchall()
     periods = list(dict.fromkeys(period for period, _, _ in rows))
     entered: dict[str, list[int]] = {}

@@ -16,6 +16,7 @@ from pathlib import Path
 import duckdb
 
 from analytics.charts import reports_dir
+from analytics.html_report import INDEX_FILE
 from orchestration.progress import VERBOSE_ENV, run_job
 from sandbox.launcher import Sandbox, start
 
@@ -91,6 +92,8 @@ def show_images(warehouse: Path) -> None:
     )
     for image in images:
         print(f"  {image}")
+    page = reports_dir(warehouse) / INDEX_FILE
+    print(f"\nThe report, to open in a browser: {page}" if page.exists() else "\nNo HTML report.")
 
 
 def main(argv: list[str] | None = None) -> int:

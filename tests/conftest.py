@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from sandbox.launcher import Sandbox, start
+from tests.demo_world import Demo, shared_demo
 
 SCALE = 300
 
@@ -53,3 +54,11 @@ def fresh_sandbox(tmp_path: Path) -> Iterator[Sandbox]:
     sb = start(tmp_path / "sandbox", scale=SCALE, seed=11)
     yield sb
     sb.stop()
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Demo:
+    """`make demo` run once for the whole session, even across xdist workers (see tests/demo_world.py)."""
+    if worker_id == "master":
+        return shared_demo(tmp_path_factory.mktemp("shared"))
+    return shared_demo(tmp_path_factory.getbasetemp().parent)

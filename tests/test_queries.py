@@ -1,22 +1,15 @@
-"""docs/queries.md, run as an analyst would: `make demo`, then each query through `make sql`'s entry point (the
-duckdb shell on the read-only analysts' copy), judged against the sandbox's own records."""
+"""docs/queries.md, run as an analyst would: `make demo` (the session's, tests/demo_world.py), then each query
+through `make sql`'s entry point (the duckdb shell on the read-only analysts' copy), judged against the sandbox's
+own records."""
 
-import json
 import re
-import sqlite3
-import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import closing
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import polars as pl
-import pytest
 
 from analytics.marts_copy import exports_path
+from tests.demo_world import Demo
 
 ROOT = Path(__file__).resolve().parents[1]
 QUERIES = ROOT / "docs" / "queries.md"
@@ -31,55 +24,6 @@ def with_variable(sql: str, name: str, value: str) -> str:
     line = re.compile(rf"^set variable {name} = .*;$", re.M)
     assert line.search(sql), f"the query has no `set variable {name}` line"
     return line.sub(f"set variable {name} = {value};", sql)
-
-
-@dataclass
-class Demo:
-    data_dir: Path
-    output: str
-
-    def sql(self, query: str) -> list[dict[str, Any]]:
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "analytics.sql",
-                "--data-dir",
-                str(self.data_dir),
-                "--",
-                "-json",
-                "-c",
-                query,
-            ],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert done.returncode == 0 and "Error" not in done.stderr, done.stderr
-        # one JSON array per statement that returns rows; `set variable` returns none
-        return json.loads(done.stdout.strip() or "[]")
-
-    def sandbox(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-        store = self.data_dir / "sandbox" / "sandbox.sqlite"
-        with closing(sqlite3.connect(f"file:{store}?mode=ro", uri=True)) as db:
-            return db.execute(sql, params).fetchall()
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    data_dir = tmp_path_factory.mktemp("demo")
-    done = subprocess.run(
-        [sys.executable, "-m", "orchestration.demo", "--data-dir", str(data_dir), "--scale", "300"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    yield Demo(data_dir, done.stdout)
 
 
 def test_the_demo_prints_one_line_per_step_and_keeps_the_rest(demo: Demo) -> None:

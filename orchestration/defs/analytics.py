@@ -1,4 +1,5 @@
-"""The analytics assets (``analytics/``): the analysts' read-only copy of the marts, and the report charts."""
+"""The analytics assets (``analytics/``): the analysts' read-only copy of the marts, the report charts and the
+HTML report read from the copy."""
 
 import dagster as dg
 
@@ -16,13 +17,16 @@ from analytics.charts import (
     roi_figure,
     save,
 )
-from analytics.marts_copy import MARTS_SCHEMA, analytics_path, publish_marts, published_at
+from analytics.html_report import last_syncs, write_report
+from analytics.marts_copy import MARTS_SCHEMA, analytics_path, exports_path, publish_marts, published_at
 from common import build_inputs
+from common.warehouse import utc_now
 from orchestration.defs.resources import DUCKDB_POOL, WarehouseResource
 
 GROUP = "analytics"
 FUNNEL_REPORT = dg.AssetKey(["marts", "funnel_report"])
 ROI_REPORT = dg.AssetKey(["marts", "roi_report"])
+ANALYTICS_COPY = dg.AssetKey("analytics_copy")
 
 
 def analytics_copy_asset(dbt_models: dg.AssetsDefinition) -> dg.AssetsDefinition:
@@ -95,5 +99,19 @@ def report_charts(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
     )
 
 
+@dg.asset(group_name=GROUP, pool=DUCKDB_POOL, deps=[ANALYTICS_COPY], kinds={"html"})
+def report_html(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """reports/index.html next to the warehouse: the funnel by period and lead source, conversion over time, ROI
+    by campaign under each attribution model, won revenue over time, when each source was last synced and links
+    to the exports, as one self-contained page read from the analysts' copy. Written on every run, even when the
+    copy was not replaced, since the sync times move."""
+    copy = analytics_path(warehouse.file)
+    with warehouse.connect() as conn:
+        syncs = last_syncs(conn)
+    page = write_report(copy, syncs, exports_path(copy), reports_dir(warehouse.file), utc_now())
+    context.log.info("HTML report: %s", page)
+    return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(page))})
+
+
 def defs(dbt_models: dg.AssetsDefinition) -> dg.Definitions:
-    return dg.Definitions(assets=[analytics_copy_asset(dbt_models), report_charts])
+    return dg.Definitions(assets=[analytics_copy_asset(dbt_models), report_charts, report_html])
