@@ -7,10 +7,15 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import duckdb
 import pytest
 
+from common import warehouse
+from ingest.clients.acton_client import ActOnClient
+from ingest.clients.salesforce_client import SalesforceClient
 from sandbox.launcher import Sandbox, start
 from tests.demo_world import Demo, shared_demo
+from tests.writeback_support import empty_sync_tables, env
 
 SCALE = 300
 
@@ -62,3 +67,34 @@ def demo(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Demo:
     if worker_id == "master":
         return shared_demo(tmp_path_factory.mktemp("shared"))
     return shared_demo(tmp_path_factory.getbasetemp().parent)
+
+
+# -- the write-back tests' fixtures (a module may define its own of the same name instead) ------------------------
+@pytest.fixture
+def wh(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A warehouse of the test's own with every sync.* input table created empty."""
+    conn = warehouse.connect(tmp_path / "warehouse.duckdb")
+    empty_sync_tables(conn)
+    yield conn
+    conn.close()
+
+
+# Clients close their keep-alive connections before the sandbox stops, or its graceful shutdown waits on them.
+@pytest.fixture
+def sf(fresh_sandbox: Sandbox, tmp_path: Path) -> Iterator[SalesforceClient]:
+    client = SalesforceClient.from_env(env(fresh_sandbox, tmp_path))
+    yield client
+    client.session.close()
+
+
+@pytest.fixture
+def acton(fresh_sandbox: Sandbox, tmp_path: Path) -> Iterator[ActOnClient]:
+    client = ActOnClient.from_env(env(fresh_sandbox, tmp_path))
+    yield client
+    client.session.close()
+
+
+@pytest.fixture
+def clients(sf: SalesforceClient, acton: ActOnClient) -> tuple[SalesforceClient, ActOnClient]:
+    """Both clients against the test's own sandbox."""
+    return sf, acton

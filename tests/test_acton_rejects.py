@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,36 +21,20 @@ from ingest.clients.salesforce_client import SalesforceClient
 from sandbox.launcher import Sandbox
 from tests.test_writeback import (
     config,
-    env,
     list_names,
     list_records,
     member_rows,
     people,
     results,
     set_sync_rows,
-    wh,
 )
 from writeback.acton_lists import ListHeadingsMissing, sync_acton_lists
 from writeback.optouts import push_acton_optouts
-
-__all__ = ["wh"]  # the fixture: a warehouse with empty sync tables
 
 CONTACTS, LEADS = "SFDC Master Contacts", "SFDC Master Leads"
 MERGE, OPTOUT_UPLOAD = "PUT /api/1/list/{listid}", "PUT /api/1/list/optout"
 OPENAPI = Path(__file__).resolve().parents[1] / "docs" / "reference" / "acton-openapi" / "act-on-api-1.json"
 LOCKED = "Record locked by another import"
-
-
-@pytest.fixture
-def clients(fresh_sandbox: Sandbox, tmp_path: Path) -> Iterator[tuple[SalesforceClient, ActOnClient]]:
-    sf = SalesforceClient.from_env(env(fresh_sandbox, tmp_path))
-    acton = ActOnClient.from_env(env(fresh_sandbox, tmp_path))
-    yield sf, acton
-    for client in (
-        sf,
-        acton,
-    ):  # before the sandbox stops: its graceful shutdown waits on keep-alive connections
-        client.session.close()
 
 
 def calls(sb: Sandbox, endpoint: str) -> int:

@@ -6,8 +6,6 @@ sandbox of its own (the merge uploads are real); a ``body`` fault answers the ca
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -17,26 +15,12 @@ from ingest.clients.acton_client import ActOnClient
 from ingest.clients.answers import UnexpectedAnswer
 from ingest.clients.salesforce_client import SalesforceClient
 from sandbox.launcher import Sandbox
-from tests.test_writeback import config, env, member_rows, people, results, set_sync_rows, wh
+from tests.test_writeback import config, member_rows, people, results, set_sync_rows
 from writeback.acton_lists import sync_acton_lists
-
-__all__ = ["wh"]  # the fixture: a warehouse with empty sync tables
 
 CONTACTS = "SFDC Master Contacts"
 MERGE_STATUS = "/api/1/list/*/status"
 DELETE = "/api/1/list/*/record"
-
-
-@pytest.fixture
-def clients(fresh_sandbox: Sandbox, tmp_path: Path) -> Iterator[tuple[SalesforceClient, ActOnClient]]:
-    sf = SalesforceClient.from_env(env(fresh_sandbox, tmp_path))
-    acton = ActOnClient.from_env(env(fresh_sandbox, tmp_path))
-    yield sf, acton
-    for client in (
-        sf,
-        acton,
-    ):  # before the sandbox stops: its graceful shutdown waits on keep-alive connections
-        client.session.close()
 
 
 def answer_with(sb: Sandbox, method: str, path: str, body: Any) -> None:

@@ -7,16 +7,14 @@ set by hand, as in tests/test_writeback.py, and each outcome is judged by what t
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import duckdb
 import pytest
 import requests
 
-from common import warehouse
 from ingest.clients.acton_client import ActOnClient
 from ingest.clients.salesforce_client import SalesforceClient
 from ingest.extract.acton import ensure_tables, extract_optouts
@@ -26,8 +24,6 @@ from tests.test_writeback import (
     COMPOSITE,
     SCORE_FIELD,
     config,
-    empty_sync_tables,
-    env,
     people,
     records,
     set_sync_rows,
@@ -40,29 +36,6 @@ from writeback.state import Intent, LedgerEntry, record_intents
 EVENT = datetime(2026, 1, 2, 3, 4, 5)
 PATCH_RECORDS = "*/composite/sobjects"
 BULK_STATUS = "/services/data/*/jobs/ingest/*"
-
-
-@pytest.fixture
-def wh(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    conn = warehouse.connect(tmp_path / "warehouse.duckdb")
-    empty_sync_tables(conn)
-    yield conn
-    conn.close()
-
-
-# Clients close their keep-alive connections before the sandbox stops, or its graceful shutdown waits on them.
-@pytest.fixture
-def sf(fresh_sandbox: Sandbox, tmp_path: Path) -> Iterator[SalesforceClient]:
-    client = SalesforceClient.from_env(env(fresh_sandbox, tmp_path))
-    yield client
-    client.session.close()
-
-
-@pytest.fixture
-def acton(fresh_sandbox: Sandbox, tmp_path: Path) -> Iterator[ActOnClient]:
-    client = ActOnClient.from_env(env(fresh_sandbox, tmp_path))
-    yield client
-    client.session.close()
 
 
 def extract(wh: duckdb.DuckDBPyConnection, sf: SalesforceClient, acton: ActOnClient) -> None:

@@ -1,6 +1,7 @@
 """Integration: the write-back against a fresh sandbox, checked the way a user would — in Act-On's lists, on
-the Salesforce records, in Act-On's opt-out list and in sync_state. The sync.* input tables are created here
-directly (columns as the dbt models have them), so these tests do not depend on a dbt run."""
+the Salesforce records, in Act-On's opt-out list and in sync_state. The sync.* input tables are created
+directly (tests/writeback_support.py, columns as the dbt models have them), so these tests do not depend on a dbt
+run."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ from orchestration.defs.resources import (
 )
 from orchestration.defs.writeback import acton_list_sync, salesforce_score_push
 from sandbox.launcher import Sandbox
+from tests.writeback_support import env, set_sync_rows
 from writeback.acton_lists import sync_acton_lists
 from writeback.optouts import sync_optouts
 from writeback.salesforce_fields import push_field_updates
@@ -47,64 +49,8 @@ BULK_RESULTS = "GET /services/data/vXX.X/jobs/ingest/{{job_id}}/{}"
 ACTON_MERGE = "PUT /api/1/list/{listid}"
 ACTON_DELETE = "DELETE /api/1/list/{listid}/record"
 
-# The sync models' columns and types (dbt_project/models/sync/_sync.yml).
-FIELD_UPDATE_COLUMNS = {
-    "salesforce_id": "VARCHAR",
-    "salesforce_object": "VARCHAR",
-    "email": "VARCHAR",
-    "field": "VARCHAR",
-    "old_value": "VARCHAR",
-    "new_value": "VARCHAR",
-}
-SYNC_COLUMNS: dict[str, dict[str, str]] = {
-    "acton_list_upserts": {
-        "list_member_id": "VARCHAR",
-        "list_name": "VARCHAR",
-        "list_id": "VARCHAR",
-        "record_id": "VARCHAR",
-        "change_type": "VARCHAR",
-        "email": "VARCHAR",
-        "salesforce_object": "VARCHAR",
-        "salesforce_id": "VARCHAR",
-        "field_values": "JSON",
-    },
-    "acton_list_removals": {
-        "record_id": "VARCHAR",
-        "list_name": "VARCHAR",
-        "list_id": "VARCHAR",
-        "email": "VARCHAR",
-        "salesforce_id": "VARCHAR",
-        "reason": "VARCHAR",
-    },
-    "salesforce_score_updates": {
-        "salesforce_id": "VARCHAR",
-        "salesforce_object": "VARCHAR",
-        "email": "VARCHAR",
-        "field": "VARCHAR",
-        "old_value": "DOUBLE",
-        "new_value": "DOUBLE",
-    },
-    "salesforce_optout_updates": {
-        "salesforce_id": "VARCHAR",
-        "salesforce_object": "VARCHAR",
-        "email": "VARCHAR",
-        "field": "VARCHAR",
-        "old_value": "BOOLEAN",
-        "new_value": "BOOLEAN",
-        "source_event": "VARCHAR",
-        "event_at": "TIMESTAMP",
-    },
-    "acton_optout_additions": {"email": "VARCHAR", "source_event": "VARCHAR", "event_at": "TIMESTAMP"},
-    "salesforce_bounce_updates": FIELD_UPDATE_COLUMNS,
-    "salesforce_prospect_updates": FIELD_UPDATE_COLUMNS,
-}
-
 
 # -- helpers ---------------------------------------------------------------------------------------------------
-def env(sb: Sandbox, tmp: Path) -> dict[str, str]:
-    return {**sb.env, "TOKEN_CACHE_PATH": str(tmp / "tokens.json")}
-
-
 def config_with(**sections: dict[str, Any]) -> SyncConfig:
     """The shipped sync.yaml with these keys of its sections changed."""
     data = yaml.safe_load(SYNC_YAML.read_text())
@@ -115,25 +61,6 @@ def config_with(**sections: dict[str, Any]) -> SyncConfig:
 
 def config(**writeback: Any) -> SyncConfig:
     return config_with(writeback=writeback)
-
-
-def set_sync_rows(conn: duckdb.DuckDBPyConnection, model: str, rows: Sequence[Mapping[str, Any]]) -> None:
-    """(Re)create sync.<model> holding ``rows`` — what a dbt build would have left there."""
-    columns = SYNC_COLUMNS[model]
-    conn.execute("CREATE SCHEMA IF NOT EXISTS sync")
-    conn.execute(
-        f"CREATE OR REPLACE TABLE sync.{model} ({', '.join(f'{c} {t}' for c, t in columns.items())})"
-    )
-    if rows:
-        conn.executemany(
-            f"INSERT INTO sync.{model} VALUES ({', '.join('?' * len(columns))})",
-            [[r.get(c) for c in columns] for r in rows],
-        )
-
-
-def empty_sync_tables(conn: duckdb.DuckDBPyConnection) -> None:
-    for model in SYNC_COLUMNS:
-        set_sync_rows(conn, model, [])
 
 
 def records(sf: SalesforceClient, soql: str) -> list[dict[str, Any]]:
@@ -216,29 +143,6 @@ def asset_resources(
         "sync_config": SyncConfigResource(path=str(SYNC_YAML)),
     }
     gc.collect()
-
-
-@pytest.fixture
-def wh(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    conn = warehouse.connect(tmp_path / "warehouse.duckdb")
-    empty_sync_tables(conn)
-    yield conn
-    conn.close()
-
-
-# Clients close their keep-alive connections before the sandbox stops, or its graceful shutdown waits on them.
-@pytest.fixture
-def sf(fresh_sandbox: Sandbox, tmp_path: Path) -> Iterator[SalesforceClient]:
-    client = SalesforceClient.from_env(env(fresh_sandbox, tmp_path))
-    yield client
-    client.session.close()
-
-
-@pytest.fixture
-def acton(fresh_sandbox: Sandbox, tmp_path: Path) -> Iterator[ActOnClient]:
-    client = ActOnClient.from_env(env(fresh_sandbox, tmp_path))
-    yield client
-    client.session.close()
 
 
 def member_rows(
