@@ -11,7 +11,7 @@ from typing import Any
 from starlette.responses import Response
 
 from sandbox.admin.control import Control
-from sandbox.salesforce.bulk_jobs import DELIMITERS, LINE_ENDINGS, Jobs, csv_format, quoted_csv
+from sandbox.salesforce.bulk_jobs import CREATE_KEYS, DELIMITERS, LINE_ENDINGS, Jobs, csv_format, quoted_csv
 from sandbox.salesforce.calls import Call
 from sandbox.salesforce.errors import RowError, bulk_error, json_response
 from sandbox.salesforce.results import Results
@@ -21,22 +21,7 @@ from sandbox.store import Store
 
 OPERATIONS = ("insert", "update", "upsert", "delete", "hardDelete")
 CHUNK_ROWS = 2000  # rows written per store transaction, so REST calls interleave with a big job
-_CREATE_KEYS = (
-    "id",
-    "operation",
-    "object",
-    "createdById",
-    "createdDate",
-    "systemModstamp",
-    "state",
-    "externalIdFieldName",
-    "concurrencyMode",
-    "contentType",
-    "apiVersion",
-    "contentUrl",
-    "lineEnding",
-    "columnDelimiter",
-)
+_CREATE_KEYS = (*CREATE_KEYS, "externalIdFieldName", "contentUrl")
 
 
 class _BatchError(Exception):

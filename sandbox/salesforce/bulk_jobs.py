@@ -19,6 +19,22 @@ from sandbox.store import wall_clock
 DELIMITERS = {"COMMA": ",", "TAB": "\t", "PIPE": "|", "SEMICOLON": ";", "CARET": "^", "BACKQUOTE": "`"}
 LINE_ENDINGS = {"LF": "\n", "CRLF": "\r\n"}
 TERMINAL_STATES = ("JobComplete", "Failed", "Aborted")
+# The job info keys the create and abort answers of both kinds of job show (``Jobs.public``'s keys; ingest jobs
+# add their own).
+CREATE_KEYS = (
+    "id",
+    "operation",
+    "object",
+    "createdById",
+    "createdDate",
+    "systemModstamp",
+    "state",
+    "concurrencyMode",
+    "contentType",
+    "apiVersion",
+    "lineEnding",
+    "columnDelimiter",
+)
 # A status request for a job still running waits up to this long for it to end, so a client polling a
 # small job sees it finished on its first poll (a real org answers status calls in about that time anyway).
 STATUS_HOLD_S = 1.0

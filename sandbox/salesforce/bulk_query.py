@@ -10,7 +10,14 @@ from typing import Any
 from starlette.responses import Response, StreamingResponse
 
 from sandbox.admin.control import Control
-from sandbox.salesforce.bulk_jobs import DELIMITERS, LINE_ENDINGS, TERMINAL_STATES, Jobs, csv_format
+from sandbox.salesforce.bulk_jobs import (
+    CREATE_KEYS,
+    DELIMITERS,
+    LINE_ENDINGS,
+    TERMINAL_STATES,
+    Jobs,
+    csv_format,
+)
 from sandbox.salesforce.calls import Call
 from sandbox.salesforce.csv_snapshots import CsvSnapshots, SnapshotGone
 from sandbox.salesforce.errors import bulk_error, json_response
@@ -19,20 +26,6 @@ from sandbox.salesforce.soql import SoqlError, compile_query
 DEFAULT_PAGE = 100_000  # rows per results page when the client names no maxRecords
 KEEP_SNAPSHOTS = 32
 SNAPSHOT_TTL_S = 6 * 3600
-_CREATE_KEYS = (
-    "id",
-    "operation",
-    "object",
-    "createdById",
-    "createdDate",
-    "systemModstamp",
-    "state",
-    "concurrencyMode",
-    "contentType",
-    "apiVersion",
-    "lineEnding",
-    "columnDelimiter",
-)
 _FAILED_MESSAGE = (
     "Failed to process query: UNKNOWN_EXCEPTION: An unexpected error occurred. Please retry the job."
 )
@@ -125,7 +118,7 @@ class BulkQuery:
         fails = self.control.bulk_job_fails("salesforce", call.method, call.path)
         select = lines_select(q.sql, info["_types"], DELIMITERS[delimiter], LINE_ENDINGS[ending])
         self.jobs.run_in_background(info["id"], self._run, select, q.params, fails)
-        return json_response(Jobs.public(info, _CREATE_KEYS))
+        return json_response(Jobs.public(info, CREATE_KEYS))
 
     def _run(self, job_id: str, select: str, params: list[Any], fails: bool) -> None:
         started = time.monotonic()
@@ -182,7 +175,7 @@ class BulkQuery:
         aborted = self.jobs.transition("query", job_id, ("UploadComplete", "InProgress"), state="Aborted")
         if aborted is None:
             raise bulk_error(400, "INVALIDJOBSTATE", f"Aborting already {info['state']} Job not allowed")
-        return json_response(Jobs.public(aborted, _CREATE_KEYS))
+        return json_response(Jobs.public(aborted, CREATE_KEYS))
 
     def results_page(self, call: Call) -> Response:
         job_id = call.params["job_id"]
