@@ -47,6 +47,10 @@ class Sandbox:
     def faults(self, system: str, rules: list[dict[str, Any]]) -> Any:
         return self.admin(system, "POST", "faults", {"rules": rules})
 
+    def mutate(self, system: str, ops: list[dict[str, Any]]) -> Any:
+        """Changes the world as its users or admins would (sandbox/admin/mutate.py's ops)."""
+        return self.admin(system, "POST", "mutate", {"ops": ops})
+
     def clear_faults(self) -> None:
         for system in ("salesforce", "acton"):
             self.admin(system, "DELETE", "faults")

@@ -126,16 +126,12 @@ def test_incremental_after_simulation_carries_changes_and_deletes(
     sb.simulate(hours=1)
     members = sorted(source_rows(store, "CampaignMember"))[:3]
     lead = next(i for i, r in source_rows(store, "Lead").items() if not r["IsDeleted"])
-    sb.admin(
+    sb.mutate(
         "salesforce",
-        "POST",
-        "mutate",
-        {
-            "ops": [
-                {"op": "hard_delete", "object": "CampaignMember", "ids": members},
-                {"op": "set", "object": "Lead", "id": lead, "fields": {"Title": "Chief 'Quote' \\ Officer"}},
-            ]
-        },
+        [
+            {"op": "hard_delete", "object": "CampaignMember", "ids": members},
+            {"op": "set", "object": "Lead", "id": lead, "fields": {"Title": "Chief 'Quote' \\ Officer"}},
+        ],
     )
     # a soft delete through the API, as a user would do it
     client.request("DELETE", f"sobjects/Lead/{lead}")
@@ -262,28 +258,24 @@ def test_new_custom_field_arrives_as_a_column(fresh_sandbox: Sandbox, tmp_path: 
     client = SalesforceClient.from_env(_env(sb, tmp_path))
     extract_all(wh, client, objects=["Contact"])
     contact = sorted(source_rows(store, "Contact"))[0]
-    sb.admin(
+    sb.mutate(
         "salesforce",
-        "POST",
-        "mutate",
-        {
-            "ops": [
-                {
-                    "op": "add_field",
-                    "object": "Contact",
-                    "field": "Region__c",
-                    "type": "string",
-                    "length": 40,
-                },
-                {
-                    "op": "set",
-                    "object": "Contact",
-                    "id": contact,
-                    "fields": {"Region__c": "EMEA"},
-                    "touch": False,
-                },
-            ]
-        },
+        [
+            {
+                "op": "add_field",
+                "object": "Contact",
+                "field": "Region__c",
+                "type": "string",
+                "length": 40,
+            },
+            {
+                "op": "set",
+                "object": "Contact",
+                "id": contact,
+                "fields": {"Region__c": "EMEA"},
+                "touch": False,
+            },
+        ],
     )
     client = SalesforceClient.from_env(_env(sb, tmp_path))  # the next run: describes are cached per run
     extract_all(wh, client, objects=["Contact"])

@@ -312,22 +312,18 @@ def test_record_crud_validation_and_query_all_sees_deletes(sf: Salesforce, sb: S
 
 
 def test_upsert_by_external_id(sf: Salesforce, sb: Sandbox) -> None:
-    sb.admin(
+    sb.mutate(
         "salesforce",
-        "POST",
-        "mutate",
-        {
-            "ops": [
-                {
-                    "op": "add_field",
-                    "object": "Lead",
-                    "field": "Ext_Id__c",
-                    "type": "string",
-                    "length": 40,
-                    "external_id": True,
-                }
-            ]
-        },
+        [
+            {
+                "op": "add_field",
+                "object": "Lead",
+                "field": "Ext_Id__c",
+                "type": "string",
+                "length": 40,
+                "external_id": True,
+            }
+        ],
     )
     body = {"LastName": "Upserted", "Company": "Acme"}
     created = raw(sf, "PATCH", "sobjects/Lead/Ext_Id__c/X-1", json=body)
