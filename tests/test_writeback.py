@@ -748,15 +748,9 @@ def test_preflight_names_the_renamed_field_and_the_assets_write_nothing(
     leads = leads_to_score(sf, wh, 3)
     set_sync_rows(wh, "acton_list_upserts", member_rows("SFDC Master Leads", "Lead", leads))
     wh.close()
-    fresh_sandbox.admin(
+    fresh_sandbox.mutate(
         "salesforce",
-        "POST",
-        "mutate",
-        {
-            "ops": [
-                {"op": "rename_field", "object": "Lead", "field": SCORE_FIELD, "new_name": "Score_Renamed__c"}
-            ]
-        },
+        [{"op": "rename_field", "object": "Lead", "field": SCORE_FIELD, "new_name": "Score_Renamed__c"}],
     )
     next_run = SalesforceClient.from_env(env(fresh_sandbox, tmp_path))  # describes are cached per run
     with pytest.raises(PreflightError) as raised:
@@ -784,11 +778,7 @@ def test_preflight_names_the_renamed_field_and_the_assets_write_nothing(
 
 
 def test_assets_materialise_in_graph_order_with_metadata(
-    fresh_sandbox: Sandbox,
-    wh: duckdb.DuckDBPyConnection,
-    sf: SalesforceClient,
-    tmp_path: Path,
-    asset_resources: dict[str, Any],
+    wh: duckdb.DuckDBPyConnection, sf: SalesforceClient, acton: ActOnClient, asset_resources: dict[str, Any]
 ) -> None:
     leads = leads_to_score(sf, wh, 4, 60)
     set_sync_rows(wh, "acton_list_upserts", member_rows("SFDC Master Leads", "Lead", leads))
@@ -804,4 +794,4 @@ def test_assets_materialise_in_graph_order_with_metadata(
         meta["dry_run"].value,
     ) == (4, 4, 0, False)
     assert meta["api_calls"].value >= 1
-    assert len(list_records(ActOnClient.from_env(env(fresh_sandbox, tmp_path)), "SFDC Master Leads")) == 4
+    assert len(list_records(acton, "SFDC Master Leads")) == 4
