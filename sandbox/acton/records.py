@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from starlette.responses import JSONResponse, Response
@@ -56,45 +58,44 @@ def _written(message: str, ident: str, rec: int) -> Response:
     return JSONResponse({"status": "success", "message": message, "id": rid, "contact_id": rid})
 
 
-def add_record(ctx: Ctx, call: Call) -> Response:
+@contextmanager
+def _writing_one(ctx: Ctx, call: Call) -> Iterator[tuple[ListMerger, dict[str, str], str]]:
+    """A write of one record from the call's body: the list checked, then in one transaction a merger, the body's
+    values by heading and the list's email heading (empty when it has none); the merger is saved at the end."""
     ident = call.params["listid"]
     list_row(ctx, ident)
     body = call.json_body()
     with ctx.store.transaction() as c:
         merger = ListMerger(c, ident, now_ms())
-        values = _values(merger, body)
-        email_col = email_heading(merger.columns) or ""
+        yield merger, _values(merger, body), email_heading(merger.columns) or ""
+        merger.save()
+
+
+def add_record(ctx: Ctx, call: Call) -> Response:
+    with _writing_one(ctx, call) as (merger, values, email_col):
         if not is_valid_email(values.get(email_col)):
             raise ActOnError(10008)
         rec = merger.insert(values, email_col)
-        merger.save()
-    return _written("Record inserted", ident, rec)
+    return _written("Record inserted", merger.list_id, rec)
 
 
 def upsert_record(ctx: Ctx, call: Call) -> Response:
     """Updates the first record with the email (list order), or inserts one."""
-    ident = call.params["listid"]
-    list_row(ctx, ident)
-    body = call.json_body()
-    with ctx.store.transaction() as c:
-        merger = ListMerger(c, ident, now_ms())
-        values = _values(merger, body)
-        email_col = email_heading(merger.columns) or ""
+    with _writing_one(ctx, call) as (merger, values, email_col):
         email = call.query.get("email") or values.get(email_col)
         if not is_valid_email(email):
             raise ActOnError(10008)
         values.setdefault(email_col, (email or "").strip())
-        first = c.execute(
+        first = merger.conn.execute(
             "SELECT rec FROM acton_records WHERE list_id = ? AND email_norm = ? ORDER BY rec LIMIT 1",
-            (ident, normalise_email(email)),
+            (merger.list_id, normalise_email(email)),
         ).fetchone()
         if first is None:
             rec, message = merger.insert(values, email_col), "Record inserted"
         else:
             rec, message = first[0], "Record updated"
             merger.update(rec, values, email_col, put_empty=True)
-        merger.save()
-    return _written(message, ident, rec)
+    return _written(message, merger.list_id, rec)
 
 
 def get_record(ctx: Ctx, call: Call) -> Response:
