@@ -96,9 +96,12 @@ class ActOn:
         assert body["status"] == "success" and body["message"] == "List created"
         return body["listId"]
 
-    def merge(self, list_id: str, rows: list[list[str]], mode: str = "UPSERT", **form: Any) -> dict[str, Any]:
+    def start_merge(
+        self, list_id: str, rows: list[list[str]], mode: str = "UPSERT", **form: Any
+    ) -> requests.Response:
+        """Uploads ``rows`` (Email, First, SFID) with a heading line to merge into the list by email."""
         spec = [{"dstListId": list_id, "mergeMode": mode, "columnMap": [], "mergeKeyHeading": "EMAIL"}]
-        r = self.upload(
+        return self.upload(
             "PUT",
             f"/api/1/list/{list_id}",
             [["Email", "First", "SFID"], *rows],
@@ -107,6 +110,10 @@ class ActOn:
             headings="Y",
             **form,
         )
+
+    def merge(self, list_id: str, rows: list[list[str]], mode: str = "UPSERT", **form: Any) -> dict[str, Any]:
+        """``start_merge``, then the job's final status."""
+        r = self.start_merge(list_id, rows, mode, **form)
         assert r.status_code == 200, r.text
         return self.wait_job(r.json()["jobId"])[1]
 
@@ -274,17 +281,7 @@ def test_merge_job_runs_pending_running_success_and_keeps_rejects(acton: ActOn) 
         ["not-an-email", "Bad", "003B"],
         ["bob@example.com", "Bob", "003C"],
     ]
-    spec = [{"dstListId": list_id, "mergeMode": "UPSERT", "columnMap": [], "mergeKeyHeading": "EMAIL"}]
-    r = acton.upload(
-        "PUT",
-        f"/api/1/list/{list_id}",
-        [["Email", "First", "SFID"], *rows],
-        uploadspecs=SPECS,
-        mergespecs=spec,
-        headings="Y",
-        fieldseparator="COMMA",
-        quotecharacter="DOUBLE_QUOTE",
-    )
+    r = acton.start_merge(list_id, rows, fieldseparator="COMMA", quotecharacter="DOUBLE_QUOTE")
     assert r.json()["status"] == "success" and r.json()["message"] == "Upload completed"
     seen, done = acton.wait_job(r.json()["jobId"])
     assert seen == ["The job is pending", "The job is running", "success"]
