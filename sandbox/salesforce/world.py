@@ -289,16 +289,16 @@ class _BulkWriter:
         self.rows = []
 
 
+# A person's fields, the same on a Lead and a Contact (a converted Lead carries its Contact's).
+PERSON_COLUMNS = ("FirstName", "LastName", "Email", "Title", "LeadSource", "OwnerId", "HasOptedOutOfEmail")
 LEAD_COLUMNS = (
-    "FirstName", "LastName", "Email", "Title", "LeadSource", "OwnerId", "HasOptedOutOfEmail",
-    "EmailBouncedReason", "EmailBouncedDate", "Company", "Status", "Industry", "AnnualRevenue", "IsConverted",
-    "ConvertedAccountId", "ConvertedContactId", "ConvertedOpportunityId", "ConvertedDate",
+    *PERSON_COLUMNS, "EmailBouncedReason", "EmailBouncedDate", "Company", "Status", "Industry", "AnnualRevenue",
+    "IsConverted", "ConvertedAccountId", "ConvertedContactId", "ConvertedOpportunityId", "ConvertedDate",
     "ActOn_Lead_Score__c", "ActOn_High_Intent__c", "IsDeleted", "CreatedDate",
 )  # fmt: skip
 CONTACT_COLUMNS = (
-    "AccountId", "FirstName", "LastName", "Email", "Title", "LeadSource", "OwnerId", "HasOptedOutOfEmail",
-    "EmailBouncedReason", "EmailBouncedDate", "ActOn_Lead_Score__c", "ActOn_High_Intent__c", "IsDeleted",
-    "CreatedDate",
+    "AccountId", *PERSON_COLUMNS, "EmailBouncedReason", "EmailBouncedDate", "ActOn_Lead_Score__c",
+    "ActOn_High_Intent__c", "IsDeleted", "CreatedDate",
 )  # fmt: skip
 ACCOUNT_COLUMNS = (
     "Name", "Type", "Industry", "AnnualRevenue", "NumberOfEmployees", "Website", "OwnerId", "ParentId",
@@ -598,16 +598,11 @@ class _OrgBuilder:
             # deleted contacts leave their account's live contacts (the ones opportunities involve); the
             # first stays, so every account keeps one
             deleted = int(not converted and bool(self.account_contacts[a]) and r.random() < 0.003)
+            person = (first, last, email, title, source, owner, opted_out)
             out.add(
                 (
                     self.account_ids[a],
-                    first,
-                    last,
-                    email,
-                    title,
-                    source,
-                    owner,
-                    opted_out,
+                    *person,
                     *_bounce(r, created),
                     _stale_score(r),
                     0,
@@ -622,7 +617,7 @@ class _OrgBuilder:
             self.contact_name.append((first, last))
             self.contact_opted_out[c] = opted_out
             if converted:
-                self.converted_lead_of[c] = (first, last, email, title, source, owner, opted_out, created)
+                self.converted_lead_of[c] = (*person, created)
             if not deleted:
                 self.join_campaigns("Contact", self.contact_ids[c], email, created, 0.4)
         out.flush()
@@ -643,18 +638,12 @@ class _OrgBuilder:
 
     def converted_lead(self, c: int) -> tuple[tuple, int]:
         r = self.r
-        first, last, email, title, source, owner, opted_out, converted = self.converted_lead_of[c]
+        *person, converted = self.converted_lead_of[c]
         created = max(self.start - 90 * _DAY, converted - int(r.random() * 120 * _DAY))
         opportunity = self.conversion_opportunity.get(c)
         a = self.account_of[c]
         row = (
-            first,
-            last,
-            email,
-            title,
-            source,
-            owner,
-            opted_out,
+            *person,
             None,
             None,
             self.account_names[a],
@@ -695,14 +684,9 @@ class _OrgBuilder:
                 else:
                     recent[i % 4096] = (first, last, email)
         status = r.random()
+        person = (first, last, email, _title(r), _maybe(r, 0.1, LEAD_SOURCES), self.owner(), opted_out)
         row = (
-            first,
-            last,
-            email,
-            _title(r),
-            _maybe(r, 0.1, LEAD_SOURCES),
-            self.owner(),
-            opted_out,
+            *person,
             *_bounce(r, created),
             _company(r),
             "Open - Not Contacted"
