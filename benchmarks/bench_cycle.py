@@ -12,7 +12,6 @@ imports and Dagster's first load: take the later ones. Writes benchmarks/results
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from datetime import UTC, datetime
@@ -21,7 +20,7 @@ from typing import Any
 
 from benchmarks import machine
 from benchmarks.rss import Sampler
-from benchmarks.run import RESULTS, Bench, bench_env
+from benchmarks.run import Bench, bench_env
 from sandbox.launcher import start
 
 
@@ -64,8 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         sandbox.stop()
     churn = f"-churn{args.churn:g}" if args.churn else ""
-    out = RESULTS / f"{result['date']}-{args.scale}-cycles{churn}.json"
-    out.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    out = machine.save_result(result, f"{result['date']}-{args.scale}-cycles{churn}")
     seconds = ", ".join(f"{c['seconds']:.1f} s" for c in result["cycles"])
     print(f"\ncycles: {seconds}; wrote {out}")
     return 0 if all(c["ok"] for c in result["cycles"]) else 1

@@ -8,7 +8,6 @@ Shares the per-scale world with bench_sandbox. Numbers come from a shared machin
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
@@ -22,8 +21,6 @@ from benchmarks.world import client_env, new_result, open_world, parse_args, wor
 from common.warehouse import connect
 from ingest.clients.salesforce_client import SalesforceClient
 from ingest.extract.salesforce import OBJECTS, extract_object
-
-RESULTS = Path(__file__).with_name("results")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,9 +81,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{o['vs_floor']:>8}{o['api_calls']:>6}{o['api_floor']:>5}"
         )
     print(f"  peak RSS MiB: {result['peak_rss_mib']}, sandbox {result['sandbox_peak_rss_mib']}")
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"{result['date']}-extract-{args.scale}.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out = machine.save_result(result, f"{result['date']}-extract-{args.scale}")
     machine.append_row(
         "bench_extract results",
         [

@@ -11,14 +11,11 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 from typing import Any
 
 from benchmarks import machine
 from benchmarks.world import client_env, new_result, open_world, parse_args, world_dir
 from ingest.clients.acton_client import MAX_PAGE, ActOnClient
-
-RESULTS = Path(__file__).with_name("results")
 
 
 def whole_read(env: dict[str, str]) -> dict[str, Any]:
@@ -50,9 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         sandbox.stop()
     read = result["optout_whole_read"]
     print(f"whole read of the opt-out list: {json.dumps(read)}", flush=True)
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"{result['date']}-optout-read-{args.scale}.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out = machine.save_result(result, f"{result['date']}-optout-read-{args.scale}")
     machine.append_row(
         "bench_optout_read results",
         [

@@ -27,7 +27,6 @@ from ingest.clients.salesforce_frames import columns_from_describe
 from sandbox.launcher import Sandbox
 
 LIST_NAME = "Benchmark: all contacts"
-RESULTS = Path(__file__).with_name("results")
 
 
 def bulk_leads(env: dict[str, str]) -> dict[str, Any]:
@@ -104,9 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         result["sandbox_peak_rss_mib"] = round(hwm_kib(sandbox.proc.pid) / 1024)
     finally:
         sandbox.stop()
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"{result['date']}-sandbox-{args.scale}.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out = machine.save_result(result, f"{result['date']}-sandbox-{args.scale}")
     b, a = result["bulk_leads"], result["acton_list_csv"]
     gen = "reused" if result["generate_seconds"] is None else f"{result['generate_seconds']:.0f}"
     machine.append_row(

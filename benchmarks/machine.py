@@ -1,13 +1,15 @@
-"""The machine a benchmark ran on, and the results table in benchmarks/README.md."""
+"""The machine a benchmark ran on, its results file and the results table in benchmarks/README.md."""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 from pathlib import Path
 from typing import Any
 
 README = Path(__file__).with_name("README.md")
+RESULTS = Path(__file__).with_name("results")
 
 
 def machine() -> dict[str, Any]:
@@ -36,6 +38,14 @@ def machine() -> dict[str, Any]:
 def describe(m: dict[str, Any]) -> str:
     load = ", ".join(f"{x:.1f}" for x in m["load_avg_at_start"])
     return f"{m['nproc']} cores {m['cpu']}, {m['memory_gib']} GiB, Python {m['python']}, load {load}"
+
+
+def save_result(result: dict[str, Any], name: str) -> Path:
+    """Writes ``result`` as benchmarks/results/<name>.json (values JSON cannot hold as text) and returns the path."""
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"{name}.json"
+    out.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    return out
 
 
 def append_row(table: str, header: list[str], row: list[str]) -> None:

@@ -34,7 +34,6 @@ from ingest.extract.acton import ActOnExtractSettings
 from ingest.extract.salesforce import OBJECTS, SalesforceExtractSettings
 from sandbox.launcher import Sandbox, start
 
-RESULTS = Path(__file__).with_name("results")
 # Each cycle also reads back what the previous one wrote (scores, list records, opt-outs: they moved the
 # modstamps). The cycles named by the targets are measured after a cycle that settled those writes, as an
 # hourly schedule in its steady state would run them; the read-back cycles are reported too.
@@ -318,9 +317,7 @@ def main(argv: list[str] | None = None) -> int:
         sandbox.stop()
 
     result["targets"] = _targets(args.scale, result)
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"{result['date']}-{args.scale}.json"
-    out.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    out = machine.save_result(result, f"{result['date']}-{args.scale}")
     _readme_row(result)
     print(f"\ntargets: {json.dumps(result['targets'], indent=2)}\nwrote {out}")
     return 0 if all(c["ok"] for c in result["cycles"].values()) else 1
