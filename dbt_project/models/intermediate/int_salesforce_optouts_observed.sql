@@ -10,15 +10,7 @@ with current_flags as (
 )
 {% if is_incremental() %},
 last_kept as (
-    select salesforce_id, is_opted_out
-    from (
-        select
-            salesforce_id,
-            is_opted_out,
-            row_number() over (partition by salesforce_id order by observed_at desc) as recency
-        from {{ this }}
-    ) as kept
-    where recency = 1
+    {{ last_kept('salesforce_id', ['is_opted_out']) }}
 )
 {% endif %}
 

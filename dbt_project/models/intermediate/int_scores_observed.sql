@@ -7,12 +7,7 @@ with current_scores as (
 )
 {% if is_incremental() %},
 last_kept as (
-    select email, score
-    from (
-        select email, score, row_number() over (partition by email order by observed_at desc) as recency
-        from {{ this }}
-    ) as kept
-    where recency = 1
+    {{ last_kept('email', ['score']) }}
 )
 {% endif %}
 
