@@ -516,17 +516,24 @@ def test_facts_show_score_and_activity_of_the_person(acton: ActOn) -> None:
 
 
 # -- opt-outs, bounces, complaints ----------------------------------------------------------------------
-def page_all(acton: ActOn, path: str, count: int = 7) -> list[dict[str, Any]]:
-    """Page a v1 suppression list until a short page (its totalCount is always -1)."""
-    rows, offset = [], 0
-    sep = "&" if "?" in path else "?"
+def pages(acton: ActOn, path: str, count: int) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The pages of an offset-paged v1 call, each with the offset asked for, up to the first short page."""
+    offset, sep = 0, "&" if "?" in path else "?"
     while True:
         page = acton.ok("GET", f"{path}{sep}count={count}&offset={offset}")
+        yield offset, page
+        if page["count"] < count:
+            return
+        offset += page["count"]
+
+
+def page_all(acton: ActOn, path: str, count: int = 7) -> list[dict[str, Any]]:
+    """Page a v1 suppression list until a short page (its totalCount is always -1)."""
+    rows = []
+    for offset, page in pages(acton, path, count):
         assert page["totalCount"] == -1 and page["offset"] == offset
         rows += page["result"]
-        offset += page["count"]
-        if page["count"] < count:
-            return rows
+    return rows
 
 
 def test_optout_lists_page_and_uploads_opt_out_and_in(acton: ActOn) -> None:
@@ -565,27 +572,18 @@ def test_optout_lists_page_and_uploads_opt_out_and_in(acton: ActOn) -> None:
 
 # -- messages ---------------------------------------------------------------------------------------------
 def test_messages_reports_and_drilldowns_agree(acton: ActOn) -> None:
-    messages, offset = [], 0
-    while True:
-        page = acton.ok("GET", f"/api/1/message?type=SENT&count=10&offset={offset}")
-        messages += page["msgresult"]
-        offset += page["count"]
-        if page["count"] < 10:
-            break
-    assert len(messages) == page["totalCount"] > 10 and {m["msgType"] for m in messages} == {"SENT"}
+    listed = [page for _, page in pages(acton, "/api/1/message?type=SENT", 10)]
+    messages = [m for page in listed for m in page["msgresult"]]
+    assert len(messages) == listed[-1]["totalCount"] > 10 and {m["msgType"] for m in messages} == {"SENT"}
     msg = max(messages, key=lambda m: acton.ok("GET", f"/api/1/message/{m['msgId']}/report")["sent"])["msgId"]
     report = acton.ok("GET", f"/api/1/message/{msg}/report")
     assert report["status"] == "ok" and report["msgId"] == msg and report["sent"] > 0
 
     def drill(verb: str) -> list[dict[str, Any]]:
-        rows, offset = [], 0
-        while True:
-            page = acton.ok("GET", f"/api/1/message/{msg}/report/{verb}?count=25&offset={offset}")
-            rows += page["result"]
-            offset += page["count"]
-            if page["count"] < 25:
-                assert page["totalCount"] == len(rows)
-                return rows
+        listed = [page for _, page in pages(acton, f"/api/1/message/{msg}/report/{verb}", 25)]
+        rows = [r for page in listed for r in page["result"]]
+        assert listed[-1]["totalCount"] == len(rows)
+        return rows
 
     sent = drill("SENT")
     assert len({r["contactId"] for r in sent}) == report["sent"]
