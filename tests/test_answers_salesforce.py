@@ -197,6 +197,21 @@ def recorded(conn: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
     return conn.execute("SELECT record_id, status FROM sync_state.writeback_results").fetchall()
 
 
+def push_stops_naming(
+    wh: duckdb.DuckDBPyConnection,
+    sf: SalesforceClient,
+    writes: list[FieldWrite],
+    bulk_threshold: int,
+    call: str,
+    missing: str,
+) -> None:
+    """The push of ``writes`` raises UnexpectedAnswer naming ``call`` and saying ``missing``, and records nothing."""
+    with pytest.raises(UnexpectedAnswer) as e:
+        write_fields(wh, sf, writes, run_id="run-1", settings=WriteSettings(bulk_threshold=bulk_threshold))
+    assert_names(e, call, missing)
+    assert recorded(wh) == []
+
+
 @pytest.mark.parametrize(
     ("results", "missing"),
     [
@@ -215,10 +230,7 @@ def test_collection_results_that_do_not_say_what_was_written_stop_the_push_and_r
     """The fault answers before the sandbox writes: the shared world stays as it is."""
     writes = score_writes(sf, 3)
     answer_with(clean_faults, COLLECTIONS, results, method="PATCH")
-    with pytest.raises(UnexpectedAnswer) as e:
-        write_fields(wh, sf, writes, run_id="run-1", settings=WriteSettings(bulk_threshold=1_000))
-    assert_names(e, "PATCH composite/sobjects", missing)
-    assert recorded(wh) == []
+    push_stops_naming(wh, sf, writes, 1_000, "PATCH composite/sobjects", missing)
 
 
 # -- Bulk 2.0 ingest ---------------------------------------------------------------------------------------------
@@ -253,10 +265,7 @@ def test_a_bulk_update_whose_status_lacks_its_counts_stops_the_push_and_records_
 ) -> None:
     writes = score_writes(own_sf, 3)
     answer_with(fresh_sandbox, INGEST_STATUS, status, method="GET")
-    with pytest.raises(UnexpectedAnswer) as e:
-        write_fields(wh, own_sf, writes, run_id="run-1", settings=WriteSettings(bulk_threshold=1))
-    assert_names(e, "GET jobs/ingest/{id}", missing)
-    assert recorded(wh) == []
+    push_stops_naming(wh, own_sf, writes, 1, "GET jobs/ingest/{id}", missing)
 
 
 @pytest.mark.parametrize(
@@ -292,10 +301,7 @@ def test_a_bulk_results_file_is_read_strictly(
             {"kind": "body", "method": "GET", "path": INGEST_STATUS, "body": status},
         ],
     )
-    with pytest.raises(UnexpectedAnswer) as e:
-        write_fields(wh, own_sf, writes, run_id="run-1", settings=WriteSettings(bulk_threshold=1))
-    assert_names(e, "GET jobs/ingest/{id}/failedResults", missing)
-    assert recorded(wh) == []
+    push_stops_naming(wh, own_sf, writes, 1, "GET jobs/ingest/{id}/failedResults", missing)
 
 
 # -- Bulk 2.0 query ----------------------------------------------------------------------------------------------
