@@ -14,8 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from analytics.marts_copy import ENV_VAR
-from analytics.sql import copy_path
+from analytics.marts_copy import ENV_VAR, add_data_dir, find_copy
 from common.dbt_manifest import DBT_DIR
 from common.sync_config import load_sync_config
 
@@ -54,13 +53,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m analytics.catalogue", description=__doc__.splitlines()[0]
     )
-    parser.add_argument("--data-dir", type=Path, default=Path(".data/demo"), help="the demo's data dir")
+    add_data_dir(parser)
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--no-serve", action="store_true", help="generate the site only")
     args = parser.parse_args(argv)
-    copy = copy_path(args.data_dir, dict(os.environ))
-    if not copy.exists():
-        print(f"no analysts' copy at {copy}: run `make demo` (or a sync) first", file=sys.stderr)
+    copy = find_copy(args.data_dir, os.environ)
+    if copy is None:
         return 2
     done = generate(copy)
     if done.returncode != 0:

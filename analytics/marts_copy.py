@@ -4,16 +4,18 @@ against a scheduled run, and a run never waits for — or breaks — a query in 
 readable by whoever has it open until they close it). Beside it, every mart as CSV and Parquet for tools that
 do not speak DuckDB, swapped in the same way as one folder."""
 
+import argparse
 import os
 import shutil
 import stat
+import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 
-from common.warehouse import q
+from common.warehouse import q, warehouse_path
 
 ENV_VAR = "ANALYTICS_PATH"
 MARTS_SCHEMA = "marts"
@@ -26,6 +28,24 @@ def analytics_path(warehouse: Path, env: Mapping[str, str] | None = None) -> Pat
     if configured:
         return Path(configured).expanduser().resolve()
     return warehouse.with_name(f"{warehouse.stem}_analytics{warehouse.suffix}")
+
+
+def add_data_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", type=Path, default=Path(".data/demo"), help="the demo's data dir")
+
+
+def find_copy(data_dir: Path, env: Mapping[str, str]) -> Path | None:
+    """The copy as the sync writes it, for the command-line tools (`make sql`, `make docs`): $ANALYTICS_PATH,
+    else beside $WAREHOUSE_PATH (a real setup's environment, from ENV_FILE), else in the demo's ``data_dir``.
+    None, said on stderr, when there is none yet."""
+    if ENV_VAR in env or "WAREHOUSE_PATH" in env:
+        target = analytics_path(warehouse_path(env), env)
+    else:
+        target = analytics_path(data_dir.resolve() / "warehouse.duckdb", env)
+    if not target.exists():
+        print(f"no analysts' copy at {target}: run `make demo` (or a sync) first", file=sys.stderr)
+        return None
+    return target
 
 
 def exports_path(target: Path) -> Path:

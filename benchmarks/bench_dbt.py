@@ -88,7 +88,8 @@ def _dbt_build(path: str, target_dir: str, args: list[str], results: multiproces
     failed = [
         f"{r.node.name}: {r.status} {r.message}"
         for r in (result.result or [])
-        if str(r.status) not in ("success", "pass")
+        # an exposure (the consumers the catalogue names) has nothing to run: dbt build answers "no-op" for it
+        if str(r.status) not in ("success", "pass") and str(r.node.resource_type) != "exposure"
     ]
     if not result.success and not failed:
         failed = [repr(result.exception)]
