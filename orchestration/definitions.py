@@ -2,7 +2,7 @@
 with an owner and code references on every asset (orchestration/catalogue.py).
 
 Importing a module under ``orchestration/`` only defines things: it reads no sync.yaml, parses no dbt project and
-writes no environment variable (tests/test_imports.py). All of that happens here, in ``defs``, each time it is
+writes no environment variable (tests/orchestration/test_imports.py). All of that happens here, in ``defs``, each time it is
 called: sync.yaml is read once, for the schedules and the freshness policies; the dbt manifest is parsed again
 when it is missing or stale, and loaded once, for the dbt assets, the analysts' copy, the schema contract and the
 owners.

@@ -16,16 +16,7 @@ from ingest.clients.errors import MalformedResponse
 from ingest.clients.salesforce_client import SalesforceClient
 from ingest.extract.acton import ensure_tables, extract_contacts
 from ingest.extract.salesforce import extract_object
-from tests.reliability.harness import (
-    Baseline,
-    World,
-    baseline,
-    email_of,
-    list_members,
-    lists_by_name,
-    start_world,
-)
-from tests.test_ingest_http import (
+from tests.clients.test_ingest_http import (
     ActOnTokens,
     FakeServer,
     Reply,
@@ -34,6 +25,15 @@ from tests.test_ingest_http import (
     acton_env,
     server,
     sf_env,
+)
+from tests.reliability.harness import (
+    Baseline,
+    World,
+    baseline,
+    email_of,
+    list_members,
+    lists_by_name,
+    start_world,
 )
 from writeback.emails import normalise_email
 

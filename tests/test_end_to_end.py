@@ -635,7 +635,7 @@ def test_optout_directions_push_pull_both_and_off(shared: Pipeline) -> None:
     people = People(observe(p), spam)
     base = yaml.safe_load(SYNC_YAML.read_text())
     # every run reads Act-On's whole opt-out list, so an opt-in there shows in the next run (by default a read
-    # of the whole list is at most 4 hours apart: tests/test_extract.py)
+    # of the whole list is at most 4 hours apart: tests/extract/test_extract.py)
     base["optouts"]["whole_list_every_hours"] = 0
 
     def run(

@@ -74,7 +74,7 @@ ACTON_FAULTS = [
     {"method": "PUT", "path": "/api/1/list/optout", "kind": "reset", "times": 1},
     {"kind": "expire_session", "every": 30, "times": 2},
     # the second list upload's job fails (rows Act-On refuses are not retried but held until their data
-    # changes, so they are no fault to converge from: tests/test_acton_rejects.py)
+    # changes, so they are no fault to converge from: tests/writeback/test_acton_rejects.py)
     {"method": "PUT", "path": "/api/1/list/l-*", "kind": "bulk_job_failed", "every": 2, "times": 1},
 ]
 

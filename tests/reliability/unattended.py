@@ -1,6 +1,6 @@
 """Syncs run unattended, as ``make sync`` runs them (``dagster job execute`` in a process group of its own), on
 an instance with a committed config: the scenarios of ``test_unattended`` (the SQLite instance, ``.dagster/``)
-and ``tests/test_instance_postgres.py`` (the Postgres instance, ``.dagster-postgres/``) alike."""
+and ``tests/orchestration/test_instance_postgres.py`` (the Postgres instance, ``.dagster-postgres/``) alike."""
 
 from __future__ import annotations
 

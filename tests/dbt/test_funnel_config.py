@@ -32,7 +32,7 @@ from ingest.clients.salesforce_client import SalesforceClient
 from sandbox.launcher import Sandbox
 from tests.raw_fixtures import create_raw_tables, insert_rows, run_dbt
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 OBSERVED_AT = "2024-09-01 00:00:00"
 SOURCES = ("Web", "Event", "(all)")
 

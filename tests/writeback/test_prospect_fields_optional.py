@@ -11,7 +11,7 @@ import pytest
 
 from common.sync_config import load_sync_config
 from health.preflight import preflight
-from tests.test_checks import TITLES, World, check_lines, start_world
+from tests.health.test_checks import TITLES, World, check_lines, start_world
 
 PROSPECT_FIELDS = ("ActOn_High_Intent__c", "ActOn_Last_Engagement__c")
 OBJECTS = ("Lead", "Contact")

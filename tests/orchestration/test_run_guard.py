@@ -18,7 +18,7 @@ import pytest
 from orchestration.defs.run_guard import dead_run_cleanup
 from orchestration.run_guard import Process, SyncLock, clean_up_runs, process_start
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 # A job like a sync: the run guard on every step, one op in the duckdb pool that sleeps argv[1] seconds.
 JOB = """
 import sys, time

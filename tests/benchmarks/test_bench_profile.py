@@ -12,7 +12,7 @@ import tenacity
 
 from benchmarks import profiling
 
-THIS = "tests/test_bench_profile.py"
+THIS = "tests/benchmarks/test_bench_profile.py"
 
 
 def _spin() -> int:

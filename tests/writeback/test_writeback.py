@@ -41,7 +41,7 @@ from writeback.salesforce_fields import push_field_updates
 from writeback.state import sync_row_chunks
 
 push_scores = partial(push_field_updates, model="salesforce_score_updates")
-SYNC_YAML = Path(__file__).resolve().parents[1] / "sync.yaml"
+SYNC_YAML = Path(__file__).resolve().parents[2] / "sync.yaml"
 SCORE_FIELD = "ActOn_Lead_Score__c"
 COMPOSITE = "PATCH /services/data/vXX.X/composite/sobjects"
 BULK_INGEST = "POST /services/data/vXX.X/jobs/ingest"

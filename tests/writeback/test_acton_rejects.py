@@ -19,7 +19,7 @@ from ingest.clients.acton_client import ActOnClient
 from ingest.clients.answers import UnexpectedAnswer
 from ingest.clients.salesforce_client import SalesforceClient
 from sandbox.launcher import Sandbox
-from tests.test_writeback import (
+from tests.writeback.test_writeback import (
     config,
     list_names,
     list_records,
@@ -33,7 +33,7 @@ from writeback.optouts import push_acton_optouts
 
 CONTACTS, LEADS = "SFDC Master Contacts", "SFDC Master Leads"
 MERGE, OPTOUT_UPLOAD = "PUT /api/1/list/{listid}", "PUT /api/1/list/optout"
-OPENAPI = Path(__file__).resolve().parents[1] / "docs" / "reference" / "acton-openapi" / "act-on-api-1.json"
+OPENAPI = Path(__file__).resolve().parents[2] / "docs" / "reference" / "acton-openapi" / "act-on-api-1.json"
 LOCKED = "Record locked by another import"
 
 

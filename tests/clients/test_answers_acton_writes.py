@@ -15,7 +15,7 @@ from ingest.clients.acton_client import ActOnClient
 from ingest.clients.answers import UnexpectedAnswer
 from ingest.clients.salesforce_client import SalesforceClient
 from sandbox.launcher import Sandbox
-from tests.test_writeback import config, member_rows, people, results, set_sync_rows
+from tests.writeback.test_writeback import config, member_rows, people, results, set_sync_rows
 from writeback.acton_lists import sync_acton_lists
 
 CONTACTS = "SFDC Master Contacts"

@@ -11,7 +11,7 @@ import polars as pl
 from analytics.marts_copy import exports_path
 from tests.demo_world import Demo
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 QUERIES = ROOT / "docs" / "queries.md"
 _QUESTION = re.compile(r"^## (.+?)\n(.*?)```sql\n(.*?)```", re.S | re.M)
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RESULT = "IMPORT_PROBE "
 # The one variable importing the project writes: common/__init__.py sets jemalloc's options before polars loads
 # (and polars adds its own); an allocator setting of the process, read when the library loads, not configuration.
@@ -94,7 +94,7 @@ def probed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     shutil.copytree(ROOT / "dbt_project", dbt_copy, ignore=shutil.ignore_patterns("target", "logs"))
     env = {k: v for k, v in os.environ.items() if k not in ("WAREHOUSE_PATH", ALLOCATOR_VAR)}
     env["SYNC_CONFIG"] = str(tmp / "missing" / "sync.yaml")
-    script = "import sys; from tests.test_imports import probe; probe(*sys.argv[1:])"
+    script = "import sys; from tests.orchestration.test_imports import probe; probe(*sys.argv[1:])"
     done = subprocess.run(
         [sys.executable, "-c", script, str(tmp / "sync.yaml"), str(dbt_copy)],
         cwd=ROOT,

@@ -11,7 +11,7 @@ import yaml
 from common.sync_config import ENGAGEMENT_EVENTS, SyncConfig, SyncConfigError, load_sync_config
 from ingest.clients.acton_client import DRILLDOWNS
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "sync.yaml"
 
 

@@ -23,12 +23,12 @@ from ingest.clients.salesforce_client import SalesforceClient
 from ingest.clients.salesforce_frames import Column, frame_from_bulk_page
 from ingest.extract.salesforce import SalesforceExtractSettings, extract_object
 from sandbox.launcher import Sandbox
-from tests.test_ingest_http import FakeServer, Reply, Seen, _sf_token_server, server, sf_env
+from tests.clients.test_ingest_http import FakeServer, Reply, Seen, _sf_token_server, server, sf_env
 from writeback.salesforce_fields import FieldWrite, WriteSettings, write_fields
 
 __all__ = ["server"]  # the fixture, imported for the fake-server tests
 
-SYNC_YAML = Path(__file__).resolve().parents[1] / "sync.yaml"
+SYNC_YAML = Path(__file__).resolve().parents[2] / "sync.yaml"
 SCORE_FIELD = "ActOn_Lead_Score__c"
 REST = SalesforceExtractSettings(bulk_threshold=10_000, rest_batch_size=200)
 BULK = SalesforceExtractSettings(bulk_threshold=0)

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.test_checks import World, start_world
+from tests.health.test_checks import World, start_world
 
 FAILING_RULE = {
     "path": "/services/data/*/composite/sobjects",

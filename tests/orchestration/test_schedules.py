@@ -22,7 +22,7 @@ from health.cron import shortest_interval
 from sandbox.launcher import start
 from tests.test_end_to_end import CONTACTS_LIST, LEADS_LIST, JobRun, Pipeline, fast_acton, observe
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 MONTHLY, WEEKDAYS, SEVERAL_A_DAY, QUARTER_HOURLY = (
     "0 6 1 * *",
     "0 9 * * 1-5",

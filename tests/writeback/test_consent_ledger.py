@@ -2,7 +2,7 @@
 the write-back dies, and an un-tick of HasOptedOutOfEmail waits when someone changed the record since the extract.
 
 The warehouse holds what a real extract read (Leads, Contacts, Act-On's opt-out list); the sync models' rows are
-set by hand, as in tests/test_writeback.py, and each outcome is judged by what the sandbox itself holds."""
+set by hand, as in tests/writeback/test_writeback.py, and each outcome is judged by what the sandbox itself holds."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from ingest.clients.salesforce_client import SalesforceClient
 from ingest.extract.acton import ensure_tables, extract_optouts
 from ingest.extract.salesforce import extract_object
 from sandbox.launcher import Sandbox
-from tests.test_writeback import (
+from tests.writeback.test_writeback import (
     COMPOSITE,
     SCORE_FIELD,
     config,

@@ -37,7 +37,7 @@ from ingest.clients.acton_client import ActOnClient
 from ingest.clients.salesforce_client import SalesforceClient
 from sandbox.launcher import Sandbox, start
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCALE = 200
 SCORE_FIELD = "ActOn_Lead_Score__c"
 TITLES = (

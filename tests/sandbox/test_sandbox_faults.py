@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from sandbox.launcher import Sandbox
-from tests.test_sandbox_acton import ActOn
+from tests.sandbox.test_sandbox_acton import ActOn
 
 OPTOUTS = "/api/1/list/optout"
 UNLIMITED_RATE = {"acton_rate_per_s": 10_000.0}

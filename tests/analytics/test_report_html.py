@@ -14,9 +14,9 @@ from analytics.charts import reports_dir
 from analytics.html_report import INDEX_FILE, last_syncs, write_report
 from analytics.marts_copy import exports_path, publish_marts
 from tests.browser.chromium import Page, artefact, browser, chromium_or_skip
+from tests.dbt.test_funnel_config import OBSERVED_AT, WEEKLY, load_org
 from tests.demo_world import Demo
 from tests.raw_fixtures import run_dbt
-from tests.test_funnel_config import OBSERVED_AT, WEEKLY, load_org
 
 pytestmark = pytest.mark.browser
 
@@ -114,7 +114,7 @@ def test_the_report_shows_the_demo_marts(demo: Demo) -> None:
 
 
 def test_a_weekly_funnel_gives_week_labels(tmp_path: Path) -> None:
-    """The hand-worked org of tests/test_funnel_config.py, built weekly: 28 ISO weeks of 2024, Cy's win (10,000)
+    """The hand-worked org of tests/dbt/test_funnel_config.py, built weekly: 28 ISO weeks of 2024, Cy's win (10,000)
     in week 7, Known 4 (Ann, Cy in week 1, Bob in week 3, Dee in week 28)."""
     executable = chromium_or_skip()
     warehouse = tmp_path / "warehouse.duckdb"

@@ -15,11 +15,11 @@ import jsonschema
 import pytest
 import requests
 
-from tests.test_sandbox_acton import SPECS, ActOn, open_acton
+from tests.sandbox.test_sandbox_acton import SPECS, ActOn, open_acton
 
 _CANDIDATES = [
     os.environ.get("ACTON_OPENAPI_DIR", ""),
-    Path(__file__).parents[1] / "docs" / "reference" / "acton-openapi",
+    Path(__file__).parents[2] / "docs" / "reference" / "acton-openapi",
 ]
 SPEC_DIR = next((Path(p) for p in _CANDIDATES if p and (Path(p) / "act-on-api-1.json").exists()), None)
 pytestmark = pytest.mark.skipif(
