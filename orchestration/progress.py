@@ -23,6 +23,8 @@ from typing import TextIO
 
 import dagster as dg
 
+from orchestration.instance import open_instance
+
 DAGSTER = Path(sys.executable).parent / "dagster"
 VERBOSE_ENV = "SFACTON_VERBOSE"
 TAG = "sfacton/progress"
@@ -129,8 +131,11 @@ def run_job(job: str, log_file: Path, env: Mapping[str, str], out: TextIO, verbo
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with log_file.open("ab") as log:
         sink = None if verbose else log
-        child = subprocess.Popen(command, env=dict(env), stdout=sink, stderr=sink, stdin=subprocess.DEVNULL)
-        with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        # the instance exists before the child opens it (orchestration/instance.py says why)
+        with open_instance(env["DAGSTER_HOME"]) as instance:
+            child = subprocess.Popen(
+                command, env=dict(env), stdout=sink, stderr=sink, stdin=subprocess.DEVNULL
+            )
             run_id = follow(child, instance, marker, out)
             run = instance.get_run_by_id(run_id) if run_id else None
             status = run.status.value if run else "NOT STARTED"
