@@ -1,18 +1,20 @@
 """Salesforce Contacts and Leads into their Act-On marketing lists (setup guide steps 1, 2 and 4).
 
-Each list whose direction pulls from Salesforce is created if missing (with the configured column headings and
-a "Salesforce Id" column), receives its rows of ``sync.acton_list_upserts`` as merge uploads (UPSERT on
-EMAIL), one per chunk of ``CHUNK_ROWS`` rows — its Lead Score column carrying the behavioural score, which is
-the list-maintenance step — and loses the records of ``sync.acton_list_removals``. Each chunk is sent and
-recorded before the next is read, so memory does not grow with the model. A list with direction ``push`` is
-not re-imported and one with ``off`` is left alone. Per-row outcomes go to ``sync_state.writeback_results``;
-rows Act-On rejected also go to ``sync_state.rejects`` with Act-On's reason, and are not sent again until their
-values change. A list that already exists under the configured name is adopted only with every heading.
+Each list whose direction pulls from Salesforce is created when it first has rows to receive (with the
+configured column headings and a "Salesforce Id" column), receives its rows of ``sync.acton_list_upserts`` as
+merge uploads (UPSERT on EMAIL), one per chunk of ``CHUNK_ROWS`` rows — its Lead Score column carrying the
+behavioural score, which is the list-maintenance step — and loses the records of ``sync.acton_list_removals``.
+Each chunk is sent and recorded before the next is read, so memory does not grow with the model; a cycle with
+nothing to send makes no call. A list with direction ``push`` is not re-imported and one with ``off`` is left
+alone. Per-row outcomes go to ``sync_state.writeback_results``; rows Act-On rejected also go to
+``sync_state.rejects`` with Act-On's reason, and are not sent again until their values change. A list that
+already exists under the configured name is adopted only with every heading.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Mapping, Sequence
+from itertools import chain
 from typing import Any
 
 import duckdb
@@ -355,14 +357,23 @@ def sync_acton_lists(
     if not lists:
         return summary
 
-    def chunks(model: str, lst: ListConfig) -> Iterator[pl.DataFrame]:
+    def chunks(model: str, lst: ListConfig) -> Iterator[pl.DataFrame] | None:
+        """The list's rows of the model, chunk by chunk; None when it has none."""
         # a row per key (list_name|email, record_id: the models' unique keys), so a member is in one chunk
-        return sync_row_chunks(conn, model, where="list_name = ?", params=[lst.name], chunk_rows=chunk_rows)
+        chunked = sync_row_chunks(
+            conn, model, where="list_name = ?", params=[lst.name], chunk_rows=chunk_rows
+        )
+        first = next(chunked, None)
+        return None if first is None else chain([first], chunked)
 
-    # Asked for before the first call (and read one list after the other): a missing model fails before
-    # anything is sent.
+    # Read before the first call (one chunk of each list, the rest one list after the other): a missing model
+    # fails before anything is sent, and a cycle with nothing to send makes no call (a list is created with its
+    # first member).
     members = {lst.name: chunks("acton_list_upserts", lst) for lst in lists}
     removals = {lst.name: chunks("acton_list_removals", lst) for lst in lists}
+    lists = [lst for lst in lists if members[lst.name] or removals[lst.name]]
+    if not lists:
+        return summary
     calls_before = client.calls
     ids = existing_lists(client)
     for lst in lists:  # every list judged before anything is sent to any
@@ -372,10 +383,10 @@ def sync_acton_lists(
         if lst.name not in ids and not dry_run:
             ids[lst.name] = create_list(client, lst)
         list_id = ids.get(lst.name)
-        for chunk in members[lst.name]:
+        for chunk in members[lst.name] or ():
             unsent = _unsent(conn, run_id, chunk, lst.name, "email", LIST_MEMBER_FIELD)
             summary += upsert_members(conn, client, lst, list_id, unsent, run_id, dry_run)
-        for chunk in removals[lst.name]:
+        for chunk in removals[lst.name] or ():
             unsent = _unsent(conn, run_id, chunk, lst.name, "record_id", LIST_REMOVE_FIELD)
             summary += remove_records(conn, client, lst, list_id, unsent.to_dicts(), run_id, dry_run)
     summary.api_calls = client.calls - calls_before

@@ -268,6 +268,7 @@ def test_configured_fields_reach_the_list_typed_once_and_only_when_changed(world
     assert second.success, second.failures()
     assert second.sent("acton_list_sync") == 0
     assert MERGE not in calls_since(world.sandbox, before)["acton"]
+    assert second.meta("acton_list_sync")["api_calls"] == 0  # not even to look the lists up
 
     # one Salesforce value changes: exactly that record is sent, and only it changes in the list
     changed = people[2]
