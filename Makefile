@@ -68,6 +68,7 @@ dev: setup
 	  echo WAREHOUSE_PATH=$(CURDIR)/$(DEV_DATA)/warehouse.duckdb; \
 	  echo TOKEN_CACHE_PATH=$(CURDIR)/$(DEV_DATA)/tokens.json; } > $(DEV_DATA)/dev.env; \
 	set -a; . $(DEV_DATA)/dev.env; set +a; \
+	$(BIN)/python -m orchestration.instance $(INSTANCE) && \
 	PATH=$(CURDIR)/$(BIN):$$PATH DAGSTER_HOME=$(INSTANCE) $(BIN)/dg dev
 
 # Run sync_job once against whatever environment is loaded (a real org's variables, or ENV_FILE=<file> first), as

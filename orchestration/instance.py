@@ -8,6 +8,7 @@ under an ``flock`` in its directory, and before any child process of ours opens 
 from __future__ import annotations
 
 import fcntl
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -21,3 +22,7 @@ def open_instance(home: str | Path) -> dg.DagsterInstance:
     with (Path(home) / LOCK_FILE).open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
         return dg.DagsterInstance.from_config(str(home))
+
+
+if __name__ == "__main__":  # `make dev`: the instance created before the webserver and the daemon start on it
+    open_instance(sys.argv[1]).dispose()

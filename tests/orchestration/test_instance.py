@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tests.demo_world import ROOT, Demo
 
-OPEN = "import sys; from orchestration.instance import open_instance; open_instance(sys.argv[1]).dispose()"
+OPEN = (sys.executable, "-m", "orchestration.instance")  # as `make dev` creates it
 
 
 def schema_versions(home: Path) -> dict[str, int]:
@@ -33,9 +33,7 @@ def assert_sound(home: Path) -> None:
     versions = schema_versions(home)
     assert {"history/runs.db", "schedules/schedules.db"} <= versions.keys(), versions
     assert set(versions.values()) == {1}, versions
-    reopened = subprocess.run(
-        [sys.executable, "-c", OPEN, str(home)], cwd=ROOT, capture_output=True, text=True
-    )
+    reopened = subprocess.run([*OPEN, str(home)], cwd=ROOT, capture_output=True, text=True)
     assert reopened.returncode == 0, reopened.stderr[-3000:]
 
 
@@ -44,9 +42,7 @@ def test_three_processes_creating_one_instance_at_once(tmp_path: Path) -> None:
     for attempt in range(3):
         home = tmp_path / f"home{attempt}"
         openers = [
-            subprocess.Popen(
-                [sys.executable, "-c", OPEN, str(home)], cwd=ROOT, stderr=subprocess.PIPE, text=True
-            )
+            subprocess.Popen([*OPEN, str(home)], cwd=ROOT, stderr=subprocess.PIPE, text=True)
             for _ in range(3)
         ]
         errors = [opener.communicate()[1] for opener in openers]
