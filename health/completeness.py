@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 import duckdb
 
 from common.warehouse import get_watermark, q, table_columns
-from health.result import CheckResult, status_of
+from health.result import CheckResult, passing, status_of
 from ingest.clients import salesforce_soql
 from ingest.clients.salesforce_client import SalesforceClient
 from ingest.extract.salesforce import CURSOR_FIELDS, OBJECTS, SOURCE
@@ -137,13 +137,7 @@ def summarise(per_object: Sequence[dict[str, object]]) -> CheckResult:
                 counts[f"{c['object']}.{key}"] = c[key]  # type: ignore[assignment]
     label = objects[0] if len(objects) == 1 else f"{len(objects)} Salesforce objects"
     if not broken:
-        return CheckResult(
-            NAME,
-            TITLE,
-            status_of(False),
-            f"the warehouse holds every row of {label} up to the watermark",
-            counts=counts,
-        )
+        return passing(NAME, TITLE, f"the warehouse holds every row of {label} up to the watermark", counts)
     return CheckResult(
         NAME,
         TITLE,

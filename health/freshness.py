@@ -13,7 +13,7 @@ from datetime import datetime
 
 from common.sync_config import SyncConfig
 from health.cron import last_ticks, most_frequent
-from health.result import CheckResult, sample, status_of
+from health.result import CheckResult, passing, sample, status_of
 
 NAME = "freshness"
 TITLE = "Freshness"
@@ -63,12 +63,8 @@ def check_freshness(assets: Sequence[AssetFreshness], now: datetime) -> CheckRes
         "stale": len(stale),
     }
     if not mismatched and not stale:
-        return CheckResult(
-            NAME,
-            TITLE,
-            status_of(False),
-            f"all {len(assets)} raw and write-back assets are fresh for their schedule",
-            counts=counts,
+        return passing(
+            NAME, TITLE, f"all {len(assets)} raw and write-back assets are fresh for their schedule", counts
         )
     parts, fixes = [], []
     if stale:

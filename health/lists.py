@@ -9,10 +9,15 @@ from collections import Counter
 import duckdb
 
 from common.sync_config import SyncConfig
-from health.result import CheckResult, missing_models, rows, sample, status_of
+from health.result import CheckResult, missing_models, passing, rows, sample, status_of
 
 NAME = "records_missing_in_acton"
 TITLE = "Records missing in Act-On"
+READS = (
+    "intermediate.int_acton_list_members_desired",
+    "raw_acton.lists",
+    "raw_acton.list_records",
+)
 IMPORTING = ("pull", "both")
 
 # A desired member counts as present when it is in the list as last extracted, or when the list sync wrote it
@@ -74,14 +79,7 @@ def _cause(row: dict, direction: str) -> str:
 
 
 def check_records_missing_in_acton(conn: duckdb.DuckDBPyConnection, config: SyncConfig) -> CheckResult:
-    absent = missing_models(
-        conn,
-        NAME,
-        TITLE,
-        "intermediate.int_acton_list_members_desired",
-        "raw_acton.lists",
-        "raw_acton.list_records",
-    )
+    absent = missing_models(conn, NAME, TITLE, *READS)
     if absent:
         return absent
     as_of = conn.execute("SELECT coalesce(max(_extracted_at), TIMESTAMP '1970-01-01') FROM raw_acton.lists")
@@ -98,13 +96,7 @@ def check_records_missing_in_acton(conn: duckdb.DuckDBPyConnection, config: Sync
     counts: dict[str, int | float] = {"missing": len(missing), "wrong_object": len(wrong)}
     counts.update({f"missing.{name}": sum(m["list_name"] == name for m in missing) for name in configured})
     if not missing and not wrong:
-        return CheckResult(
-            NAME,
-            TITLE,
-            status_of(False),
-            "every eligible Lead and Contact is in its Act-On list",
-            counts=counts,
-        )
+        return passing(NAME, TITLE, "every eligible Lead and Contact is in its Act-On list", counts)
 
     parts, fixes = [], []
     if missing:

@@ -12,11 +12,18 @@ from collections import Counter
 import duckdb
 
 from common.sync_config import SyncConfig
-from health.result import CheckResult, Status, extracted_at, missing_models, rows, sample, status_of
+from health.result import CheckResult, Status, extracted_at, missing_models, passing, rows, sample, status_of
 from ingest.extract.optout_holds import holds
 
 NAME = "optout_mismatch"
 TITLE = "Unsubscribe status mismatch"
+READS = (
+    "sync.salesforce_optout_updates",
+    "sync.acton_optout_additions",
+    "raw_salesforce.lead",
+    "raw_salesforce.contact",
+    "raw_acton.optouts",
+)
 OPTOUT_FIELD = "HasOptedOutOfEmail"
 
 _SALESFORCE_SIDE = """
@@ -93,16 +100,7 @@ def _cause(row: dict, direction: str) -> str:
 
 
 def check_optout_mismatch(conn: duckdb.DuckDBPyConnection, config: SyncConfig) -> CheckResult:
-    absent = missing_models(
-        conn,
-        NAME,
-        TITLE,
-        "sync.salesforce_optout_updates",
-        "sync.acton_optout_additions",
-        "raw_salesforce.lead",
-        "raw_salesforce.contact",
-        "raw_acton.optouts",
-    )
+    absent = missing_models(conn, NAME, TITLE, *READS)
     if absent:
         return absent
     direction = config.optouts.direction
@@ -118,7 +116,7 @@ def check_optout_mismatch(conn: duckdb.DuckDBPyConnection, config: SyncConfig) -
     }
     if direction == "off":
         if not raw:
-            return CheckResult(NAME, TITLE, status_of(False), "opt-outs agree in both systems", counts=counts)
+            return passing(NAME, TITLE, "opt-outs agree in both systems", counts)
         return CheckResult(
             NAME,
             TITLE,
@@ -145,17 +143,16 @@ def check_optout_mismatch(conn: duckdb.DuckDBPyConnection, config: SyncConfig) -
         }
     )
     if not residual:
-        return CheckResult(
+        return passing(
             NAME,
             TITLE,
-            status_of(False),
             f"opt-outs agree in both systems under direction {direction}"
             + (
                 f" ({counts['disagreeing_emails']} one-sided opt-outs are left alone by this direction)"
                 if raw
                 else ""
             ),
-            counts=counts,
+            counts,
         )
     kinds = Counter(r["cause"].split(" (")[0].split(":")[0] for r in residual)
     where = []

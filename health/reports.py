@@ -6,7 +6,7 @@ from __future__ import annotations
 import duckdb
 
 from common.sync_config import SyncConfig
-from health.result import CheckResult, missing_models, rows, sample, status_of
+from health.result import CheckResult, missing_models, passing, rows, sample, status_of
 
 NAME = "reports_incomplete"
 TITLE = "Funnel or ROI report empty or incomplete"
@@ -44,13 +44,7 @@ def check_reports_incomplete(conn: duckdb.DuckDBPyConnection, config: SyncConfig
     thin = [k for k, s in shares.items() if WARN_SHARE < s <= FAIL_SHARE]
     mapping = config.report_mapping.opportunity_fields()
     if not empty and not bad and not thin:
-        return CheckResult(
-            NAME,
-            TITLE,
-            status_of(False),
-            f"the funnel and ROI marts are filled ({total} opportunities)",
-            counts=counts,
-        )
+        return passing(NAME, TITLE, f"the funnel and ROI marts are filled ({total} opportunities)", counts)
     parts, fixes = [], []
     if empty:
         parts.append(

@@ -41,6 +41,11 @@ def status_of(failed: bool, warned: bool = False) -> Status:
     return Status.FAIL if failed else Status.WARN if warned else Status.PASS
 
 
+def passing(name: str, title: str, summary: str, counts: dict[str, int | float]) -> CheckResult:
+    """A check that found nothing wrong: no remediation, and the counts that show it."""
+    return CheckResult(name, title, Status.PASS, summary, counts=counts)
+
+
 def rows(conn: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
     cursor = conn.execute(sql, list(params))
     names = [d[0] for d in cursor.description]

@@ -11,7 +11,7 @@ from pathlib import Path
 from common.sync_config import SyncConfig
 from health.describe import FieldCatalog
 from health.preflight import PERSON_OBJECTS, configuration_problems
-from health.result import CheckResult, status_of
+from health.result import CheckResult, passing, status_of
 from ingest.clients.salesforce_client import SalesforceClient
 
 NAME = "schema_contract"
@@ -86,13 +86,12 @@ def check_schema_contract(client: SalesforceClient, config: SyncConfig, source: 
             )
     counts: dict[str, int | float] = {"fields_checked": checked, "problems": len(problems)}
     if not problems:
-        return CheckResult(
+        return passing(
             NAME,
             TITLE,
-            status_of(False),
             "every mapped Salesforce field exists with a compatible type, and every field the sync writes is "
             "updateable",
-            counts=counts,
+            counts,
         )
     return CheckResult(
         NAME,

@@ -10,7 +10,7 @@ import duckdb
 
 from common.sync_config import SyncConfig
 from health.describe import FieldCatalog
-from health.result import CheckResult, extracted_at, missing_models, rows, sample, status_of
+from health.result import CheckResult, extracted_at, missing_models, passing, rows, sample, status_of
 from ingest.clients.salesforce_client import SalesforceClient
 
 NAME = "scores_not_updating"
@@ -78,13 +78,7 @@ def check_scores_not_updating(
         else ""
     )
     if not residual:
-        return CheckResult(
-            NAME,
-            TITLE,
-            status_of(False),
-            f"every matched record carries the behavioural score{note}",
-            counts=counts,
-        )
+        return passing(NAME, TITLE, f"every matched record carries the behavioural score{note}", counts)
     why = "; ".join(f"{n} {k}" for k, n in kinds.most_common())
     fixes = []
     if kinds.get(FIELD_NOT_WRITABLE):

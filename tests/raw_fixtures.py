@@ -21,21 +21,10 @@ from common.sync_config import SyncConfig, load_sync_config
 from common.warehouse import SYNC_STATE_TABLES as WAREHOUSE_SYNC_STATE
 from ingest.clients.salesforce_frames import DUCKDB_TYPES
 from ingest.extract.acton import TABLES as ACTON_EXTRACT_TABLES
+from ingest.extract.salesforce import OBJECTS as SALESFORCE_OBJECTS
 from sandbox.salesforce.schema import OBJECTS
 
 ROOT = Path(__file__).resolve().parents[1]
-
-SALESFORCE_OBJECTS = (
-    "Lead",
-    "Contact",
-    "Account",
-    "Opportunity",
-    "OpportunityContactRole",
-    "OpportunityHistory",
-    "Campaign",
-    "CampaignMember",
-    "User",
-)
 
 # raw_acton exactly as the extract creates it (optout_history is kept across runs, so it has no _extracted_at)
 ACTON_TABLES = ACTON_EXTRACT_TABLES

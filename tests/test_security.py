@@ -185,38 +185,34 @@ def test_admin_api_requires_the_admin_token(synced: Baseline) -> None:
         assert world.sandbox.admin(system, "GET", "faults")["rules"] == []
 
 
-def _salesforce_token(world: World) -> str:
+def _password_grant(world: World, url: str, system: str, password_suffix: str = "") -> dict[str, str]:
+    """The token answer to a password grant with ``system``'s credentials (the variables SYSTEM_CLIENT_ID,
+    _CLIENT_SECRET, _USERNAME and _PASSWORD, which both sandboxes name alike)."""
+    env = world.env
     r = requests.post(
-        f"{world.env['SALESFORCE_LOGIN_URL']}/services/oauth2/token",
+        url,
         data={
             "grant_type": "password",
-            "client_id": world.env["SALESFORCE_CLIENT_ID"],
-            "client_secret": world.env["SALESFORCE_CLIENT_SECRET"],
-            "username": world.env["SALESFORCE_USERNAME"],
-            "password": world.env["SALESFORCE_PASSWORD"] + world.env.get("SALESFORCE_SECURITY_TOKEN", ""),
+            "client_id": env[f"{system}_CLIENT_ID"],
+            "client_secret": env[f"{system}_CLIENT_SECRET"],
+            "username": env[f"{system}_USERNAME"],
+            "password": env[f"{system}_PASSWORD"] + password_suffix,
         },
-        verify=world.env["REQUESTS_CA_BUNDLE"],
-        timeout=30,
-    )
-    r.raise_for_status()
-    return r.json()["access_token"]
-
-
-def _acton_password_grant(world: World) -> dict[str, str]:
-    r = requests.post(
-        f"{world.env['ACTON_BASE_URL']}/token",
-        data={
-            "grant_type": "password",
-            "username": world.env["ACTON_USERNAME"],
-            "password": world.env["ACTON_PASSWORD"],
-            "client_id": world.env["ACTON_CLIENT_ID"],
-            "client_secret": world.env["ACTON_CLIENT_SECRET"],
-        },
-        verify=world.env["REQUESTS_CA_BUNDLE"],
+        verify=env["REQUESTS_CA_BUNDLE"],
         timeout=30,
     )
     r.raise_for_status()
     return r.json()
+
+
+def _salesforce_token(world: World) -> str:
+    url = f"{world.env['SALESFORCE_LOGIN_URL']}/services/oauth2/token"
+    security_token = world.env.get("SALESFORCE_SECURITY_TOKEN", "")
+    return _password_grant(world, url, "SALESFORCE", security_token)["access_token"]
+
+
+def _acton_password_grant(world: World) -> dict[str, str]:
+    return _password_grant(world, f"{world.env['ACTON_BASE_URL']}/token", "ACTON")
 
 
 def test_salesforce_refuses_bad_expired_and_revoked_tokens(synced: Baseline) -> None:

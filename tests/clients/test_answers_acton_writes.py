@@ -6,6 +6,8 @@ sandbox of its own (the merge uploads are real); a ``body`` fault answers the ca
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import duckdb
@@ -59,34 +61,6 @@ def test_a_list_page_without_its_lists_stops_the_sync_before_anything_is_sent(
     assert results(wh) == []
 
 
-@pytest.mark.parametrize(
-    ("status", "what"),
-    [
-        ({"status": "success", "jobDetails": "{}"}, "no 'details'"),
-        ({"status": "success", "details": "appended"}, "'details' is str, expected dict"),
-        ({"status": "success", "details": {"status": "ok", "updateCount": 0}}, "no 'appendCount'"),
-        (
-            {"status": "success", "details": {"appendCount": "ten", "updateCount": 0}},
-            "expected a whole number",
-        ),
-        ({"details": {"appendCount": 3, "updateCount": 0}}, "no 'status'"),
-    ],
-    ids=["details", "details-type", "appendCount", "appendCount-type", "status"],
-)
-def test_a_merge_status_that_does_not_say_what_it_did_stops_the_sync_and_records_no_success(
-    fresh_sandbox: Sandbox,
-    wh: duckdb.DuckDBPyConnection,
-    clients: tuple[SalesforceClient, ActOnClient],
-    status: dict[str, Any],
-    what: str,
-) -> None:
-    sf, acton = clients
-    members(wh, sf)
-    answer_with(fresh_sandbox, "GET", MERGE_STATUS, status)
-    stops_naming(wh, acton, r"GET /api/1/list/\d+/status", what)
-    assert successes(wh) == []
-
-
 def removal(record_id: str) -> dict[str, Any]:
     return {
         "record_id": record_id,
@@ -97,43 +71,99 @@ def removal(record_id: str) -> dict[str, Any]:
     }
 
 
+def removals(conn: duckdb.DuckDBPyConnection, sf: SalesforceClient) -> None:
+    set_sync_rows(conn, "acton_list_removals", [removal("l-0001:1"), removal("l-0001:2")])
+
+
+def removed(conn: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    return results(conn, "field = 'removed'")
+
+
+@dataclass(frozen=True)
+class Write:
+    """A write of the list sync: the sync rows that make it, the call (a fault's path, and how UnexpectedAnswer
+    names it: a regular expression) and the results it records once its answer is believed."""
+
+    rows: Callable[[duckdb.DuckDBPyConnection, SalesforceClient], None]
+    method: str
+    path: str
+    call: str
+    recorded: Callable[[duckdb.DuckDBPyConnection], list[dict[str, Any]]]
+
+
+MERGE = Write(members, "GET", MERGE_STATUS, r"GET /api/1/list/\d+/status", successes)
+# Read as "nothing failed", both records would be recorded as removed from the list.
+REMOVAL = Write(removals, "DELETE", DELETE, r"DELETE /api/1/list/[\w-]+/record", removed)
+
+
 @pytest.mark.parametrize(
-    ("answer", "what"),
+    ("write", "answer", "what"),
     [
-        ({"success_count": 2, "fail_count": 0}, "no 'failedList'"),
-        ({"success_count": 2, "fail_count": 0, "failedList": "none"}, "'failedList' is str, expected list"),
-        ({"success_count": 1, "fail_count": 1, "failedList": [{"reason": "Invalid contact id"}]}, "no 'id'"),
-        ({"fail_count": 0, "failedList": []}, "no 'success_count'"),
-        (
+        pytest.param(MERGE, {"status": "success", "jobDetails": "{}"}, "no 'details'", id="details"),
+        pytest.param(
+            MERGE,
+            {"status": "success", "details": "appended"},
+            "'details' is str, expected dict",
+            id="details-type",
+        ),
+        pytest.param(
+            MERGE,
+            {"status": "success", "details": {"status": "ok", "updateCount": 0}},
+            "no 'appendCount'",
+            id="appendCount",
+        ),
+        pytest.param(
+            MERGE,
+            {"status": "success", "details": {"appendCount": "ten", "updateCount": 0}},
+            "expected a whole number",
+            id="appendCount-type",
+        ),
+        pytest.param(MERGE, {"details": {"appendCount": 3, "updateCount": 0}}, "no 'status'", id="status"),
+        pytest.param(REMOVAL, {"success_count": 2, "fail_count": 0}, "no 'failedList'", id="failedList"),
+        pytest.param(
+            REMOVAL,
+            {"success_count": 2, "fail_count": 0, "failedList": "none"},
+            "'failedList' is str, expected list",
+            id="failedList-type",
+        ),
+        pytest.param(
+            REMOVAL,
+            {"success_count": 1, "fail_count": 1, "failedList": [{"reason": "Invalid contact id"}]},
+            "no 'id'",
+            id="failure-id",
+        ),
+        pytest.param(REMOVAL, {"fail_count": 0, "failedList": []}, "no 'success_count'", id="success_count"),
+        pytest.param(
+            REMOVAL,
             {"success_count": 1, "fail_count": 0, "failedList": []},
             "success_count: the answer says 1, 2 were read",
+            id="success_count-disagrees",
         ),
     ],
-    ids=["failedList", "failedList-type", "failure-id", "success_count", "success_count-disagrees"],
 )
-def test_a_delete_answer_that_does_not_say_what_failed_stops_the_sync_and_records_no_removal(
+def test_a_write_answer_that_does_not_say_what_it_did_stops_the_sync_and_records_nothing(
     fresh_sandbox: Sandbox,
     wh: duckdb.DuckDBPyConnection,
     clients: tuple[SalesforceClient, ActOnClient],
+    write: Write,
     answer: dict[str, Any],
     what: str,
 ) -> None:
-    """Read as "nothing failed", both records would be recorded as removed from the list."""
-    _, acton = clients
-    set_sync_rows(wh, "acton_list_removals", [removal("l-0001:1"), removal("l-0001:2")])
-    answer_with(fresh_sandbox, "DELETE", DELETE, answer)
-    stops_naming(wh, acton, r"DELETE /api/1/list/[\w-]+/record", what)
-    assert results(wh, "field = 'removed'") == []
+    sf, acton = clients
+    write.rows(wh, sf)
+    answer_with(fresh_sandbox, write.method, write.path, answer)
+    stops_naming(wh, acton, write.call, what)
+    assert write.recorded(wh) == []
 
 
 def test_a_delete_answer_that_adds_up_is_recorded_row_by_row(
     fresh_sandbox: Sandbox, wh: duckdb.DuckDBPyConnection, clients: tuple[SalesforceClient, ActOnClient]
 ) -> None:
-    _, acton = clients
-    set_sync_rows(wh, "acton_list_removals", [removal("l-0001:1"), removal("l-0001:2")])
+    sf, acton = clients
+    removals(wh, sf)
     failed = [{"id": "l-0001:2", "reason": "Invalid contact id"}]
     answer_with(fresh_sandbox, "DELETE", DELETE, {"success_count": 1, "fail_count": 1, "failedList": failed})
     summary = sync_acton_lists(wh, acton, config(), "run-1")
     assert (summary.succeeded, summary.failed) == (1, 1)
-    outcomes = {r["record_id"]: (r["status"], r["message"]) for r in results(wh, "field = 'removed'")}
+    outcomes = {r["record_id"]: (r["status"], r["message"]) for r in removed(wh)}
     assert outcomes == {"l-0001:1": ("success", "deleted"), "l-0001:2": ("failed", "Invalid contact id")}

@@ -281,16 +281,23 @@ def test_soql_quote_escapes() -> None:
 
 
 # -- Salesforce client ----------------------------------------------------------------------------------------
-def sf_env(server: FakeServer, tmp: Path) -> dict[str, str]:
+def client_env(server: FakeServer, tmp: Path, system: str, url_variable: str) -> dict[str, str]:
+    """``system``'s variables (SALESFORCE or ACTON) for a client of ``server``: its URL under ``url_variable``,
+    made-up credentials but for the password, its CA and a token cache of the test's own."""
     return {
-        "SALESFORCE_LOGIN_URL": server.url,
-        "SALESFORCE_CLIENT_ID": "cid",
-        "SALESFORCE_CLIENT_SECRET": "csecret",
-        "SALESFORCE_USERNAME": "u@example.com",
-        "SALESFORCE_PASSWORD": SECRET,
+        f"{system}_{url_variable}": server.url,
+        **{
+            f"{system}_{name}": f"{system}-{name}".lower()
+            for name in ("CLIENT_ID", "CLIENT_SECRET", "USERNAME")
+        },
+        f"{system}_PASSWORD": SECRET,
         "REQUESTS_CA_BUNDLE": str(server.ca_path),
         "TOKEN_CACHE_PATH": str(tmp / "tokens.json"),
     }
+
+
+def sf_env(server: FakeServer, tmp: Path) -> dict[str, str]:
+    return client_env(server, tmp, "SALESFORCE", "LOGIN_URL")
 
 
 def _sf_token_server(server: FakeServer) -> list[str]:
@@ -445,16 +452,7 @@ def test_collections_update_chunks_by_200(server: FakeServer, tmp_path: Path) ->
 
 # -- Act-On client ---------------------------------------------------------------------------------------------
 def acton_env(server: FakeServer, tmp: Path) -> dict[str, str]:
-    return {
-        "ACTON_BASE_URL": server.url,
-        "ACTON_CLIENT_ID": "aid",
-        "ACTON_CLIENT_SECRET": "asecret",
-        "ACTON_USERNAME": "marketer",
-        "ACTON_PASSWORD": SECRET,
-        "ACTON_RATE_PER_S": "1000",
-        "REQUESTS_CA_BUNDLE": str(server.ca_path),
-        "TOKEN_CACHE_PATH": str(tmp / "tokens.json"),
-    }
+    return {**client_env(server, tmp, "ACTON", "BASE_URL"), "ACTON_RATE_PER_S": "1000"}
 
 
 class ActOnTokens:

@@ -195,21 +195,10 @@ def warehouse_held(built: Built) -> Iterator[None]:
 
 def test_make_docs_generates_the_catalogue_from_the_copy_alone(built: Built, warehouse_held: None) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("WAREHOUSE_PATH", "ANALYTICS_PATH")}
+    data_dir = str(built.warehouse.parent)
+    command = [sys.executable, "-m", "analytics.catalogue", "--data-dir", data_dir, "--no-serve"]
     done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "analytics.catalogue",
-            "--data-dir",
-            str(built.warehouse.parent),
-            "--no-serve",
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
+        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False
     )
     assert done.returncode == 0, done.stdout + done.stderr
     site = docs_path(built.copy)

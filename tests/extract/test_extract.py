@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,15 @@ from writeback.acton_lists import remove_records
 
 def _env(sandbox: Sandbox, tmp: Path) -> dict[str, str]:
     return {**sandbox.env, "TOKEN_CACHE_PATH": str(tmp / "tokens.json")}
+
+
+@contextmanager
+def every_fault_fires(sb: Sandbox, system: str, faults: list[dict[str, Any]]) -> Iterator[None]:
+    """Sets ``faults`` on ``system`` for the block, then asserts each fired: the block went through all of them."""
+    sb.faults(system, faults)
+    yield
+    fired = [(r["kind"], r["path"], r["fired"]) for r in sb.admin(system, "GET", "faults")["rules"]]
+    assert all(n > 0 for *_, n in fired), fired
 
 
 @pytest.fixture
@@ -339,21 +349,17 @@ def test_reconciliation_catches_a_change_that_did_not_move_systemmodstamp(
 def test_extract_completes_through_faults(clean_faults: Sandbox, tmp_path: Path, wh) -> None:
     sb = clean_faults
     store = Store(sb.data_dir / "sandbox.sqlite")
-    sb.faults(
-        "salesforce",
-        [
-            {"kind": "status", "status": 429, "path": "*/query*", "every": 3, "times": 2},
-            {"kind": "status", "status": 503, "every": 4, "times": 3},
-            {"kind": "reset", "path": "*/jobs/query/*/results", "every": 1, "times": 1},
-            {"kind": "reset", "path": "*/queryAll*", "every": 2, "times": 2},
-            {"kind": "expire_session", "path": "*/composite", "every": 1, "times": 1},
-        ],
-    )
-    client = SalesforceClient.from_env(_env(sb, tmp_path))
-    extract_all(wh, client, objects=["Lead", "Contact", "CampaignMember"])
-    extract_object(wh, client, "Account", SalesforceExtractSettings(bulk_threshold=0))
-    fired = [(r["kind"], r["path"], r["fired"]) for r in sb.admin("salesforce", "GET", "faults")["rules"]]
-    assert all(n > 0 for *_, n in fired), fired
+    faults = [
+        {"kind": "status", "status": 429, "path": "*/query*", "every": 3, "times": 2},
+        {"kind": "status", "status": 503, "every": 4, "times": 3},
+        {"kind": "reset", "path": "*/jobs/query/*/results", "every": 1, "times": 1},
+        {"kind": "reset", "path": "*/queryAll*", "every": 2, "times": 2},
+        {"kind": "expire_session", "path": "*/composite", "every": 1, "times": 1},
+    ]
+    with every_fault_fires(sb, "salesforce", faults):
+        client = SalesforceClient.from_env(_env(sb, tmp_path))
+        extract_all(wh, client, objects=["Lead", "Contact", "CampaignMember"])
+        extract_object(wh, client, "Account", SalesforceExtractSettings(bulk_threshold=0))
     for obj in ("Lead", "Contact", "CampaignMember", "Account"):
         assert_same_as_source(wh, store, obj)
 
@@ -458,21 +464,17 @@ def test_acton_extract_equals_the_sandbox(fresh_sandbox: Sandbox, tmp_path: Path
 def test_acton_extract_completes_through_faults(clean_faults: Sandbox, tmp_path: Path, wh) -> None:
     sb = clean_faults
     store = Store(sb.data_dir / "sandbox.sqlite")
-    sb.faults(
-        "acton",
-        [
-            {"kind": "status", "status": 429, "path": "/api/1/list/optout", "every": 1, "times": 2},
-            {"kind": "status", "status": 503, "path": "/ucl/*", "every": 1, "times": 1},
-            {"kind": "reset", "path": "/ucl/*", "every": 2, "times": 1},
-            {"kind": "expire_session", "path": "/api/1/*", "every": 2, "times": 1},
-        ],
-    )
-    client = ActOnClient.from_env(_env(sb, tmp_path))
-    ensure_tables(wh)
-    extract_optouts(wh, client)
-    extract_contacts(wh, client)
-    fired = [(r["kind"], r["path"], r["fired"]) for r in sb.admin("acton", "GET", "faults")["rules"]]
-    assert all(n > 0 for *_, n in fired), fired
+    faults = [
+        {"kind": "status", "status": 429, "path": "/api/1/list/optout", "every": 1, "times": 2},
+        {"kind": "status", "status": 503, "path": "/ucl/*", "every": 1, "times": 1},
+        {"kind": "reset", "path": "/ucl/*", "every": 2, "times": 1},
+        {"kind": "expire_session", "path": "/api/1/*", "every": 2, "times": 1},
+    ]
+    with every_fault_fires(sb, "acton", faults):
+        client = ActOnClient.from_env(_env(sb, tmp_path))
+        ensure_tables(wh)
+        extract_optouts(wh, client)
+        extract_contacts(wh, client)
     assert (
         wh.execute("SELECT count(*) FROM raw_acton.optouts").fetchone()
         == _acton_source(store, "SELECT count(*) FROM acton_suppressions WHERE kind = 'optout'")[0]

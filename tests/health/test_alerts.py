@@ -66,7 +66,10 @@ def _authenticate(server: Any, session: Any, envelope: Any, mechanism: str, auth
 
 
 class _AnyPortController(Controller):
-    """Controller on port 0: it learns the port the OS chose before connecting to itself."""
+    """Controller on 127.0.0.1, port 0: it learns the port the OS chose before connecting to itself."""
+
+    def __init__(self, handler: Any, **smtp: Any) -> None:
+        super().__init__(handler, hostname="127.0.0.1", port=0, **smtp)
 
     def _trigger_server(self) -> None:
         assert self.server is not None
@@ -93,8 +96,6 @@ def smtp(ca: trustme.CA) -> Iterator[tuple[_AnyPortController, _Inbox]]:
     inbox = _Inbox()
     controller = _AnyPortController(
         inbox,
-        hostname="127.0.0.1",
-        port=0,
         tls_context=server_tls,
         require_starttls=True,
         authenticator=_authenticate,
@@ -397,14 +398,20 @@ def test_a_weekday_schedule_is_not_stale_over_the_weekend(
     assert len(inbox.messages) == 1
 
 
+def _sync_optouts(instance: dg.DagsterInstance) -> datetime:
+    """An opt-out sync as the sensor sees it: optout_sync materialised; returns when."""
+    instance.report_runless_asset_event(dg.AssetMaterialization("optout_sync"))
+    synced_at = alert_defs.last_optout_sync(instance)
+    assert synced_at is not None
+    return synced_at
+
+
 @pytest.mark.usefixtures("half_hourly_optouts")
 def test_stale_optouts_alert_once_per_episode(
     channels: tuple[_Inbox, _Receiver], instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     inbox, receiver = channels
-    instance.report_runless_asset_event(dg.AssetMaterialization("optout_sync"))
-    synced_at = alert_defs.last_optout_sync(instance)
-    assert synced_at is not None
+    synced_at = _sync_optouts(instance)
 
     # before the second half-hourly tick after it, wherever in the half hour it fell: fresh
     _clock(monkeypatch, synced_at + timedelta(minutes=29))
@@ -425,9 +432,7 @@ def test_stale_optouts_alert_once_per_episode(
     _assert_no_secret(inbox.raw[0], json.dumps(receiver.posts[0]["json"]))
 
     # a sync, then staleness again: a new episode, a new alert
-    instance.report_runless_asset_event(dg.AssetMaterialization("optout_sync"))
-    resynced_at = alert_defs.last_optout_sync(instance)
-    assert resynced_at is not None
+    resynced_at = _sync_optouts(instance)
     _clock(monkeypatch, resynced_at + timedelta(hours=3))
     alert_defs.alert_on_stale_optouts(dg.build_sensor_context(instance=instance))
     assert len(inbox.messages) == 2

@@ -117,6 +117,10 @@ API, RAW, OAUTH = "act-on-api-1.json", "act-on-api-raw-body.json", "act-on-oauth
 Case = Callable[[State], None]
 
 
+def _by_name(*cases: Case) -> dict[str, Case]:
+    return {case.__name__: case for case in cases}
+
+
 def _credentials(s: State) -> dict[str, str]:
     env = s.acton.sandbox.env
     return {"username": env["ACTON_USERNAME"], "password": env["ACTON_PASSWORD"]}
@@ -168,12 +172,7 @@ def _token_cases() -> dict[str, Case]:
         check(OAUTH, "POST", "/token", 403, s.acton.token(grant_type="refresh_token", refresh_token="spent"))
         check(RAW, "POST", "/token", 400, s.acton.token(grant_type="client_credentials"))
 
-    return {
-        "password": password,
-        "refresh": refresh,
-        "bad_client": bad_client,
-        "bad_user": bad_user_and_refresh,
-    }
+    return _by_name(password, refresh, bad_client, bad_user_and_refresh)
 
 
 def _list_cases() -> dict[str, Case]:
@@ -185,13 +184,8 @@ def _list_cases() -> dict[str, Case]:
             "POST", "/api/1/list", data={"listname": "Doomed", "uploadspecs": json.dumps(SPECS)}
         )
         check(API, "POST", "/api/1/list", 200, created)
-        check(
-            API,
-            "DELETE",
-            "/api/1/list/{listid}",
-            200,
-            s.acton.call("DELETE", f"/api/1/list/{created.json()['listId']}"),
-        )
+        deleted = s.acton.call("DELETE", f"/api/1/list/{created.json()['listId']}")
+        check(API, "DELETE", "/api/1/list/{listid}", 200, deleted)
 
     def download(s: State) -> None:
         check(API, "GET", "/api/1/list/{listid}", 200, s.acton.call("GET", f"/api/1/list/{s.list_id}"))
@@ -228,15 +222,7 @@ def _list_cases() -> dict[str, Case]:
             r = s.acton.call("PUT", f"/api/1/list/{kind}", files={"file": ("e.csv", "z@example.com\n")})
             check(API, "PUT", f"/api/1/list/{kind}", 200, r)
 
-    return {
-        "listing": listing,
-        "create_delete": create_and_delete,
-        "download": download,
-        "merge": merge,
-        "job_status": job_status,
-        "rejected": rejected,
-        "suppressions": suppressions,
-    }
+    return _by_name(listing, create_and_delete, download, merge, job_status, rejected, suppressions)
 
 
 def _record_cases() -> dict[str, Case]:
@@ -256,36 +242,19 @@ def _record_cases() -> dict[str, Case]:
         facts = s.acton.call("GET", f"{base}/{rid}/facts")
         check(API, "GET", "/api/1/list/{listid}/record/{recordid}/facts", 200, facts)
         lookup = "/api/1/list/lookup/{listid}"
-        check(
-            API,
-            "GET",
-            lookup,
-            200,
-            s.acton.call("GET", f"/api/1/list/lookup/{s.list_id}?email=rec@example.com"),
-        )
-        check(
-            API,
-            "GET",
-            lookup,
-            400,
-            s.acton.call("GET", f"/api/1/list/lookup/{s.list_id}?email=no@example.com"),
-        )
+        for email, status in (("rec@example.com", 200), ("no@example.com", 400)):
+            found = s.acton.call("GET", f"/api/1/list/lookup/{s.list_id}?email={email}")
+            check(API, "GET", lookup, status, found)
         check(API, "DELETE", one, 200, s.acton.call("DELETE", f"{base}/{rid}"))
         check(API, "DELETE", one, 400, s.acton.call("DELETE", f"{base}/{rid}"))
         second = s.acton.call("POST", base, json={"EMAIL": "two@example.com"}).json()["id"]
         bulk = "/api/1/list/{listid}/record"
-        check(
-            API,
-            "DELETE",
-            bulk,
-            200,
-            s.acton.call("DELETE", f"{base}?contactids={second}"),
-            "Successful Response",
-        )
+        deleted = s.acton.call("DELETE", f"{base}?contactids={second}")
+        check(API, "DELETE", bulk, 200, deleted, "Successful Response")
         failed = s.acton.call("DELETE", f"{base}?contactids={s.list_id}:0,{s.list_id}:a")
         check(API, "DELETE", bulk, 200, failed, "Failed Records")
 
-    return {"records": records}
+    return _by_name(records)
 
 
 def _engagement_cases() -> dict[str, Case]:
@@ -296,13 +265,8 @@ def _engagement_cases() -> dict[str, Case]:
         check(API, "GET", report, 400, s.acton.call("GET", "/api/1/message/s-dead-0000/report"))
         drill = "/api/1/message/{id}/report/{drilldown}"
         for verb in ("SENT", "SUPPRESSED", "OPENED", "CLICKED", "BOUNCED", "OPT_OUT", "SPAM"):
-            check(
-                API,
-                "GET",
-                drill,
-                200,
-                s.acton.call("GET", f"/api/1/message/{s.message_id}/report/{verb}?count=5"),
-            )
+            r = s.acton.call("GET", f"/api/1/message/{s.message_id}/report/{verb}?count=5")
+            check(API, "GET", drill, 200, r)
         check(API, "GET", drill, 400, s.acton.call("GET", f"/api/1/message/{s.message_id}/report/NOPE"))
         check(API, "GET", drill, 404, s.acton.call("GET", "/api/1/message/s-dead-0000/report/SENT"))
 
@@ -314,7 +278,7 @@ def _engagement_cases() -> dict[str, Case]:
         page = s.acton.call("GET", f"/ucl/v2/{account}/contact/?page=0&pageSize=10")
         check(API, "GET", "/ucl/v2/{accountId}/contact/", 200, page)
 
-    return {"messages": messages, "unified": unified}
+    return _by_name(messages, unified)
 
 
 CASES = {**_token_cases(), **_list_cases(), **_record_cases(), **_engagement_cases()}
