@@ -4,8 +4,8 @@
 columns from the sandbox's field definitions, typed by their describe type); `insert_rows` fills a table from
 dicts, leaving unnamed columns null; `run_dbt` runs the dbt project on such a warehouse. Both take a DuckDB
 connection or a psycopg2 one (the dbt profile's `postgres` target, the raw types as `postgres_type` spells them).
-`Warehouse` is one such warehouse on either target, read back with portable SQL; `built_warehouse` makes one for a
-fixture parametrized over `WAREHOUSE_TARGETS`.
+`Warehouse` is one such warehouse on either target, read back with portable SQL (`empty_warehouse`, and
+`built_warehouse` for a fixture parametrized over `WAREHOUSE_TARGETS`).
 """
 
 from __future__ import annotations
@@ -254,17 +254,20 @@ class Warehouse:
             self.__dict__.pop("conn").close()
 
 
+def empty_warehouse(request: pytest.FixtureRequest, target: str, scratch: Path) -> Warehouse:
+    """A warehouse on `target` of WAREHOUSE_TARGETS (Postgres: a fresh database of the session's server)."""
+    if target == "duckdb":
+        return Warehouse(scratch)
+    server: PostgresServer = request.getfixturevalue("postgres_warehouse_server")
+    return Warehouse(scratch, server, server.create_database(scratch.name))
+
+
 def built_warehouse(
     request: pytest.FixtureRequest, scratch: Path, load: Callable[[Connection], None], observed_at: str
 ) -> Iterator[Warehouse]:
-    """For a fixture parametrized over WAREHOUSE_TARGETS: a warehouse on the param's target (Postgres: a fresh
-    database of the session's server), filled by `load`, after one `dbt build` (models, data tests, unit tests,
-    contracts) observed at `observed_at`."""
-    if request.param == "duckdb":
-        warehouse = Warehouse(scratch)
-    else:
-        server: PostgresServer = request.getfixturevalue("postgres_warehouse_server")
-        warehouse = Warehouse(scratch, server, server.create_database(scratch.name))
+    """For a fixture parametrized over WAREHOUSE_TARGETS: a warehouse on the param's target, filled by `load`,
+    after one `dbt build` (models, data tests, unit tests, contracts) observed at `observed_at`."""
+    warehouse = empty_warehouse(request, request.param, scratch)
     load(warehouse.conn)
     warehouse.run_dbt("build", observed_at=observed_at)
     yield warehouse

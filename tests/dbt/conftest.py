@@ -1,5 +1,4 @@
-"""The warehouse the dbt tests build on each target (DuckDB, and Postgres on a server the session shares, started
-when the first asks for it: never under `-m "not postgres"`)."""
+"""The warehouse the dbt tests build on each target (DuckDB, and Postgres on the server the session shares)."""
 
 from __future__ import annotations
 
@@ -7,14 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.postgres_server import PostgresServer, postgres_server
 from tests.raw_fixtures import WAREHOUSE_TARGETS, Warehouse, built_warehouse
-
-
-@pytest.fixture(scope="session")
-def postgres_warehouse_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
-    with postgres_server(tmp_path_factory.mktemp("postgres")) as server:
-        yield server
 
 
 @pytest.fixture(scope="module", params=WAREHOUSE_TARGETS)
