@@ -240,9 +240,8 @@ class Warehouse:
     def copy(self, scratch: Path) -> Warehouse:
         """A copy of the warehouse as it is now, its scratch in `scratch`."""
         if self.server is None:
-            self.execute(
-                "checkpoint"
-            )  # into the file: dbt's connection to it stays open, so closing ours would not
+            # into the file now: dbt's connection to it stays open, so closing ours would not checkpoint
+            self.execute("checkpoint")
             shutil.copy(self.path, scratch / self.path.name)
             return Warehouse(scratch)
         self.close()  # a template database must have no session open; dbt closes its own at the end of a run
