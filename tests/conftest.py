@@ -15,6 +15,7 @@ from ingest.clients.acton_client import ActOnClient
 from ingest.clients.salesforce_client import SalesforceClient
 from sandbox.launcher import Sandbox, start
 from tests.demo_world import Demo, shared_demo
+from tests.postgres_server import PostgresServer, postgres_server
 from tests.writeback_support import empty_sync_tables, env
 
 SCALE = 300
@@ -44,6 +45,14 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     sb = start(tmp_path_factory.mktemp("sandbox"), scale=SCALE, seed=7)
     yield sb
     sb.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_warehouse_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    """The Postgres server of the tests on the `postgres` warehouse target, a database each (raw_fixtures.Warehouse);
+    started when the first asks for it, so never under `-m "not postgres"`."""
+    with postgres_server(tmp_path_factory.mktemp("postgres")) as server:
+        yield server
 
 
 @pytest.fixture

@@ -47,12 +47,13 @@ class PostgresServer:
             host="127.0.0.1", port=self.port, user=SUPERUSER, password=self.password, dbname=db_name
         )
 
-    def create_database(self, name: str) -> str:
+    def create_database(self, name: str, template: str | None = None) -> str:
+        """An empty database, or a copy of `template` (which must have no session open)."""
         conn = self.connect()
         conn.autocommit = True  # CREATE DATABASE cannot run in a transaction
         try:
             with conn.cursor() as cur:
-                cur.execute(f'CREATE DATABASE "{name}"')
+                cur.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
         finally:
             conn.close()
         return name
@@ -65,6 +66,14 @@ class PostgresServer:
             "DAGSTER_PG_USER": SUPERUSER,
             "DAGSTER_PG_PASSWORD": self.password,
             "DAGSTER_PG_DB": db_name,
+        }
+
+    def warehouse_env(self, db_name: str) -> dict[str, str]:
+        """The variables the dbt profile's ``postgres`` target reads: Dagster's, under the warehouse's names
+        (WAREHOUSE_PG_HOST, _PORT, _USER, _PASSWORD, _DATABASE)."""
+        return {
+            name.replace("DAGSTER_", "WAREHOUSE_").replace("_DB", "_DATABASE"): value
+            for name, value in self.dagster_env(db_name).items()
         }
 
     def stop(self) -> None:

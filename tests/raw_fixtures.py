@@ -2,18 +2,28 @@
 
 `create_raw_tables(conn)` makes every `raw_salesforce`, `raw_acton` and `sync_state` table dbt reads (Salesforce
 columns from the sandbox's field definitions, typed by their describe type); `insert_rows` fills a table from
-dicts, leaving unnamed columns null; `run_dbt` runs the dbt project on such a warehouse.
+dicts, leaving unnamed columns null; `run_dbt` runs the dbt project on such a warehouse. Both take a DuckDB
+connection or a psycopg2 one (the dbt profile's `postgres` target, the raw types as `postgres_type` spells them).
+`Warehouse` is one such warehouse on either target, read back with portable SQL (`empty_warehouse`, and
+`built_warehouse` for a fixture parametrized over `WAREHOUSE_TARGETS`).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+import re
+import shutil
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import psycopg2
+import psycopg2.extensions
+import psycopg2.extras
 import pytest
 from dbt.cli.main import dbtRunner, dbtRunnerResult
 
@@ -23,6 +33,9 @@ from ingest.clients.salesforce_frames import DUCKDB_TYPES
 from ingest.extract.acton import TABLES as ACTON_EXTRACT_TABLES
 from ingest.extract.salesforce import OBJECTS as SALESFORCE_OBJECTS
 from sandbox.salesforce.schema import OBJECTS
+from tests.postgres_server import PostgresServer
+
+Connection = duckdb.DuckDBPyConnection | psycopg2.extensions.connection
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,16 +64,49 @@ def raw_table_columns() -> dict[str, dict[str, str]]:
     return tables
 
 
-def create_raw_tables(conn: duckdb.DuckDBPyConnection) -> None:
+# The extract's DuckDB types as Postgres spells them; Postgres has no list of structs: nested values (a list
+# record's fields, Act-On's JSON documents) are jsonb there.
+POSTGRES_TYPES = {
+    "VARCHAR": "text",
+    "DOUBLE": "double precision",
+    "TIMESTAMP": "timestamp",
+    "BOOLEAN": "boolean",
+    "DATE": "date",
+    "BIGINT": "bigint",
+    "INTEGER": "integer",
+    "JSON": "jsonb",
+}
+
+
+def postgres_type(duckdb_type: str) -> str:
+    if decimal := re.fullmatch(r"DECIMAL(\(\d+, *\d+\))", duckdb_type):
+        return f"numeric{decimal[1]}"
+    if re.fullmatch(r"STRUCT\(.*\)\[\]", duckdb_type):
+        return "jsonb"
+    return POSTGRES_TYPES[duckdb_type]
+
+
+def is_postgres(conn: Connection) -> bool:
+    return isinstance(conn, psycopg2.extensions.connection)
+
+
+def create_raw_tables(conn: Connection) -> None:
     """Create the raw schemas and tables, empty."""
-    for schema in ("raw_salesforce", "raw_acton", "sync_state"):
-        conn.execute(f"create schema if not exists {schema}")
+    spell = postgres_type if is_postgres(conn) else str
+    statements = [f"create schema if not exists {s}" for s in ("raw_salesforce", "raw_acton", "sync_state")]
     for table, columns in raw_table_columns().items():
-        ddl = ", ".join(f'"{name}" {type_}' for name, type_ in columns.items())
-        conn.execute(f"create table if not exists {table} ({ddl})")
+        ddl = ", ".join(f'"{name}" {spell(type_)}' for name, type_ in columns.items())
+        statements.append(f"create table if not exists {table} ({ddl})")
+    if is_postgres(conn):
+        with conn, conn.cursor() as cur:
+            for statement in statements:
+                cur.execute(statement)
+    else:
+        for statement in statements:
+            conn.execute(statement)
 
 
-def insert_rows(conn: duckdb.DuckDBPyConnection, table: str, rows: Iterable[Mapping[str, Any]]) -> None:
+def insert_rows(conn: Connection, table: str, rows: Iterable[Mapping[str, Any]]) -> None:
     """Insert dicts into "schema.table"; unnamed columns stay null, _extracted_at defaults to now (UTC)."""
     columns = raw_table_columns()[table]
     names = list(columns)
@@ -72,10 +118,20 @@ def insert_rows(conn: duckdb.DuckDBPyConnection, table: str, rows: Iterable[Mapp
             raise KeyError(f"{table} has no column {sorted(unknown)}")
         defaults = {"_extracted_at": now} if "_extracted_at" in columns else {}
         values.append([{**defaults, **row}.get(name) for name in names])
-    if values:
-        quoted = ", ".join(f'"{n}"' for n in names)
-        placeholders = ", ".join("?" for _ in names)
-        conn.executemany(f"insert into {table} ({quoted}) values ({placeholders})", values)
+    if not values:
+        return
+    quoted = ", ".join(f'"{n}"' for n in names)
+    if is_postgres(conn):
+        # a list record's fields arrive as Python lists of dicts: psycopg2 sends those as jsonb only when asked
+        values = [
+            [psycopg2.extras.Json(v) if isinstance(v, list | dict) else v for v in row] for row in values
+        ]
+        with conn, conn.cursor() as cur:
+            cur.executemany(
+                f"insert into {table} ({quoted}) values ({', '.join('%s' for _ in names)})", values
+            )
+    else:
+        conn.executemany(f"insert into {table} ({quoted}) values ({', '.join('?' for _ in names)})", values)
 
 
 def run_dbt(
@@ -84,17 +140,21 @@ def run_dbt(
     observed_at: str | None = None,
     integration_user_id: str | None = None,
     config: SyncConfig | None = None,
+    target: str | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> dbtRunnerResult:
     """One dbt invocation on the warehouse at `path` with the shipped sync.yaml, or `config` when given
     (observation time and the integration user pinned when given); every node must succeed. Target and logs go
-    next to the warehouse, not into the project."""
+    next to the warehouse, not into the project. A `target` other than the profile's default (the DuckDB file at
+    `path`) reads its connection from `env`."""
     dbt_vars = (config or load_sync_config(ROOT / "sync.yaml")).to_dbt_vars()
     if observed_at is not None:
         dbt_vars["observed_at"] = observed_at
     if integration_user_id is not None:
         dbt_vars["integration_user_id"] = integration_user_id
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("WAREHOUSE_PATH", str(path))
+        for name, value in (env or {"WAREHOUSE_PATH": str(path)}).items():
+            mp.setenv(name, value)
         result = dbtRunner().invoke(
             [
                 *args,
@@ -103,6 +163,7 @@ def run_dbt(
                 "--target-path", str(path.parent / "target"),
                 "--log-path", str(path.parent / "logs"),
                 "--vars", json.dumps(dbt_vars),
+                *(["--target", target] if target else []),
             ]
         )  # fmt: skip
     failures = [
@@ -113,3 +174,89 @@ def run_dbt(
     ]
     assert result.success and not failures, failures or result.exception
     return result
+
+
+WAREHOUSE_TARGETS = ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@dataclass
+class Warehouse:
+    """A warehouse a test fills and builds with dbt: a DuckDB file in `scratch`, or a database of a Postgres
+    server (the profile's `postgres` target); dbt's target and logs go to `scratch` either way."""
+
+    scratch: Path
+    server: PostgresServer | None = None
+    database: str | None = None
+
+    @property
+    def path(self) -> Path:
+        return self.scratch / "warehouse.duckdb"
+
+    @cached_property
+    def conn(self) -> Connection:
+        if self.server is None:
+            # dbt-duckdb keeps its own connection open in this process: a second one must use the same configuration
+            return duckdb.connect(str(self.path))
+        conn = self.server.connect(self.database)
+        conn.autocommit = True
+        # JSON columns as the text DuckDB returns, not parsed
+        psycopg2.extras.register_default_json(conn, loads=str)
+        psycopg2.extras.register_default_jsonb(conn, loads=str)
+        return conn
+
+    def rows(self, sql: str) -> list[tuple]:
+        if self.server is None:
+            return self.conn.execute(sql).fetchall()
+        with self.conn.cursor() as cur:
+            cur.execute(sql)
+            return cur.fetchall()
+
+    def execute(self, sql: str) -> None:
+        if self.server is None:
+            self.conn.execute(sql)
+        else:
+            with self.conn.cursor() as cur:
+                cur.execute(sql)
+
+    def run_dbt(self, *args: str, **kwargs: Any) -> dbtRunnerResult:
+        if self.server is None:
+            return run_dbt(self.path, *args, **kwargs)
+        assert self.database is not None
+        return run_dbt(
+            self.path, *args, target="postgres", env=self.server.warehouse_env(self.database), **kwargs
+        )
+
+    def copy(self, scratch: Path) -> Warehouse:
+        """A copy of the warehouse as it is now, its scratch in `scratch`."""
+        if self.server is None:
+            # into the file now: dbt's connection to it stays open, so closing ours would not checkpoint
+            self.execute("checkpoint")
+            shutil.copy(self.path, scratch / self.path.name)
+            return Warehouse(scratch)
+        self.close()  # a template database must have no session open; dbt closes its own at the end of a run
+        name = self.server.create_database(scratch.name, template=self.database)
+        return Warehouse(scratch, self.server, name)
+
+    def close(self) -> None:
+        if "conn" in self.__dict__:
+            self.__dict__.pop("conn").close()
+
+
+def empty_warehouse(request: pytest.FixtureRequest, target: str, scratch: Path) -> Warehouse:
+    """A warehouse on `target` of WAREHOUSE_TARGETS (Postgres: a fresh database of the session's server)."""
+    if target == "duckdb":
+        return Warehouse(scratch)
+    server: PostgresServer = request.getfixturevalue("postgres_warehouse_server")
+    return Warehouse(scratch, server, server.create_database(scratch.name))
+
+
+def built_warehouse(
+    request: pytest.FixtureRequest, scratch: Path, load: Callable[[Connection], None], observed_at: str
+) -> Iterator[Warehouse]:
+    """For a fixture parametrized over WAREHOUSE_TARGETS: a warehouse on the param's target, filled by `load`,
+    after one `dbt build` (models, data tests, unit tests, contracts) observed at `observed_at`."""
+    warehouse = empty_warehouse(request, request.param, scratch)
+    load(warehouse.conn)
+    warehouse.run_dbt("build", observed_at=observed_at)
+    yield warehouse
+    warehouse.close()

@@ -30,8 +30,12 @@
     YYYY-MM-DD, datetimes ISO 8601 UTC (YYYY-MM-DDTHH:MM:SSZ), numbers without exponent or thousands separators
     (whole ones without decimals), picklists and multi-picklists (a;b) as Salesforce sends them. The raw column's
     type decides, read at run time because a field's type is the org's; every branch takes the value as text
-    (DuckDB's text of a double or timestamp is exact), so each binds whatever the column's type. -#}
+    (the text of a double or timestamp is exact), so each binds whatever the column's type. -#}
 {% macro list_text(expr) -%}
+    {{ return(adapter.dispatch('list_text')(expr)) }}
+{%- endmacro %}
+
+{% macro duckdb__list_text(expr) -%}
     case typeof({{ expr }})
         when 'TIMESTAMP' then strftime(try_cast(cast({{ expr }} as varchar) as timestamp), '%Y-%m-%dT%H:%M:%SZ')
         when 'DOUBLE' then {{ list_number("try_cast(cast(" ~ expr ~ " as varchar) as double)") }}
@@ -39,10 +43,20 @@
     end
 {%- endmacro %}
 
+{% macro postgres__list_text(expr) -%}
+    case pg_typeof({{ expr }})
+        when 'timestamp'::regtype
+            then to_char(cast(cast({{ expr }} as text) as timestamp), 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+        when 'double precision'::regtype
+            then {{ list_number("cast(cast(" ~ expr ~ " as text) as double precision)") }}
+        else cast({{ expr }} as text)
+    end
+{%- endmacro %}
+
 {% macro list_number(expr) -%}
     case
-        when {{ expr }} = trunc({{ expr }}) and abs({{ expr }}) < 1e37 then cast(cast({{ expr }} as hugeint) as varchar)
-        when contains(cast({{ expr }} as varchar), 'e')
+        when {{ expr }} = trunc({{ expr }}) and abs({{ expr }}) < 1e37 then {{ whole_number_text(expr) }}
+        when {{ dbt.position("'e'", "cast(" ~ expr ~ " as varchar)") }} > 0
             then rtrim(rtrim(cast(cast({{ expr }} as decimal(38, 18)) as varchar), '0'), '.')
         else cast({{ expr }} as varchar)
     end
@@ -62,15 +76,11 @@
 {#- The columns a list fills from Salesforce, as a list of {heading, value}: every mapped heading but Email (the
     merge key, its own column) and Lead Score (the behavioural score, added from Act-On's side). -#}
 {% macro list_field_values(list_config) -%}
-    {%- set headings = [] -%}
+    {%- set pairs = [] -%}
     {%- for heading in list_config['fields'] if heading != 'Email' and heading != list_config['lead_score_heading'] -%}
-        {%- do headings.append(heading) -%}
+        {%- do pairs.append([sql_string(heading), list_field(list_config, heading)]) -%}
     {%- endfor -%}
-    cast([
-        {%- for heading in headings %}
-        {'heading': {{ sql_string(heading) }}, 'value': {{ list_field(list_config, heading) }}}{{ ',' if not loop.last }}
-        {%- endfor %}
-    ] as struct(heading varchar, value varchar)[])
+    {{ heading_values(pairs) }}
 {%- endmacro %}
 
 {#- The configured lists as rows, so SQL can join on list name, object and direction. -#}

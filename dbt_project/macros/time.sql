@@ -8,11 +8,8 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#- DuckDB and Postgres spell it alike; a cast of now() alone would take the session's time zone. -#}
 {% macro default__utc_now() -%}
-    cast({{ dbt.current_timestamp() }} as {{ dbt.type_timestamp() }})
-{%- endmacro %}
-
-{% macro duckdb__utc_now() -%}
     cast(timezone('UTC', now()) as timestamp)
 {%- endmacro %}
 
@@ -28,6 +25,11 @@
 
 {% macro default__json_text(column, key) -%}
     json_extract_path_text({{ column }}, '{{ key }}')
+{%- endmacro %}
+
+{#- Postgres: the contact fields are jsonb, which json_extract_path_text does not take -#}
+{% macro postgres__json_text(column, key) -%}
+    ({{ column }} ->> '{{ key }}')
 {%- endmacro %}
 
 {% macro duckdb__json_text(column, key) -%}

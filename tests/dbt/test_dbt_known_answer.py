@@ -1,5 +1,6 @@
 """Known answer: a small hand-written org whose funnel and ROI numbers were worked out by hand (the arithmetic is
-in the comments); after one `dbt build` the marts must show exactly those numbers.
+in the comments); after one `dbt build` on each warehouse target (DuckDB, Postgres) the marts must show exactly
+those numbers.
 
 Observed at 2024-06-01 (the score history's first observation), MQL at score >= 50, SQL statuses as sync.yaml.
 2024 is a leap year: February has 29 days.
@@ -22,14 +23,16 @@ Memberships (CreatedDate):
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date, datetime
-from pathlib import Path
 
-import duckdb
 import pytest
 
-from tests.raw_fixtures import create_raw_tables, insert_rows, run_dbt
+from tests.raw_fixtures import (
+    Connection,
+    Warehouse,
+    create_raw_tables,
+    insert_rows,
+)
 
 OBSERVED_AT = "2024-06-01 00:00:00"
 
@@ -38,7 +41,7 @@ def ts(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
-def load_org(conn: duckdb.DuckDBPyConnection) -> None:
+def load_raw(conn: Connection) -> None:
     create_raw_tables(conn)
     insert_rows(conn, "raw_salesforce.user", [{"Id": "005U1", "Name": "Una Owner", "Email": "una@corp.com"}])
     lead = {"IsDeleted": False, "IsConverted": False, "HasOptedOutOfEmail": False, "OwnerId": "005U1"}
@@ -237,23 +240,12 @@ def load_org(conn: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-@pytest.fixture(scope="module")
-def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[duckdb.DuckDBPyConnection]:
-    path: Path = tmp_path_factory.mktemp("known_answer") / "warehouse.duckdb"
-    with duckdb.connect(str(path)) as conn:
-        load_org(conn)
-    run_dbt(path, "build", observed_at=OBSERVED_AT)
-    conn = duckdb.connect(str(path))
-    yield conn
-    conn.close()
-
-
-def test_stage_dates(warehouse: duckdb.DuckDBPyConnection) -> None:
+def test_stage_dates(warehouse: Warehouse) -> None:
     stages = {
         r[0]: r[1:]
-        for r in warehouse.execute(
+        for r in warehouse.rows(
             "select email, known_at, engaged_at, mql_at, sql_at, opportunity_at, won_at from marts.people"
-        ).fetchall()
+        )
     }
     assert stages == {
         # MQL first observed 1 Jun, after SQL (converted 10 Feb): it takes SQL's date
@@ -271,13 +263,13 @@ def test_stage_dates(warehouse: duckdb.DuckDBPyConnection) -> None:
     }  # fmt: skip
 
 
-def test_funnel_report(warehouse: duckdb.DuckDBPyConnection) -> None:
+def test_funnel_report(warehouse: Warehouse) -> None:
     report = {
         (r[0], r[1], r[2]): r[3:]
-        for r in warehouse.execute(
+        for r in warehouse.rows(
             "select period_start, stage, lead_source, entered, conversion_rate, median_days_to_next "
             "from marts.funnel_report"
-        ).fetchall()
+        )
     }
     jan, feb, mar, apr, may = (date(2024, m, 1) for m in (1, 2, 3, 4, 5))
     expected = {
@@ -337,13 +329,13 @@ def test_funnel_report(warehouse: duckdb.DuckDBPyConnection) -> None:
         assert report[key][2] == median, key
 
 
-def test_roi_report(warehouse: duckdb.DuckDBPyConnection) -> None:
+def test_roi_report(warehouse: Warehouse) -> None:
     roi = {
         (r[0], r[1]): r[2:]
-        for r in warehouse.execute(
+        for r in warehouse.rows(
             "select attribution_model, campaign_name, cost, members, leads, opportunities, pipeline_amount, "
             "won_revenue, roi from marts.roi_report"
-        ).fetchall()
+        )
     }
     # cost: Webinar 1,000 (ActualCost before BudgetedCost), Trade Show 2,000 (budget only), Ads 0 (ROI null)
     # members / leads: Webinar 4 / 2 (Amy's and Ben's leads), Trade Show 3 / 1 (Dan's lead), Ads 2 / 0

@@ -1,6 +1,6 @@
-"""The dbt project on a small hand-made warehouse: one real `dbt build` (models, data tests, unit tests,
-contracts), then the business numbers a user would check: the person spine, funnel, ROI, prospects, and exactly
-which rows each sync model asks the write-back to send.
+"""The dbt project on a small hand-made warehouse, on each warehouse target (DuckDB, Postgres): one real `dbt build`
+(models, data tests, unit tests, contracts), then the business numbers a user would check: the person spine,
+funnel, ROI, prospects, and exactly which rows each sync model asks the write-back to send.
 
 The world (observed at 2024-04-01; its raw rows are in tests/dbt_models_world.yaml):
 - Pat: a Lead converted into a Contact (same email, mixed case), won a 10,000 opportunity (contact role) whose
@@ -17,16 +17,17 @@ The world (observed at 2024-04-01; its raw rows are in tests/dbt_models_world.ya
 from __future__ import annotations
 
 import json
-import shutil
-from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
 
-import duckdb
-import pytest
 import yaml
 
-from tests.raw_fixtures import create_raw_tables, insert_rows, run_dbt
+from tests.raw_fixtures import (
+    Connection,
+    Warehouse,
+    create_raw_tables,
+    insert_rows,
+)
 
 WORLD = Path(__file__).with_name("dbt_models_world.yaml")
 OBSERVED_AT = "2024-04-01 00:00:00"
@@ -37,39 +38,16 @@ def ts(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
-def load_world(conn: duckdb.DuckDBPyConnection) -> None:
+def load_raw(conn: Connection) -> None:
     create_raw_tables(conn)
     for table, table_rows in yaml.safe_load(WORLD.read_text()).items():
         insert_rows(conn, table, table_rows)
 
 
-@pytest.fixture(scope="module")
-def warehouse_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The warehouse after one `dbt build` of the whole project (models, data tests, unit tests, contracts)."""
-    path = tmp_path_factory.mktemp("dbt") / "warehouse.duckdb"
-    with duckdb.connect(str(path)) as conn:
-        load_world(conn)
-    run_dbt(path, "build", observed_at=OBSERVED_AT)
-    return path
-
-
-@pytest.fixture(scope="module")
-def warehouse(warehouse_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    # dbt-duckdb keeps its own connection open in this process: a second one must use the same configuration
-    conn = duckdb.connect(str(warehouse_path))
-    yield conn
-    conn.close()
-
-
-def rows(conn: duckdb.DuckDBPyConnection, sql: str) -> list[tuple]:
-    return conn.execute(sql).fetchall()
-
-
-def test_people_are_emails_across_both_systems(warehouse: duckdb.DuckDBPyConnection) -> None:
+def test_people_are_emails_across_both_systems(warehouse: Warehouse) -> None:
     people = {
         r[0]: r[1:]
-        for r in rows(
-            warehouse,
+        for r in warehouse.rows(
             "select email, primary_salesforce_object, primary_salesforce_id, system_of_origin, in_salesforce, "
             "lead_source, salesforce_record_count from marts.people",
         )
@@ -88,9 +66,8 @@ def test_people_are_emails_across_both_systems(warehouse: duckdb.DuckDBPyConnect
     assert people["manual@elsewhere.com"] == (None, None, "acton", False, "Unknown", 0)
 
 
-def test_people_carry_ids_owner_consent_and_stage(warehouse: duckdb.DuckDBPyConnection) -> None:
-    lee = rows(
-        warehouse,
+def test_people_carry_ids_owner_consent_and_stage(warehouse: Warehouse) -> None:
+    lee = warehouse.rows(
         "select salesforce_ids, acton_contact_id, owner_name, owner_email, score, salesforce_opted_out, "
         "acton_opted_out, consent_source_event, consent_event_at, stage_reached, stage_reached_at "
         "from marts.people where email = 'lee@beta.io'",
@@ -111,17 +88,16 @@ def test_people_carry_ids_owner_consent_and_stage(warehouse: duckdb.DuckDBPyConn
             ts("2024-03-01 09:00"),
         )
     ]
-    ann = rows(
-        warehouse,
+    ann = warehouse.rows(
         "select acton_opted_out, salesforce_opted_out, consent_source_event from marts.people "
         "where email = 'ann@gamma.org'",
     )
     assert ann == [(True, False, "acton_optout")]
 
 
-def test_records_without_valid_email_are_rejected(warehouse: duckdb.DuckDBPyConnection) -> None:
-    rejected = rows(
-        warehouse, "select source_object, record_id, reason from marts.rejected_records order by 2"
+def test_records_without_valid_email_are_rejected(warehouse: Warehouse) -> None:
+    rejected = warehouse.rows(
+        "select source_object, record_id, reason from marts.rejected_records order by 2"
     )
     assert rejected == [
         ("Contact", "003X1", "invalid email"),
@@ -130,11 +106,10 @@ def test_records_without_valid_email_are_rejected(warehouse: duckdb.DuckDBPyConn
     ]
 
 
-def test_funnel_stages_are_dated_and_counted(warehouse: duckdb.DuckDBPyConnection) -> None:
+def test_funnel_stages_are_dated_and_counted(warehouse: Warehouse) -> None:
     stages = {
         r[0]: r[1:]
-        for r in rows(
-            warehouse,
+        for r in warehouse.rows(
             "select email, stage_reached, known_at, engaged_at, mql_at, sql_at, opportunity_at, won_at "
             "from marts.people",
         )
@@ -154,13 +129,12 @@ def test_funnel_stages_are_dated_and_counted(warehouse: duckdb.DuckDBPyConnectio
     assert stages["ann@gamma.org"][0] == "mql" and stages["ann@gamma.org"][3] == ts(OBSERVED_AT)
     assert stages["oli@acton-only.net"][:3] == ("engaged", ts("2023-12-20 09:00"), ts("2024-01-15 09:00"))
 
-    counts = dict(rows(warehouse, "select stage, count(*) from marts.funnel_stage_entries group by stage"))
+    counts = dict(warehouse.rows("select stage, count(*) from marts.funnel_stage_entries group by stage"))
     assert counts == {"known": 6, "engaged": 4, "mql": 3, "sql": 2, "opportunity": 2, "won": 1}
 
     by_period = {
         (r[0], r[1], r[2]): r[3:]
-        for r in rows(
-            warehouse,
+        for r in warehouse.rows(
             "select period_start, lead_source, stage, entered, conversion_rate, median_days_to_next "
             "from marts.funnel_report",
         )
@@ -172,11 +146,10 @@ def test_funnel_stages_are_dated_and_counted(warehouse: duckdb.DuckDBPyConnectio
     assert by_period[(date(2024, 3, 1), "(all)", "won")] == (1, None, None)
 
 
-def test_roi_report_per_attribution_model(warehouse: duckdb.DuckDBPyConnection) -> None:
+def test_roi_report_per_attribution_model(warehouse: Warehouse) -> None:
     roi = {
         (r[0], r[1]): r[2:]
-        for r in rows(
-            warehouse,
+        for r in warehouse.rows(
             "select campaign_name, attribution_model, cost, won_revenue, pipeline_amount, roi "
             "from marts.roi_report",
         )
@@ -193,9 +166,8 @@ def test_roi_report_per_attribution_model(warehouse: duckdb.DuckDBPyConnection) 
     assert len(roi) == 3 * 4
 
 
-def test_opportunities_use_the_report_mapping(warehouse: duckdb.DuckDBPyConnection) -> None:
-    assert rows(
-        warehouse,
+def test_opportunities_use_the_report_mapping(warehouse: Warehouse) -> None:
+    assert warehouse.rows(
         "select opportunity_id, amount, stage, is_won, primary_campaign_id, people_count, campaign_touch_count "
         "from marts.opportunities order by 1",
     ) == [
@@ -204,9 +176,8 @@ def test_opportunities_use_the_report_mapping(warehouse: duckdb.DuckDBPyConnecti
     ]
 
 
-def test_sales_prospects_ranked_per_owner(warehouse: duckdb.DuckDBPyConnection) -> None:
-    prospects = rows(
-        warehouse,
+def test_sales_prospects_ranked_per_owner(warehouse: Warehouse) -> None:
+    prospects = warehouse.rows(
         "select owner_name, owner_email, intent_rank, email, is_high_intent, in_prospects_in_active_opportunities "
         "from marts.sales_prospects order by owner_name, intent_rank",
     )
@@ -218,9 +189,8 @@ def test_sales_prospects_ranked_per_owner(warehouse: duckdb.DuckDBPyConnection) 
     ]
 
 
-def test_list_members_only_new_or_changed(warehouse: duckdb.DuckDBPyConnection) -> None:
-    members = rows(
-        warehouse,
+def test_list_members_only_new_or_changed(warehouse: Warehouse) -> None:
+    members = warehouse.rows(
         "select list_name, email, change_type, record_id, salesforce_id, field_values "
         "from sync.acton_list_upserts order by 1, 2",
     )
@@ -239,14 +209,13 @@ def test_list_members_only_new_or_changed(warehouse: duckdb.DuckDBPyConnection) 
         (LEADS, "lee@beta.io", "insert", None, "00QL1", ("Lee", "Park", "Beta", "Dee Seller", "40")),
     ]
     assert all(set(json.loads(m[5])) == set(columns) for m in members)
-    removals = rows(warehouse, "select record_id, reason from sync.acton_list_removals order by 1")
+    removals = warehouse.rows("select record_id, reason from sync.acton_list_removals order by 1")
     assert removals == [("l-0002:1", "converted"), ("l-0002:2", "deleted")]
 
 
-def test_scores_sent_only_where_they_differ(warehouse: duckdb.DuckDBPyConnection) -> None:
+def test_scores_sent_only_where_they_differ(warehouse: Warehouse) -> None:
     # Pat's contact and Ann's lead already hold the score; Pat's converted lead cannot be written; Sam has none.
-    assert rows(
-        warehouse,
+    assert warehouse.rows(
         "select salesforce_object, salesforce_id, field, old_value, new_value from sync.salesforce_score_updates "
         "order by 2",
     ) == [
@@ -255,9 +224,8 @@ def test_scores_sent_only_where_they_differ(warehouse: duckdb.DuckDBPyConnection
     ]
 
 
-def test_optouts_follow_the_latest_consent_event(warehouse: duckdb.DuckDBPyConnection) -> None:
-    salesforce = rows(
-        warehouse,
+def test_optouts_follow_the_latest_consent_event(warehouse: Warehouse) -> None:
+    salesforce = warehouse.rows(
         "select salesforce_id, email, old_value, new_value, source_event, event_at "
         "from sync.salesforce_optout_updates order by 1",
     )
@@ -269,12 +237,11 @@ def test_optouts_follow_the_latest_consent_event(warehouse: duckdb.DuckDBPyConne
         ("00QA1", "ann@gamma.org", False, True, "acton_optout", ts("2024-03-05 09:00")),
     ]
     # Sam checked the box after opting back in inside Act-On: opted out again in Act-On
-    assert rows(warehouse, "select email, source_event, event_at from sync.acton_optout_additions") == [
+    assert warehouse.rows("select email, source_event, event_at from sync.acton_optout_additions") == [
         ("sam@delta.com", "salesforce_check", ts("2024-01-10 09:00"))
     ]
     # Sam's hard bounce, one row per field, as the write-back sends it
-    assert rows(
-        warehouse,
+    assert warehouse.rows(
         "select salesforce_id, field, old_value, new_value from sync.salesforce_bounce_updates order by 2",
     ) == [
         ("003S1", "EmailBouncedDate", None, "2024-02-01T09:00:00.000Z"),
@@ -282,9 +249,8 @@ def test_optouts_follow_the_latest_consent_event(warehouse: duckdb.DuckDBPyConne
     ]
 
 
-def test_prospect_fields_sent_only_where_they_differ(warehouse: duckdb.DuckDBPyConnection) -> None:
-    assert rows(
-        warehouse,
+def test_prospect_fields_sent_only_where_they_differ(warehouse: Warehouse) -> None:
+    assert warehouse.rows(
         "select salesforce_id, field, old_value, new_value from sync.salesforce_prospect_updates order by 1, 2",
     ) == [
         ("003P1", "ActOn_High_Intent__c", None, "true"),
@@ -294,52 +260,45 @@ def test_prospect_fields_sent_only_where_they_differ(warehouse: duckdb.DuckDBPyC
     ]
 
 
-def test_schemas_are_exactly_the_layers(warehouse: duckdb.DuckDBPyConnection) -> None:
+def test_schemas_are_exactly_the_layers(warehouse: Warehouse) -> None:
     schemas = {
         r[0]
-        for r in rows(
-            warehouse,
-            "select distinct table_schema from information_schema.tables where table_schema not like 'raw_%'",
+        for r in warehouse.rows(
+            "select distinct table_schema from information_schema.tables "
+            "where table_schema not like 'raw_%' and table_schema not in ('information_schema', 'pg_catalog')",
         )
     }
     assert schemas == {"staging", "intermediate", "marts", "sync", "sync_state"}
 
 
-def fingerprints(conn: duckdb.DuckDBPyConnection) -> dict[str, tuple]:
-    """Rows and the sum of the row hashes of every model table: equal for the same rows in any order."""
-    tables = rows(
-        conn,
-        "select schema_name, table_name from duckdb_tables() where schema_name in ('intermediate', 'marts', 'sync')",
+def model_rows(warehouse: Warehouse) -> dict[str, list[str]]:
+    """The rows of every model table, sorted: equal for the same rows in any order."""
+    tables = warehouse.rows(
+        "select table_schema, table_name from information_schema.tables "
+        "where table_schema in ('intermediate', 'marts', 'sync') and table_type = 'BASE TABLE'"
     )
     assert len(tables) > 20
     return {
-        f"{schema}.{table}": rows(conn, f"select count(*), sum(hash(t)::hugeint) from {schema}.{table} as t")[
-            0
-        ]
+        f"{schema}.{table}": sorted(map(repr, warehouse.rows(f"select * from {schema}.{table}")))
         for schema, table in tables
     }
 
 
-def test_a_second_build_of_the_same_data_gives_the_same_rows(
-    warehouse: duckdb.DuckDBPyConnection, warehouse_path: Path, tmp_path: Path
-) -> None:
+def test_a_second_build_of_the_same_data_gives_the_same_rows(warehouse: Warehouse, tmp_path: Path) -> None:
     # Same rows, not merely the same counts: a tie or a float sum in arrival order would move between builds.
-    warehouse.execute("checkpoint")
-    again = tmp_path / "rebuilt.duckdb"
-    shutil.copy(warehouse_path, again)
-    run_dbt(again, "build", "--exclude", "resource_type:unit_test", observed_at=OBSERVED_AT)
-    with duckdb.connect(str(again)) as rebuilt:
-        assert fingerprints(rebuilt) == fingerprints(warehouse)
+    rebuilt = warehouse.copy(tmp_path)
+    rebuilt.run_dbt("build", "--exclude", "resource_type:unit_test", observed_at=OBSERVED_AT)
+    try:
+        assert model_rows(rebuilt) == model_rows(warehouse)
+    finally:
+        rebuilt.close()
 
 
-def test_score_history_keeps_each_change_across_runs(
-    warehouse: duckdb.DuckDBPyConnection, warehouse_path: Path
-) -> None:
+def test_score_history_keeps_each_change_across_runs(warehouse: Warehouse) -> None:
     # Only the score history and what it reads are re-run (the marts other tests read stay as built).
     warehouse.execute("update raw_acton.contacts set score = 55 where contact_id = 'c-lee'")
-    run_dbt(warehouse_path, "run", "--select", "+int_scores_observed", observed_at="2024-04-02 00:00:00")
-    history = rows(
-        warehouse,
+    warehouse.run_dbt("run", "--select", "+int_scores_observed", observed_at="2024-04-02 00:00:00")
+    history = warehouse.rows(
         "select email, score, previous_score, observed_at from intermediate.int_scores_observed order by 1, 4",
     )
     assert history == [

@@ -19,7 +19,6 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import polars as pl
 import pytest
 import yaml
@@ -30,7 +29,7 @@ from health.preflight import PreflightError, preflight
 from ingest.clients.salesforce_client import SalesforceClient
 from ingest.extract.acton import _record_frame, ensure_tables, extract_list_records, extract_lists
 from sandbox.launcher import start
-from tests.raw_fixtures import run_dbt
+from tests.raw_fixtures import WAREHOUSE_TARGETS, empty_warehouse, postgres_type
 from tests.test_end_to_end import SYNC_YAML, Pipeline, calls, calls_since, normalised
 
 pytestmark = pytest.mark.timeout(1800)
@@ -48,12 +47,14 @@ MERGE = "PUT /api/1/list/{listid}"
 
 
 # -- unit: the text of each Salesforce type --------------------------------------------------------------------
-def test_values_take_the_list_text_of_their_salesforce_type(tmp_path: Path) -> None:
-    """The macro a list column goes through, compiled by dbt, applied by DuckDB to the raw column types the
-    extract writes (docs/warehouse.md); the answers are written out by hand."""
-    path = tmp_path / "warehouse.duckdb"
-    duckdb.connect(str(path)).close()
-    compiled = run_dbt(path, "compile", "--inline", "select {{ list_value('v') }} as text from typed")
+@pytest.mark.parametrize("target", WAREHOUSE_TARGETS)
+def test_values_take_the_list_text_of_their_salesforce_type(
+    target: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """The macro a list column goes through, compiled by dbt, applied on each warehouse target to the raw column
+    types the extract writes (docs/warehouse.md); the answers are written out by hand."""
+    typed = empty_warehouse(request, target, tmp_path)
+    compiled = typed.run_dbt("compile", "--inline", "select {{ list_value('v') }} as text from typed")
     sql = compiled.result.results[0].node.compiled_code
     cases: list[tuple[str, Any, str | None]] = [
         ("BOOLEAN", True, "true"),
@@ -72,10 +73,14 @@ def test_values_take_the_list_text_of_their_salesforce_type(tmp_path: Path) -> N
         ("VARCHAR", "", None),  # a blank is no value: the list keeps what it has
         ("DOUBLE", None, None),
     ]
-    with duckdb.connect() as conn:
-        for kind, value, expected in cases:
-            conn.execute(f"create or replace table typed as select cast(? as {kind}) as v", [value])
-            assert conn.execute(sql).fetchone() == (expected,), (kind, value)
+    spell = postgres_type if typed.server else str
+    for kind, value, expected in cases:
+        # the value as text cast to the column's type: Python's text of each of these reads back as the same value
+        literal = "null" if value is None else "'" + str(value).replace("'", "''") + "'"
+        typed.execute("drop table if exists typed")
+        typed.execute(f"create table typed as select cast({literal} as {spell(kind)}) as v")
+        assert typed.rows(sql) == [(expected,)], (kind, value)
+    typed.close()
 
 
 def test_the_extract_keeps_every_column_of_a_list_under_its_heading() -> None:

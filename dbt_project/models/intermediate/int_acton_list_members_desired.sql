@@ -15,8 +15,9 @@ with ranked as (
         {{ list_field_values(lst) }} as field_values,
         {{ sql_string(lst['lead_score_heading']) if lst['lead_score_heading'] else 'cast(null as ' ~ dbt.type_string() ~ ')' }}
             as lead_score_heading,
-        row_number() over (partition by r.person_email order by changes.changed_by_people_at desc, r.salesforce_id)
-            as recency
+        row_number() over (
+            partition by r.person_email order by changes.changed_by_people_at desc nulls last, r.salesforce_id
+        ) as recency
     from {{ ref('int_salesforce_records_unioned') }} as r
     inner join {{ ref('int_salesforce_people_changes_observed') }} as changes
         on changes.salesforce_id = r.salesforce_id
@@ -42,10 +43,8 @@ select
     ranked.salesforce_id,
     case
         when ranked.lead_score_heading is null then ranked.field_values
-        else list_append(
-            ranked.field_values,
-            {'heading': ranked.lead_score_heading, 'value': {{ list_value('round(s.score, 0)') }}}
-        )
+        else {{ append_heading_value('ranked.field_values', 'ranked.lead_score_heading',
+                                     list_value(round_whole('s.score'))) }}
     end as field_values
 from ranked
 left join {{ ref('int_scores_current') }} as s on s.email = ranked.email

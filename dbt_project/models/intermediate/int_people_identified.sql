@@ -13,7 +13,7 @@ ranked as (
         *,
         row_number() over (
             partition by person_email
-            order by case when salesforce_object = 'Contact' then 0 else 1 end, changed_by_people_at desc, salesforce_id
+            order by case when salesforce_object = 'Contact' then 0 else 1 end, changed_by_people_at desc nulls last, salesforce_id
         ) as primary_rank,
         row_number() over (
             partition by person_email

@@ -4,7 +4,7 @@ with scored as (
         person_email,
         behavioural_score,
         updated_at,
-        row_number() over (partition by person_email order by updated_at desc, acton_record_id) as recency
+        row_number() over (partition by person_email order by updated_at desc nulls last, acton_record_id) as recency
     from {{ ref('int_acton_records_matched') }}
     where acton_source = 'contact' and behavioural_score is not null
 )

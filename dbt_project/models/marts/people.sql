@@ -15,7 +15,7 @@ acton_contacts as (
     select
         person_email as email,
         acton_record_id as acton_contact_id,
-        row_number() over (partition by person_email order by updated_at desc, acton_record_id) as recency
+        row_number() over (partition by person_email order by updated_at desc nulls last, acton_record_id) as recency
     from {{ ref('int_acton_records_matched') }}
     where acton_source = 'contact'
 ),

@@ -3,7 +3,7 @@ select
     list_id,
     {{ email_columns('email') }},
     salesforce_id,
-    coalesce(fields, cast([] as struct(heading varchar, value varchar)[])) as fields,
+    coalesce(fields, {{ heading_values([]) }}) as fields,
     cast(created_at as {{ dbt.type_timestamp() }}) as created_at,
     cast(modified_at as {{ dbt.type_timestamp() }}) as modified_at,
     coalesce(is_deleted, false) as is_deleted

@@ -36,11 +36,7 @@ members as (
         e.salesforce_id as listed_salesforce_id,
         -- each configured column beside the list's column of that heading: looked up in the record's own short
         -- list of columns (a list of a million records: five times faster than unnesting both sides and joining)
-        list_transform(d.field_values, lambda x: {
-            'heading': x.heading,
-            'value': x.value,
-            'listed': list_filter(e.fields, lambda f: lower(f.heading) = lower(x.heading))[1].value
-        }) as columns
+        {{ beside_listed('d.field_values', 'e.fields') }} as columns
     from {{ ref('int_acton_list_members_desired') }} as d
     left join lists on lists.list_name = d.list_name
     left join existing as e on e.list_id = lists.list_id and e.email = d.email and e.position = 1
@@ -53,7 +49,7 @@ changes as (
         case
             when record_id is null then 'insert'
             when salesforce_id is distinct from listed_salesforce_id
-                or list_bool_or(list_transform(columns, lambda c: c.value is not null and c.value is distinct from c.listed))
+                or {{ any_value_unlisted('columns') }}
                 then 'update'
         end as change_type
     from members
@@ -68,7 +64,6 @@ select
     email,
     salesforce_object,
     salesforce_id,
-    to_json(map_from_entries(list_transform(columns, lambda c: {'k': c.heading, 'v': coalesce(c.value, c.listed)})))
-        as field_values
+    {{ heading_values_json('columns') }} as field_values
 from changes
 where change_type is not null

@@ -3,7 +3,7 @@
     A bounce is not an opt-out. One row per record and field that differs, values as the write-back sends them. -#}
 with bounces as (
     select email, bounced_at, origin,
-        row_number() over (partition by email order by bounced_at desc) as recency
+        row_number() over (partition by email order by bounced_at desc nulls last) as recency
     from {{ ref('stg_acton__hard_bounces') }}
     where is_valid_email
 ),

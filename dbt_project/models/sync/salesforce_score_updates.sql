@@ -6,10 +6,10 @@ select
     r.person_email as email,
     '{{ var("salesforce_score_field") }}' as field,
     r.score_field_value as old_value,
-    cast(round(s.score, 0) as {{ type_double() }}) as new_value
+    cast({{ round_whole('s.score') }} as {{ type_double() }}) as new_value
 from {{ ref('int_salesforce_records_unioned') }} as r
 inner join {{ ref('int_scores_current') }} as s on s.email = r.person_email
 where not r.is_deleted
     and not r.is_converted  -- Salesforce refuses writes to converted leads
     and r.salesforce_object in {{ sql_in_list(list_objects(['push', 'both'])) }}
-    and r.score_field_value is distinct from round(s.score, 0)
+    and r.score_field_value is distinct from {{ round_whole('s.score') }}
