@@ -2,12 +2,16 @@
 
     .venv/bin/python benchmarks/bench_dbt.py --scale 100000 [--seed 1] [--keep DIR]
     .venv/bin/python benchmarks/bench_dbt.py --warehouse DIR/warehouse.duckdb   # re-time an existing warehouse
+    .venv/bin/python benchmarks/bench_dbt.py --warehouse DIR/warehouse.duckdb --postgres   # and on Postgres
 
 Starts a sandbox at the scale (number of Leads), extracts both systems into a fresh DuckDB warehouse exactly
 as the pipeline does, stops the sandbox, then runs the Dagster asset's `dbt build` (same arguments and vars) twice,
 each in a fresh process: the first run after a deploy (full parse) and a later run (partial parse). Prints
 seconds, nodes, peak RSS (DuckDB runs inside that process, so its memory counts) and the load average around each
 (the machine may be shared). Every dbt node must pass: a failing model or test is a benchmark failure, not a number.
+With --postgres, the same raw tables are then copied (common/postgres_copy.py) into a database of a local Postgres
+server (the tests' server from the pgserver wheel, fsync off) and the same build is timed on the profile's
+`postgres` target; the peak RSS is then dbt's alone, the server's memory is not counted.
 """
 
 from __future__ import annotations
@@ -21,12 +25,16 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from contextlib import closing
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import duckdb  # noqa: E402
+
 from common import warehouse  # noqa: E402
+from common.postgres_copy import copy_schemas  # noqa: E402
 from common.sync_config import load_sync_config  # noqa: E402
 from ingest.clients.acton_client import ActOnClient  # noqa: E402
 from ingest.clients.salesforce_client import SalesforceClient  # noqa: E402
@@ -64,14 +72,14 @@ def build_raw_warehouse(directory: Path, scale: int, seed: int) -> Path:
     return path
 
 
-def _dbt_build(path: str, target_dir: str, args: list[str], results: multiprocessing.Queue) -> None:
-    """In a fresh process: one dbt invocation, then (seconds, execution seconds, peak RSS MiB, nodes by type,
-    failed nodes) on the queue."""
+def _dbt_build(env: dict[str, str], target_dir: str, args: list[str], results: multiprocessing.Queue) -> None:
+    """In a fresh process with ``env`` set: one dbt invocation, then (seconds, execution seconds, peak RSS MiB,
+    nodes by type, failed nodes) on the queue."""
     import os
 
     from dbt.cli.main import dbtRunner
 
-    os.environ["WAREHOUSE_PATH"] = path
+    os.environ.update(env)
     started = time.perf_counter()
     result = dbtRunner().invoke(
         [
@@ -102,12 +110,12 @@ def _dbt_build(path: str, target_dir: str, args: list[str], results: multiproces
     results.put((seconds, executed, peak_rss, dict(nodes), failed))
 
 
-def time_dbt_build(path: Path, label: str, target_dir: Path, args: list[str]) -> bool:
+def time_dbt_build(env: dict[str, str], label: str, target_dir: Path, args: list[str]) -> bool:
     """One timed invocation in a fresh process, as the Dagster asset runs it (dbt in its own process)."""
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
     load_before = Path("/proc/loadavg").read_text().split()[0]
-    process = context.Process(target=_dbt_build, args=(str(path), str(target_dir), args, results))
+    process = context.Process(target=_dbt_build, args=(env, str(target_dir), args, results))
     process.start()
     seconds, executed, rss_mib, nodes, failed = results.get()
     process.join()
@@ -123,17 +131,32 @@ def time_dbt_build(path: Path, label: str, target_dir: Path, args: list[str]) ->
     return not failed
 
 
-def time_production_builds(path: Path) -> bool:
+def time_production_builds(path: Path, env: dict[str, str], target: list[str]) -> bool:
     """The sync's `dbt build` twice on the warehouse: the first run after a deploy (fresh target: full parse) and
     every later run (the previous run's parse state: partial parse), like the Dagster asset's."""
     # who the integration user is changes which rows pass a filter, not what the build costs
-    dbt_vars = sync_vars(load_sync_config(ROOT / "sync.yaml"), "")
-    target_dir = path.parent / "target"
+    args = [*build_args(sync_vars(load_sync_config(ROOT / "sync.yaml"), "")), *target]
+    target_dir = path.parent / ("-".join(["target", *target[1:]]))
     shutil.rmtree(target_dir, ignore_errors=True)
-    ok = time_dbt_build(path, "dbt build, first run (full parse)", target_dir, build_args(dbt_vars))
-    ok = time_dbt_build(path, "dbt build, next runs (partial parse)", target_dir, build_args(dbt_vars)) and ok
-    print(f"warehouse: {path.stat().st_size / 2**20:.0f} MiB")
-    return ok
+    on = f" on {target[1]}" if target else ""
+    ok = time_dbt_build(env, f"dbt build{on}, first run (full parse)", target_dir, args)
+    return time_dbt_build(env, f"dbt build{on}, next runs (partial parse)", target_dir, args) and ok
+
+
+def time_postgres_builds(path: Path, scratch: Path) -> bool:
+    """The raw tables copied into a fresh Postgres database, then the same builds on the `postgres` target."""
+    from tests.postgres_server import postgres_server
+
+    with postgres_server(scratch) as server:
+        database = server.create_database("warehouse")
+        started = time.perf_counter()
+        with duckdb.connect(str(path), read_only=True) as duck, closing(server.connect(database)) as postgres:
+            copied = copy_schemas(duck, postgres, warehouse.RAW_SCHEMAS)
+        rows = sum(copied.values())
+        print(
+            f"copy to Postgres: {rows:,} rows in {len(copied)} tables, {time.perf_counter() - started:.1f} s"
+        )
+        return time_production_builds(path, server.warehouse_env(database), ["--target", "postgres"])
 
 
 def main() -> None:
@@ -142,6 +165,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep", type=Path, help="directory to keep the sandbox and warehouse in")
     parser.add_argument("--warehouse", type=Path, help="time dbt build on this existing warehouse instead")
+    parser.add_argument("--postgres", action="store_true", help="then the same build on a Postgres copy")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -151,7 +175,10 @@ def main() -> None:
             directory = (args.keep or Path(tmp)).resolve()
             directory.mkdir(parents=True, exist_ok=True)
             path = build_raw_warehouse(directory, args.scale, args.seed)
-        ok = time_production_builds(path)
+        ok = time_production_builds(path, {"WAREHOUSE_PATH": str(path)}, [])
+        print(f"warehouse: {path.stat().st_size / 2**20:.0f} MiB")
+        if args.postgres:
+            ok = time_postgres_builds(path, Path(tmp)) and ok
     sys.exit(0 if ok else 1)
 
 

@@ -11,7 +11,6 @@ connection or a psycopg2 one (the dbt profile's `postgres` target, the raw types
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ import psycopg2.extras
 import pytest
 from dbt.cli.main import dbtRunner, dbtRunnerResult
 
+from common.postgres_copy import postgres_type
 from common.sync_config import SyncConfig, load_sync_config
 from common.warehouse import SYNC_STATE_TABLES as WAREHOUSE_SYNC_STATE
 from ingest.clients.salesforce_frames import DUCKDB_TYPES
@@ -62,28 +62,6 @@ def raw_table_columns() -> dict[str, dict[str, str]]:
         tables[f"raw_acton.{name}"] = {**columns, **extra}
     tables |= {f"sync_state.{name}": columns for name, columns in SYNC_STATE_TABLES.items()}
     return tables
-
-
-# The extract's DuckDB types as Postgres spells them; Postgres has no list of structs: nested values (a list
-# record's fields, Act-On's JSON documents) are jsonb there.
-POSTGRES_TYPES = {
-    "VARCHAR": "text",
-    "DOUBLE": "double precision",
-    "TIMESTAMP": "timestamp",
-    "BOOLEAN": "boolean",
-    "DATE": "date",
-    "BIGINT": "bigint",
-    "INTEGER": "integer",
-    "JSON": "jsonb",
-}
-
-
-def postgres_type(duckdb_type: str) -> str:
-    if decimal := re.fullmatch(r"DECIMAL(\(\d+, *\d+\))", duckdb_type):
-        return f"numeric{decimal[1]}"
-    if re.fullmatch(r"STRUCT\(.*\)\[\]", duckdb_type):
-        return "jsonb"
-    return POSTGRES_TYPES[duckdb_type]
 
 
 def is_postgres(conn: Connection) -> bool:
