@@ -25,6 +25,11 @@ class RunGuardResource(dg.ConfigurableResource):
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         instance, run_id, log = context.instance, context.run_id, context.log
         assert instance is not None and run_id is not None and log is not None  # always so in a run
+        run = instance.get_run_by_id(run_id)
+        if run is not None and run.is_finished:
+            # `dagster job execute` sets the resources up once more after the run, to load its outputs: there is
+            # nothing to guard, and waiting for the lock there would hold the process until the next sync ends
+            return
         record_process(instance, run_id)
         lock = SyncLock(instance)
 
