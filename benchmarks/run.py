@@ -4,6 +4,10 @@ and the floors on the same data; write benchmarks/results/<date>-<scale>.json
 and a row of the table in benchmarks/README.md.
 
     .venv/bin/python -m benchmarks.run --scale 100000 [--churn 0.01] [--seed 1] [--data-dir .data/bench] [--profile]
+        [--warehouse postgres]
+
+--warehouse postgres runs the same cycles with WAREHOUSE=postgres, on a database of a local Postgres server started
+for the run (the tests' server from the pgserver wheel, fsync off); results under <date>-<scale>-postgres.json.
 
 --profile (`make bench PROFILE=1`) profiles each cycle with pyinstrument (benchmarks/profiling.py): reports under
 benchmarks/results/profiles/, hottest frames and dbt's slowest nodes under each cycle's "profile" in the JSON.
@@ -19,6 +23,7 @@ import os
 import shutil
 import sys
 import time
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,6 +35,7 @@ from benchmarks.cycle import Cycle, run_sync_job
 from benchmarks.report import ACTON_PREFIX, SF_EXTRACT_STEPS, print_stages, stages
 from benchmarks.rss import Sampler, hwm_kib, maxrss_mib
 from benchmarks.sandbox_truth import Marks, SandboxTruth
+from common import warehouse
 from ingest.extract.acton import ActOnExtractSettings
 from ingest.extract.salesforce import OBJECTS, SalesforceExtractSettings
 from sandbox.launcher import Sandbox, start
@@ -62,10 +68,19 @@ def _stats_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any
     return out
 
 
-def _model_rows(warehouse: Path) -> int | None:
+def _model_rows(env: dict[str, str]) -> int | None:
     """Rows in every table the models and the sync state hold (what dbt built, plus bookkeeping)."""
+    if env.get("WAREHOUSE") == "postgres":
+        with warehouse.connect(env=env, read_only=True) as conn:
+            (n,) = conn.execute(
+                "SELECT * FROM postgres_query(?, 'SELECT coalesce(sum(c.reltuples), 0)::bigint FROM pg_class c "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE c.relkind = ''r'' AND n.nspname NOT IN (''raw_salesforce'', ''raw_acton'')')",
+                [warehouse.POSTGRES_CATALOG],
+            ).fetchone()  # type: ignore[misc]
+        return int(n)
     try:
-        conn = duckdb.connect(str(warehouse), read_only=True)
+        conn = duckdb.connect(env["WAREHOUSE_PATH"], read_only=True)
     except duckdb.IOException:  # a failed dbt step can leave its process holding the lock for a while
         return None
     try:
@@ -77,11 +92,15 @@ def _model_rows(warehouse: Path) -> int | None:
     return int(n)
 
 
-def bench_env(sandbox: Sandbox, data_dir: Path) -> dict[str, str]:
+def bench_env(
+    sandbox: Sandbox, data_dir: Path, warehouse_env: dict[str, str] | None = None
+) -> dict[str, str]:
     """The pipeline's environment for the world in ``data_dir``, set in this process before the orchestration
-    is imported (its resources read the environment); Dagster's home is made on first use."""
+    is imported (its resources read the environment); Dagster's home is made on first use. ``warehouse_env``:
+    WAREHOUSE and its settings, for another target than the DuckDB file."""
     env = {
         **sandbox.env,
+        **(warehouse_env or {}),
         "WAREHOUSE_PATH": str(data_dir / "warehouse.duckdb"),
         "TOKEN_CACHE_PATH": str(data_dir / "tokens.json"),
         "DAGSTER_HOME": str(data_dir / "dagster_home"),
@@ -125,7 +144,7 @@ class Bench:
         rows = stages(cycle, changed, self.sampler, self.lists, first_run=marks is None)
         dbt = next((r for r in rows if r["step"] == "dbt_models"), None)
         if dbt is not None:
-            dbt["rows"] = _model_rows(Path(self.env["WAREHOUSE_PATH"]))
+            dbt["rows"] = _model_rows(self.env)
             dbt["rows_per_s"] = (
                 round(dbt["rows"] / dbt["seconds"]) if dbt["rows"] and dbt["seconds"] else None
             )
@@ -228,7 +247,7 @@ def _readme_row(result: dict[str, Any]) -> None:
         ],
         [
             result["date"],
-            f"{result['scale']:,}",
+            f"{result['scale']:,}" + ("" if result["warehouse"] == "duckdb" else f" ({result['warehouse']})"),
             f"{result['churn']:.0%}",
             f"{result['generate_seconds']:.0f}",
             f"{c['full']['seconds']:.0f}",
@@ -257,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="profile each cycle with pyinstrument (benchmarks/results/profiles/)",
     )
+    parser.add_argument("--warehouse", choices=warehouse.TARGETS, default=warehouse.TARGETS[0])
     args = parser.parse_args(argv)
     data_dir = (args.data_dir / str(args.scale)).resolve()
     shutil.rmtree(data_dir, ignore_errors=True)
@@ -265,6 +285,7 @@ def main(argv: list[str] | None = None) -> int:
         "scale": args.scale,
         "churn": args.churn,
         "seed": args.seed,
+        "warehouse": args.warehouse,
         "machine": machine.machine(),
         "cycles": {},
     }
@@ -273,8 +294,26 @@ def main(argv: list[str] | None = None) -> int:
     sandbox = start(data_dir / "sandbox", scale=args.scale, seed=args.seed, timeout=4 * 3600)
     result["generate_seconds"] = round(time.perf_counter() - started, 1)  # includes server start (~1-2 s)
     print(f"generated the world at {args.scale:,} Leads in {result['generate_seconds']} s", flush=True)
+    with ExitStack() as stack:
+        warehouse_env = None
+        if args.warehouse == "postgres":
+            from tests.postgres_server import postgres_server
+
+            server = stack.enter_context(postgres_server(data_dir / "postgres"))
+            database = server.create_database("warehouse")
+            warehouse_env = {"WAREHOUSE": "postgres", **server.warehouse_env(database)}
+        return _run_cycles(args, result, sandbox, data_dir, warehouse_env)
+
+
+def _run_cycles(
+    args: argparse.Namespace,
+    result: dict[str, Any],
+    sandbox: Sandbox,
+    data_dir: Path,
+    warehouse_env: dict[str, str] | None,
+) -> int:
     try:
-        env = bench_env(sandbox, data_dir)
+        env = bench_env(sandbox, data_dir, warehouse_env)
         from ingest.clients.salesforce_client import SalesforceClient
 
         with Sampler(os.getpid(), sandbox.proc.pid) as sampler:
@@ -317,7 +356,8 @@ def main(argv: list[str] | None = None) -> int:
         sandbox.stop()
 
     result["targets"] = _targets(args.scale, result)
-    out = machine.save_result(result, f"{result['date']}-{args.scale}")
+    on = "" if args.warehouse == "duckdb" else f"-{args.warehouse}"
+    out = machine.save_result(result, f"{result['date']}-{args.scale}{on}")
     _readme_row(result)
     print(f"\ntargets: {json.dumps(result['targets'], indent=2)}\nwrote {out}")
     return 0 if all(c["ok"] for c in result["cycles"].values()) else 1

@@ -1,4 +1,9 @@
-"""The DuckDB warehouse as every part uses it: connection, schemas, sync_state tables, watermarks, keyed upserts."""
+"""The warehouse as every part uses it: connection, schemas, sync_state tables, watermarks, keyed upserts.
+
+WAREHOUSE picks where the tables live: ``duckdb`` (the default, a file) or ``postgres`` (a database on a server,
+WAREHOUSE_PG_*). Either way the pipeline talks to DuckDB, the one SQL dialect of its Python code: on Postgres an
+in-memory DuckDB attaches the database through DuckDB's own postgres extension, which keeps the tables and the
+transactions in Postgres, writes batches with Postgres's binary COPY and reads them back by COPY too."""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from importlib.util import find_spec
 from itertools import count
 from pathlib import Path
 
@@ -15,6 +21,18 @@ import polars as pl
 import pyarrow as pa
 
 DEFAULT_PATH = "./warehouse.duckdb"
+TARGETS = ("duckdb", "postgres")
+# The variables naming the Postgres warehouse (dbt_project/profiles.yml's postgres target reads the same), by the
+# key DuckDB's postgres secret takes. Other libpq settings (PGSSLMODE, PGSSLROOTCERT, ...) come from libpq's own
+# variables.
+POSTGRES_ENV = {
+    "host": "WAREHOUSE_PG_HOST",
+    "port": "WAREHOUSE_PG_PORT",
+    "user": "WAREHOUSE_PG_USER",
+    "password": "WAREHOUSE_PG_PASSWORD",
+    "database": "WAREHOUSE_PG_DATABASE",
+}
+POSTGRES_CATALOG = "warehouse"
 DEFAULT_MEMORY_LIMIT = "1.5GB"  # also the default in dbt_project/profiles.yml; 1GB fails dbt at 1M Leads
 RAW_SCHEMAS = ("raw_salesforce", "raw_acton", "sync_state")
 
@@ -111,6 +129,25 @@ def warehouse_path(env: Mapping[str, str] | None = None) -> Path:
     return Path(env.get("WAREHOUSE_PATH") or DEFAULT_PATH).expanduser().resolve()
 
 
+def target(env: Mapping[str, str] | None = None) -> str:
+    """WAREHOUSE: duckdb (default) or postgres."""
+    env = os.environ if env is None else env
+    chosen = env.get("WAREHOUSE") or TARGETS[0]
+    if chosen not in TARGETS:
+        raise ValueError(
+            f"WAREHOUSE={chosen!r} is not a warehouse target: choose one of {', '.join(TARGETS)}"
+        )
+    return chosen
+
+
+def describe(env: Mapping[str, str] | None = None) -> str:
+    """Where the warehouse is, for logs and errors (never the password)."""
+    env = os.environ if env is None else env
+    if target(env) == "postgres":
+        return "postgres://{user}@{host}:{port}/{database}".format(**postgres_settings(env))
+    return str(warehouse_path(env))
+
+
 def utc_now() -> datetime:
     """Naive UTC, as the warehouse stores every timestamp."""
     return datetime.now(UTC).replace(tzinfo=None)
@@ -121,12 +158,35 @@ def q(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
-def connect(path: str | Path | None = None) -> duckdb.DuckDBPyConnection:
-    """A connection with the raw and sync_state schemas in place."""
-    target = Path(path).expanduser().resolve() if path else warehouse_path()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    conn = duckdb.connect(str(target))
-    limit = memory_limit()
+def connect(
+    path: str | Path | None = None, env: Mapping[str, str] | None = None, read_only: bool = False
+) -> duckdb.DuckDBPyConnection:
+    """A connection with the raw and sync_state schemas in place: to the DuckDB file at ``path`` (else
+    WAREHOUSE_PATH), or with WAREHOUSE=postgres to the Postgres database (``path`` then plays no part).
+    ``read_only``: for tools that only look (a DuckDB file open read-only does not wait for a running sync)."""
+    env = os.environ if env is None else env
+    if target(env) == "postgres":
+        conn = duckdb.connect()  # the engine only: every table lives in Postgres
+        _limit_memory(conn, env)
+        _attach_postgres(conn, env, read_only)
+    else:
+        file = Path(path).expanduser().resolve() if path else warehouse_path(env)
+        if not read_only:
+            file.parent.mkdir(parents=True, exist_ok=True)
+        conn = duckdb.connect(str(file), read_only=read_only)
+        _limit_memory(conn, env)
+        # Every step opens and closes its own connection, and a close checkpoints: 0.18 s on a 2 GB warehouse
+        # even for a watermark, most of an unchanged step. The write-ahead log (committed, fsynced) is replayed
+        # by the next open instead, and DuckDB still checkpoints once it reaches checkpoint_threshold, as does
+        # dbt's close.
+        conn.execute("PRAGMA disable_checkpoint_on_shutdown")
+    if not read_only:
+        ensure_schemas(conn)
+    return conn
+
+
+def _limit_memory(conn: duckdb.DuckDBPyConnection, env: Mapping[str, str]) -> None:
+    limit = memory_limit(env)
     try:
         conn.execute(f"SET memory_limit = '{limit.replace(chr(39), '')}'")
     except duckdb.Error as e:
@@ -134,16 +194,68 @@ def connect(path: str | Path | None = None) -> duckdb.DuckDBPyConnection:
         raise ValueError(
             f"DUCKDB_MEMORY_LIMIT={limit!r} is not a memory size DuckDB takes (e.g. 1GB): {e}"
         ) from e
-    # Every step opens and closes its own connection, and a close checkpoints: 0.18 s on a 2 GB warehouse even
-    # for a watermark, most of an unchanged step. The write-ahead log (committed, fsynced) is replayed by the
-    # next open instead, and DuckDB still checkpoints once it reaches checkpoint_threshold, as does dbt's close.
-    conn.execute("PRAGMA disable_checkpoint_on_shutdown")
-    ensure_schemas(conn)
-    return conn
+
+
+def postgres_settings(env: Mapping[str, str]) -> dict[str, str]:
+    missing = [name for name in POSTGRES_ENV.values() if not env.get(name)]
+    if missing:
+        raise ValueError(
+            f"WAREHOUSE=postgres needs {', '.join(missing)} (the warehouse database's coordinates)"
+        )
+    return {key: env[name] for key, name in POSTGRES_ENV.items()}
+
+
+def _attach_postgres(conn: duckdb.DuckDBPyConnection, env: Mapping[str, str], read_only: bool) -> None:
+    """Attach the Postgres database as the current catalog, its credentials in a secret of this connection only
+    (DuckDB's errors and its secrets listing do not show them)."""
+    settings = postgres_settings(env)
+    spec = find_spec("duckdb_ext")
+    if spec is None or not spec.submodule_search_locations:
+        conn.close()
+        raise RuntimeError(
+            "WAREHOUSE=postgres needs the duckdb-ext-postgres package (make setup installs it)"
+        )
+    # the extension comes from the installed wheel, never downloaded at run time
+    extensions = Path(next(iter(spec.submodule_search_locations))) / "extensions"
+    conn.execute(f"SET extension_directory = {_literal(str(extensions))}")
+    conn.execute("SET autoinstall_known_extensions = false")
+    conn.execute("LOAD postgres")
+    if not settings["port"].isdigit():
+        conn.close()
+        raise ValueError(f"WAREHOUSE_PG_PORT={settings['port']!r} is not a port number")
+    options = ", ".join(
+        f"{key.upper()} {settings[key] if key == 'port' else _literal(settings[key])}" for key in POSTGRES_ENV
+    )
+    conn.execute(f"CREATE SECRET warehouse_postgres (TYPE postgres, {options})")
+    try:
+        conn.execute(
+            f"ATTACH '' AS {POSTGRES_CATALOG} "
+            f"(TYPE postgres, SECRET warehouse_postgres{', READ_ONLY' if read_only else ''})"
+        )
+    except duckdb.Error as e:
+        conn.close()
+        raise ConnectionError(f"the Postgres warehouse {describe(env)} cannot be opened: {e}") from e
+    conn.execute(f"USE {POSTGRES_CATALOG}")
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def is_postgres(conn: duckdb.DuckDBPyConnection) -> bool:
+    row = conn.execute(
+        "SELECT type FROM duckdb_databases() WHERE database_name = current_database()"
+    ).fetchone()
+    return row is not None and row[0] == "postgres"
 
 
 def ensure_schemas(conn: duckdb.DuckDBPyConnection) -> None:
-    have = {r[0] for r in conn.execute("SELECT schema_name FROM information_schema.schemata").fetchall()}
+    have = {
+        r[0]
+        for r in conn.execute(
+            "SELECT schema_name FROM information_schema.schemata WHERE catalog_name = current_database()"
+        ).fetchall()
+    }
     for schema in RAW_SCHEMAS:
         if schema not in have:
             conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
@@ -173,7 +285,8 @@ def schema_columns(
     every step opens its own connection, and a query per table made that 0.05 s of each open."""
     rows = conn.execute(
         "SELECT table_name, column_name, data_type FROM information_schema.columns "
-        "WHERE table_schema = ? AND (? IS NULL OR table_name = ?) ORDER BY table_name, ordinal_position",
+        "WHERE table_catalog = current_database() AND table_schema = ? AND (? IS NULL OR table_name = ?) "
+        "ORDER BY table_name, ordinal_position",
         [schema, table, table],
     ).fetchall()
     tables: dict[str, dict[str, str]] = {}
@@ -201,6 +314,8 @@ def ensure_table(
     """Create the table, or add the columns it lacks (compared case-insensitively); returns the added names.
     ``existing``: the table's columns when the caller has already looked them up."""
     existing = table_columns(conn, schema, table) if existing is None else existing
+    if is_postgres(conn):
+        columns = {name: _postgres_column_type(dtype) for name, dtype in columns.items()}
     if not existing:
         cols = ", ".join(f"{q(name)} {dtype}" for name, dtype in columns.items())
         conn.execute(f"CREATE TABLE IF NOT EXISTS {schema}.{q(table)} ({cols})")
@@ -210,6 +325,12 @@ def ensure_table(
     for name in added:
         conn.execute(f"ALTER TABLE {schema}.{q(table)} ADD COLUMN {q(name)} {columns[name]}")
     return added
+
+
+def _postgres_column_type(duckdb_type: str) -> str:
+    """Postgres has no unnamed composite types: a list of structs is kept as JSON there (DuckDB writes it as
+    JSON text; the dbt project's Postgres macros read it as jsonb)."""
+    return "JSON" if duckdb_type.endswith("[]") else duckdb_type
 
 
 def get_watermark(conn: duckdb.DuckDBPyConnection, source: str, entity: str) -> str | None:
@@ -244,9 +365,14 @@ class UpsertCounts:
     updated: int
 
 
+def temp_name() -> str:
+    """A fresh name for a batch or temporary table of this process."""
+    return f"_batch_{next(_names)}"
+
+
 def register(conn: duckdb.DuckDBPyConnection, data: pa.Table | pl.DataFrame) -> str:
     """Register a batch under a fresh view name (the caller unregisters it)."""
-    name = f"_batch_{next(_names)}"
+    name = temp_name()
     conn.register(name, data.to_arrow() if isinstance(data, pl.DataFrame) else data)
     return name
 
@@ -272,7 +398,12 @@ def upsert(
     subset of the table's columns). Runs in the caller's transaction; duplicate keys in a batch keep one row."""
     if len(data) == 0:
         return UpsertCounts(0, 0)
-    batch = register(conn, data)
+    arrow = data.to_arrow() if isinstance(data, pl.DataFrame) else data
+    # Postgres keeps nested values as JSON (ensure_table), which a new connection sees as text: DuckDB would
+    # write its own rendering of a list there, not JSON
+    nested = [q(f.name) for f in arrow.schema if pa.types.is_nested(f.type)] if is_postgres(conn) else []
+    as_json = f" REPLACE ({', '.join(f'to_json({c}) AS {c}' for c in nested)})" if nested else ""
+    batch = register(conn, arrow)
     try:
         keys = ", ".join(q(k) for k in key)
         target = f"{schema}.{q(table)}"
@@ -281,7 +412,7 @@ def upsert(
         deleted = conn.execute(
             f"DELETE FROM {target} AS t WHERE EXISTS (SELECT 1 FROM _upsert AS s WHERE {match})"
         ).fetchone()
-        conn.execute(f"INSERT INTO {target} BY NAME SELECT * FROM _upsert")
+        conn.execute(f"INSERT INTO {target} BY NAME SELECT *{as_json} FROM _upsert")
         total = conn.execute("SELECT count(*) FROM _upsert").fetchone()
         conn.execute("DROP TABLE _upsert")
     finally:

@@ -15,9 +15,10 @@ from typing import Any
 
 import duckdb
 
+from common import warehouse
 from common.dbt_manifest import MANIFEST_PATH, load_manifest, sync_models
 from common.sync_config import load_sync_config
-from common.warehouse import q, warehouse_path
+from common.warehouse import q
 
 WIDE = 12  # columns above which a row is printed as one line per column
 
@@ -258,12 +259,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m health.trace", description=__doc__)
     parser.add_argument("query", help="an email address or a Salesforce Lead / Contact Id")
     args = parser.parse_args(argv)
-    path = warehouse_path()
-    for needed, what in ((path, "warehouse"), (MANIFEST_PATH, "dbt manifest")):
-        if not needed.exists():
-            print(f"no {what} at {needed}: run the sync job or `make doctor` first", file=sys.stderr)
+    needed = [(MANIFEST_PATH, "dbt manifest")]
+    if warehouse.target() == "duckdb":
+        needed.append((warehouse.warehouse_path(), "warehouse"))
+    for file, what in needed:
+        if not file.exists():
+            print(f"no {what} at {file}: run the sync job or `make doctor` first", file=sys.stderr)
             return 2
-    with duckdb.connect(str(path), read_only=True) as conn:
+    with warehouse.connect(read_only=True) as conn:
         person, sections = trace(conn, args.query)
     print(render(person, sections))
     found = any(s.rows for s in sections)

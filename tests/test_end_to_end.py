@@ -33,6 +33,7 @@ from common.sync_config import SyncConfigError
 from ingest.clients.acton_client import ActOnClient
 from ingest.clients.salesforce_client import SalesforceClient
 from sandbox.launcher import Sandbox, start
+from tests.postgres_server import PostgresServer
 
 PROJECT = Path(__file__).resolve().parents[1]
 SYNC_YAML = PROJECT / "sync.yaml"
@@ -92,6 +93,8 @@ class Pipeline:
     sandbox: Sandbox
     home: Path
     config: dict[str, Any] = field(default_factory=lambda: yaml.safe_load(SYNC_YAML.read_text()))
+    # WAREHOUSE and its settings: empty for the default DuckDB file
+    warehouse_env: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         instance_dir = self.home / "dagster_home"
@@ -116,6 +119,7 @@ class Pipeline:
             "ANALYTICS_PATH": str(self.home / "analytics.duckdb"),
             "TOKEN_CACHE_PATH": str(self.home / "tokens.json"),
             "SYNC_CONFIG": str(self.config_path),
+            **self.warehouse_env,
         }
 
     def run(
@@ -400,12 +404,19 @@ class FirstSync:
     started_at: datetime
 
 
-@pytest.fixture(scope="module")
-def first_sync(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FirstSync]:
-    """A fresh world, synced once with UNABLE_TO_LOCK_ROW on 10% of the rows of every Bulk 2.0 write."""
-    home = tmp_path_factory.mktemp("e2e_main")
+@pytest.fixture(scope="module", params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def first_sync(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[FirstSync]:
+    """A fresh world, synced once with UNABLE_TO_LOCK_ROW on 10% of the rows of every Bulk 2.0 write; on each
+    warehouse target (WAREHOUSE=postgres: a database of the tests' Postgres server)."""
+    home = tmp_path_factory.mktemp(f"e2e_main_{request.param}")
+    warehouse_env = {}
+    if request.param == "postgres":
+        server: PostgresServer = request.getfixturevalue("postgres_warehouse_server")
+        warehouse_env = {"WAREHOUSE": "postgres", **server.warehouse_env(server.create_database("e2e_main"))}
     sb = fast_acton(start(home / "sandbox", scale=SCALE, seed=5))
-    p = Pipeline(sb, home, main_config())
+    p = Pipeline(sb, home, main_config(), warehouse_env)
     try:
         before = observe(p)
         sb.faults(

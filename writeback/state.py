@@ -9,6 +9,7 @@ from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from dataclasses import field as dataclass_field
 from datetime import date, datetime
+from itertools import count
 from typing import Any
 
 import duckdb
@@ -16,7 +17,7 @@ import polars as pl
 import pyarrow as pa
 
 from common.dbt_manifest import SYNC_SCHEMA
-from common.warehouse import registered, transaction, utc_now
+from common.warehouse import is_postgres, registered, temp_name, transaction, utc_now
 from writeback.emails import NORMALISED_EMAIL_SQL
 
 RESULT_COLUMNS = (
@@ -156,6 +157,10 @@ def sync_row_chunks(
 def _chunks(
     conn: duckdb.DuckDBPyConnection, model: str, where: str, params: Sequence[Any], chunk_rows: int
 ) -> Iterator[pl.DataFrame]:
+    if is_postgres(conn):
+        # a Postgres table has no rowid: its matching rows are read once into a numbered table of this connection
+        yield from _numbered_chunks(conn, model, where, params, chunk_rows)
+        return
     # Each chunk is a query of its own that resumes after the last rowid read. A read left open across chunks (a
     # streaming cursor on a second connection) holds a lock that the automatic checkpoint of the caller's next
     # result commit waits for, in this same thread: a deadlock (duckdb/duckdb#14303).
@@ -168,6 +173,29 @@ def _chunks(
             yield frame.drop("rowid")
         if frame.height < chunk_rows:
             return
+
+
+def _numbered_chunks(
+    conn: duckdb.DuckDBPyConnection, model: str, where: str, params: Sequence[Any], chunk_rows: int
+) -> Iterator[pl.DataFrame]:
+    snapshot = temp_name()
+    conn.execute(
+        f"CREATE TEMP TABLE {snapshot} AS "
+        f"SELECT row_number() OVER () AS _row, * FROM {SYNC_SCHEMA}.{model} WHERE ({where})",
+        list(params),
+    )
+    try:
+        for start in count(0, chunk_rows):
+            frame = conn.execute(
+                f"SELECT * EXCLUDE (_row) FROM {snapshot} WHERE _row > ? AND _row <= ? ORDER BY _row",
+                [start, start + chunk_rows],
+            ).pl()
+            if frame.height:
+                yield frame
+            if frame.height < chunk_rows:
+                return
+    finally:
+        conn.execute(f"DROP TABLE IF EXISTS {snapshot}")
 
 
 def _key_chunks(

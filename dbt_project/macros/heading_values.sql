@@ -24,6 +24,20 @@
     )
 {%- endmacro %}
 
+{#- The pairs as the extract keeps them in raw_acton.list_records.fields: on Postgres a json column (the extract
+    writes through DuckDB, which creates json, not jsonb), read as jsonb like every other pairs value. -#}
+{% macro stored_heading_values(column) -%}
+    {{ return(adapter.dispatch('stored_heading_values')(column)) }}
+{%- endmacro %}
+
+{% macro default__stored_heading_values(column) -%}
+    {{ column }}
+{%- endmacro %}
+
+{% macro postgres__stored_heading_values(column) -%}
+    cast({{ column }} as jsonb)
+{%- endmacro %}
+
 {% macro append_heading_value(pairs, heading, value) -%}
     {{ return(adapter.dispatch('append_heading_value')(pairs, heading, value)) }}
 {%- endmacro %}
