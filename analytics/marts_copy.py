@@ -15,7 +15,7 @@ from pathlib import Path
 
 import duckdb
 
-from common.warehouse import q, warehouse_path
+from common.warehouse import literal, q, warehouse_path
 
 ENV_VAR = "ANALYTICS_PATH"
 MARTS_SCHEMA = "marts"
@@ -53,10 +53,6 @@ def exports_path(target: Path) -> Path:
     return target.with_name(f"{target.stem}_exports")
 
 
-def _literal(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
-
-
 def _export(conn: duckdb.DuckDBPyConnection, tables: list[str], folder: Path) -> None:
     """Every table as ``<table>.csv`` (header, RFC 4180 quoting) and ``<table>.parquet`` in a new folder, then
     swapped in for the old one: readers see the old exports or the new, never a half-written mix."""
@@ -65,8 +61,8 @@ def _export(conn: duckdb.DuckDBPyConnection, tables: list[str], folder: Path) ->
     staging.mkdir()
     for table in tables:
         source = f"{MARTS_SCHEMA}.{q(table)}"
-        conn.execute(f"COPY {source} TO {_literal(staging / f'{table}.csv')} (FORMAT csv, HEADER)")
-        conn.execute(f"COPY {source} TO {_literal(staging / f'{table}.parquet')} (FORMAT parquet)")
+        conn.execute(f"COPY {source} TO {literal(staging / f'{table}.csv')} (FORMAT csv, HEADER)")
+        conn.execute(f"COPY {source} TO {literal(staging / f'{table}.parquet')} (FORMAT parquet)")
     retired = folder.with_name(f".{folder.name}.{os.getpid()}.old")
     if folder.exists():
         os.replace(folder, retired)
@@ -94,7 +90,7 @@ def publish_marts(conn: duckdb.DuckDBPyConnection, target: Path) -> dict[str, in
         ).fetchall()
     ]
     rows: dict[str, int] = {}
-    conn.execute(f"ATTACH {_literal(staging)} AS analytics_copy")
+    conn.execute(f"ATTACH {literal(staging)} AS analytics_copy")
     try:
         conn.execute(f"CREATE SCHEMA analytics_copy.{MARTS_SCHEMA}")
         for table in tables:

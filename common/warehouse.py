@@ -217,14 +217,14 @@ def _attach_postgres(conn: duckdb.DuckDBPyConnection, env: Mapping[str, str], re
         )
     # the extension comes from the installed wheel, never downloaded at run time
     extensions = Path(next(iter(spec.submodule_search_locations))) / "extensions"
-    conn.execute(f"SET extension_directory = {_literal(str(extensions))}")
+    conn.execute(f"SET extension_directory = {literal(extensions)}")
     conn.execute("SET autoinstall_known_extensions = false")
     conn.execute("LOAD postgres")
     if not settings["port"].isdigit():
         conn.close()
         raise ValueError(f"WAREHOUSE_PG_PORT={settings['port']!r} is not a port number")
     options = ", ".join(
-        f"{key.upper()} {settings[key] if key == 'port' else _literal(settings[key])}" for key in POSTGRES_ENV
+        f"{key.upper()} {settings[key] if key == 'port' else literal(settings[key])}" for key in POSTGRES_ENV
     )
     conn.execute(f"CREATE SECRET warehouse_postgres (TYPE postgres, {options})")
     try:
@@ -238,8 +238,9 @@ def _attach_postgres(conn: duckdb.DuckDBPyConnection, env: Mapping[str, str], re
     conn.execute(f"USE {POSTGRES_CATALOG}")
 
 
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+def literal(text: str | Path) -> str:
+    """A SQL string literal (a path, a setting): quotes inside are doubled."""
+    return "'" + str(text).replace("'", "''") + "'"
 
 
 def is_postgres(conn: duckdb.DuckDBPyConnection) -> bool:

@@ -4,7 +4,8 @@ What each system should hold is worked out here from those APIs alone (the rules
 written independently of the dbt models), then compared with what the run left there.
 
 Two worlds keep the runs few: a fresh sandbox for the sync sequence that changes the world (first run under
-lock faults, a run with nothing changed, a run after ``simulate`` under permanent row errors, the retry run),
+lock faults, a run with nothing changed, a run after ``simulate`` under permanent row errors, the retry run), once
+on each warehouse target (the DuckDB file; WAREHOUSE=postgres, marker ``postgres``),
 and a shared one for the opt-out direction matrix and the invalid configurations (four opt-out runs, one
 direction each, on one warehouse, each with its own people, so nothing needs resetting between them).
 """
