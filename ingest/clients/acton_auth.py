@@ -7,7 +7,6 @@ Act-On allows 5 password grants per hour and its refresh tokens are single-use, 
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from typing import Any
 
 import requests
 
+from ingest.clients.config import ClientConfig, env_field, without_trailing_slash
 from ingest.clients.errors import ApiError, AuthError
 from ingest.clients.http import json_or_raise
 from ingest.clients.redact import RedactingFilter
@@ -27,30 +27,16 @@ DEFAULT_BASE_URL = "https://api.actonsoftware.com"
 
 
 @dataclass(frozen=True, repr=False)
-class ActOnConfig:
-    base_url: str
-    client_id: str
-    client_secret: str
-    username: str = ""
-    password: str = ""
-    ca_bundle: str | None = None
-    rate_per_s: float = 5.0
+class ActOnConfig(ClientConfig):
+    base_url: str = env_field("ACTON_BASE_URL", DEFAULT_BASE_URL, without_trailing_slash)
+    client_id: str = env_field("ACTON_CLIENT_ID")
+    client_secret: str = env_field("ACTON_CLIENT_SECRET")
+    username: str = env_field("ACTON_USERNAME")
+    password: str = env_field("ACTON_PASSWORD")
+    rate_per_s: float = env_field("ACTON_RATE_PER_S", 5.0, float)
 
     def __repr__(self) -> str:  # the dataclass repr would print the secrets
         return f"ActOnConfig(base_url={self.base_url!r}, username={self.username!r})"
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> ActOnConfig:
-        env = os.environ if env is None else env
-        return cls(
-            base_url=(env.get("ACTON_BASE_URL") or DEFAULT_BASE_URL).rstrip("/"),
-            client_id=env.get("ACTON_CLIENT_ID", ""),
-            client_secret=env.get("ACTON_CLIENT_SECRET", ""),
-            username=env.get("ACTON_USERNAME", ""),
-            password=env.get("ACTON_PASSWORD", ""),
-            ca_bundle=env.get("REQUESTS_CA_BUNDLE") or None,
-            rate_per_s=float(env.get("ACTON_RATE_PER_S") or 5.0),
-        )
 
     @property
     def cache_key(self) -> str:

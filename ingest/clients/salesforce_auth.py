@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections.abc import Mapping
@@ -14,6 +13,7 @@ import jwt
 import requests
 
 from ingest.clients import answers
+from ingest.clients.config import ClientConfig, env_field, without_trailing_slash
 from ingest.clients.errors import ApiError, AuthError
 from ingest.clients.http import json_or_raise
 
@@ -39,19 +39,28 @@ def _config_error(code: str, message: str) -> AuthError:
     return AuthError(SYSTEM, "configuration", None, code, message)
 
 
+def _api_version(version: str) -> str:
+    if not _API_VERSION.fullmatch(version):
+        raise _config_error(
+            "bad_api_version",
+            f"SALESFORCE_API_VERSION={version!r} is not an API version: set it as the org's "
+            f"/services/data/ lists them, e.g. {DEFAULT_API_VERSION} (no leading v), or leave it unset",
+        )
+    return version
+
+
 @dataclass(frozen=True, repr=False)
-class SalesforceConfig:
-    login_url: str
-    client_id: str
-    client_secret: str = ""
-    username: str = ""
-    password: str = ""
-    security_token: str = ""
-    jwt_key_file: str = ""
-    refresh_token: str = ""
-    jwt_audience: str = ""
-    api_version: str = DEFAULT_API_VERSION
-    ca_bundle: str | None = None
+class SalesforceConfig(ClientConfig):
+    login_url: str = env_field("SALESFORCE_LOGIN_URL", DEFAULT_LOGIN_URL, without_trailing_slash)
+    client_id: str = env_field("SALESFORCE_CLIENT_ID")
+    client_secret: str = env_field("SALESFORCE_CLIENT_SECRET")
+    username: str = env_field("SALESFORCE_USERNAME")
+    password: str = env_field("SALESFORCE_PASSWORD")
+    security_token: str = env_field("SALESFORCE_SECURITY_TOKEN")
+    jwt_key_file: str = env_field("SALESFORCE_JWT_KEY_FILE")
+    refresh_token: str = env_field("SALESFORCE_REFRESH_TOKEN")
+    jwt_audience: str = env_field("SALESFORCE_JWT_AUDIENCE", parse=without_trailing_slash)
+    api_version: str = env_field("SALESFORCE_API_VERSION", DEFAULT_API_VERSION, _api_version)
 
     def __repr__(self) -> str:  # the dataclass repr would print the secrets
         try:
@@ -59,30 +68,6 @@ class SalesforceConfig:
         except AuthError as e:
             grant = f"none ({e.code})"
         return f"SalesforceConfig(login_url={self.login_url!r}, grant={grant!r}, username={self.username!r})"
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> SalesforceConfig:
-        env = os.environ if env is None else env
-        api_version = env.get("SALESFORCE_API_VERSION") or DEFAULT_API_VERSION
-        if not _API_VERSION.fullmatch(api_version):
-            raise _config_error(
-                "bad_api_version",
-                f"SALESFORCE_API_VERSION={api_version!r} is not an API version: set it as the org's "
-                f"/services/data/ lists them, e.g. {DEFAULT_API_VERSION} (no leading v), or leave it unset",
-            )
-        return cls(
-            login_url=(env.get("SALESFORCE_LOGIN_URL") or DEFAULT_LOGIN_URL).rstrip("/"),
-            client_id=env.get("SALESFORCE_CLIENT_ID", ""),
-            client_secret=env.get("SALESFORCE_CLIENT_SECRET", ""),
-            username=env.get("SALESFORCE_USERNAME", ""),
-            password=env.get("SALESFORCE_PASSWORD", ""),
-            security_token=env.get("SALESFORCE_SECURITY_TOKEN", ""),
-            jwt_key_file=env.get("SALESFORCE_JWT_KEY_FILE", ""),
-            refresh_token=env.get("SALESFORCE_REFRESH_TOKEN", ""),
-            jwt_audience=env.get("SALESFORCE_JWT_AUDIENCE", "").rstrip("/"),
-            api_version=api_version,
-            ca_bundle=env.get("REQUESTS_CA_BUNDLE") or None,
-        )
 
     @property
     def grant(self) -> str:

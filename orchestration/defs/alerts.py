@@ -28,6 +28,7 @@ from health.alerts import (
     ui_url,
 )
 from health.cron import next_ticks
+from orchestration.defs.sensors import upkeep_sensor
 
 OPTOUT_SYNC = dg.AssetKey("optout_sync")
 
@@ -116,10 +117,8 @@ def last_optout_sync(instance: dg.DagsterInstance) -> datetime | None:
     return datetime.fromtimestamp(entry.timestamp, UTC) if entry else None
 
 
-@dg.sensor(
-    name="alert_on_stale_optouts",
+@upkeep_sensor(
     minimum_interval_seconds=300,
-    default_status=dg.DefaultSensorStatus.RUNNING,
     description="Sends an alert when two ticks of sync.yaml's optouts.schedule have passed since the last "
     "successful opt-out sync (optout_sync); once per stale episode.",
 )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dagster as dg
 from pydantic import PrivateAttr
 
+from orchestration.defs.sensors import upkeep_sensor
 from orchestration.run_guard import SyncLock, clean_up_runs, max_runtime_s, record_process
 
 # Run tag of every sync; .dagster/dagster.yaml lets one run with it run at a time (the others queue).
@@ -56,10 +57,8 @@ def hold_run_guard(context: dg.HookContext) -> None:
     """Does nothing: it is there for its required resource, which a job's hooks add to every step's."""
 
 
-@dg.sensor(
-    name="dead_run_cleanup",
+@upkeep_sensor(
     minimum_interval_seconds=60,
-    default_status=dg.DefaultSensorStatus.RUNNING,
     description="Marks failed the runs whose process is gone or that outlived the maximum runtime, and frees "
     "their concurrency slots (orchestration/run_guard.py).",
 )

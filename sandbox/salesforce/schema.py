@@ -94,28 +94,26 @@ AUDIT_FIELDS = ("CreatedDate", "CreatedById", "LastModifiedDate", "LastModifiedB
 SYSTEM_FIELDS = frozenset({*AUDIT_FIELDS, "IsDeleted"})
 
 
-def _id() -> FieldDef:
-    return FieldDef("Id", "id", "Record ID", length=18, nillable=False, updateable=False, createable=False)
-
-
 def _ref(name: str, *targets: str, rel: str | None = None, **kw) -> FieldDef:
     rel = rel if rel is not None else (name[:-2] if name.endswith("Id") else None)
     return FieldDef(name, "reference", length=18, reference_to=targets, relationship_name=rel, **kw)
 
 
-def _audit(deletable: bool = True, modified: bool = True) -> list[FieldDef]:
+def _sobject(
+    key_prefix: str, *own: FieldDef, deletable: bool = True, modified: bool = True
+) -> tuple[str, list[FieldDef]]:
+    """An object's key prefix and fields: the Id, its own fields, then the system fields every object has (IsDeleted
+    when it is ``deletable``, the LastModified pair when it is ``modified``)."""
     ro = {"nillable": False, "updateable": False, "createable": False}
-    fields = []
-    if deletable:
-        fields.append(FieldDef("IsDeleted", "boolean", "Deleted", **ro))
-    fields += [FieldDef("CreatedDate", "datetime", "Created Date", **ro), _ref("CreatedById", "User", **ro)]
+    system = [FieldDef("IsDeleted", "boolean", "Deleted", **ro)] if deletable else []
+    system += [FieldDef("CreatedDate", "datetime", "Created Date", **ro), _ref("CreatedById", "User", **ro)]
     if modified:
-        fields += [
+        system += [
             FieldDef("LastModifiedDate", "datetime", "Last Modified Date", **ro),
             _ref("LastModifiedById", "User", rel="LastModifiedBy", **ro),
         ]
-    fields.append(FieldDef("SystemModstamp", "datetime", "System Modstamp", **ro))
-    return fields
+    system.append(FieldDef("SystemModstamp", "datetime", "System Modstamp", **ro))
+    return key_prefix, [FieldDef("Id", "id", "Record ID", length=18, **ro), *own, *system]
 
 
 def _s(name: str, length: int = 255, **kw) -> FieldDef:
@@ -193,193 +191,147 @@ _PERSON = [
 ]
 
 OBJECTS: dict[str, tuple[str, list[FieldDef]]] = {
-    "Lead": (
+    "Lead": _sobject(
         "00Q",
-        [
-            _id(),
-            *_PERSON,
-            _s("Company", 255, nillable=False),
-            _pick("Status", *LEAD_STATUSES, nillable=False),
-            _pick("Industry", *INDUSTRIES),
-            _num("AnnualRevenue"),
-            _ro(_bool("IsConverted")),
-            _ro(_ref("ConvertedAccountId", "Account")),
-            _ro(_ref("ConvertedContactId", "Contact")),
-            _ro(_ref("ConvertedOpportunityId", "Opportunity")),
-            _ro(FieldDef("ConvertedDate", "date")),
-            *ACTON_CUSTOM_FIELDS,
-            *_audit(),
-        ],
+        *_PERSON,
+        _s("Company", 255, nillable=False),
+        _pick("Status", *LEAD_STATUSES, nillable=False),
+        _pick("Industry", *INDUSTRIES),
+        _num("AnnualRevenue"),
+        _ro(_bool("IsConverted")),
+        _ro(_ref("ConvertedAccountId", "Account")),
+        _ro(_ref("ConvertedContactId", "Contact")),
+        _ro(_ref("ConvertedOpportunityId", "Opportunity")),
+        _ro(FieldDef("ConvertedDate", "date")),
+        *ACTON_CUSTOM_FIELDS,
     ),
-    "Contact": (
+    "Contact": _sobject(
         "003",
-        [
-            _id(),
-            _ref("AccountId", "Account"),
-            *_PERSON,
-            FieldDef("Birthdate", "date"),
-            *ACTON_CUSTOM_FIELDS,
-            *_audit(),
-        ],
+        _ref("AccountId", "Account"),
+        *_PERSON,
+        FieldDef("Birthdate", "date"),
+        *ACTON_CUSTOM_FIELDS,
     ),
-    "Account": (
+    "Account": _sobject(
         "001",
-        [
-            _id(),
-            _s("Name", 255, nillable=False),
-            _pick("Type", "Prospect", "Customer - Direct", "Customer - Channel", "Partner", "Other"),
-            _pick("Industry", *INDUSTRIES),
-            _num("AnnualRevenue"),
-            FieldDef("NumberOfEmployees", "int", precision=8),
-            FieldDef("Website", "url", length=255),
-            _ref("OwnerId", "User", rel="Owner"),
-            _ref("ParentId", "Account", rel="Parent"),
-            *_audit(),
-        ],
+        _s("Name", 255, nillable=False),
+        _pick("Type", "Prospect", "Customer - Direct", "Customer - Channel", "Partner", "Other"),
+        _pick("Industry", *INDUSTRIES),
+        _num("AnnualRevenue"),
+        FieldDef("NumberOfEmployees", "int", precision=8),
+        FieldDef("Website", "url", length=255),
+        _ref("OwnerId", "User", rel="Owner"),
+        _ref("ParentId", "Account", rel="Parent"),
     ),
-    "Opportunity": (
+    "Opportunity": _sobject(
         "006",
-        [
-            _id(),
-            _s("Name", 120, nillable=False),
-            _ref("AccountId", "Account"),
-            _ref("OwnerId", "User", rel="Owner"),
-            _ref("ContactId", "Contact"),
-            _ref("CampaignId", "Campaign"),
-            _pick("StageName", *STAGES, nillable=False),
-            _pick("Type", "New Business", "Existing Business"),
-            _pick("LeadSource", *LEAD_SOURCES),
-            _pick("ForecastCategory", "Pipeline", "BestCase", "Commit", "Omitted", "Closed"),
-            _num("Amount"),
-            _ro(_num("ExpectedRevenue")),
-            _num("Probability", "percent", precision=3, scale=0),
-            FieldDef("CloseDate", "date", nillable=False),
-            _ro(_bool("IsClosed")),
-            _ro(_bool("IsWon")),
-            _ro(FieldDef("FiscalYear", "int", precision=4)),
-            _ro(FieldDef("FiscalQuarter", "int", precision=1)),
-            *_audit(),
-        ],
+        _s("Name", 120, nillable=False),
+        _ref("AccountId", "Account"),
+        _ref("OwnerId", "User", rel="Owner"),
+        _ref("ContactId", "Contact"),
+        _ref("CampaignId", "Campaign"),
+        _pick("StageName", *STAGES, nillable=False),
+        _pick("Type", "New Business", "Existing Business"),
+        _pick("LeadSource", *LEAD_SOURCES),
+        _pick("ForecastCategory", "Pipeline", "BestCase", "Commit", "Omitted", "Closed"),
+        _num("Amount"),
+        _ro(_num("ExpectedRevenue")),
+        _num("Probability", "percent", precision=3, scale=0),
+        FieldDef("CloseDate", "date", nillable=False),
+        _ro(_bool("IsClosed")),
+        _ro(_bool("IsWon")),
+        _ro(FieldDef("FiscalYear", "int", precision=4)),
+        _ro(FieldDef("FiscalQuarter", "int", precision=1)),
     ),
-    "OpportunityContactRole": (
+    "OpportunityContactRole": _sobject(
         "00K",
-        [
-            _id(),
-            _ref("OpportunityId", "Opportunity", nillable=False),
-            _ref("ContactId", "Contact", nillable=False),
-            _pick("Role", "Decision Maker", "Economic Buyer", "Evaluator", "Influencer", "Other"),
-            _bool("IsPrimary"),
-            *_audit(),
-        ],
+        _ref("OpportunityId", "Opportunity", nillable=False),
+        _ref("ContactId", "Contact", nillable=False),
+        _pick("Role", "Decision Maker", "Economic Buyer", "Evaluator", "Influencer", "Other"),
+        _bool("IsPrimary"),
     ),
-    "OpportunityHistory": (
+    "OpportunityHistory": _sobject(
         "008",
-        [
-            _id(),
-            _ro(_ref("OpportunityId", "Opportunity", nillable=False)),
-            _ro(_pick("StageName", *STAGES)),
-            _ro(_num("Amount")),
-            _ro(FieldDef("CloseDate", "date")),
-            _ro(_num("Probability", "percent", precision=3, scale=0)),
-            _ro(_pick("ForecastCategory", "Pipeline", "BestCase", "Commit", "Omitted", "Closed")),
-            *_audit(modified=False),
-        ],
+        _ro(_ref("OpportunityId", "Opportunity", nillable=False)),
+        _ro(_pick("StageName", *STAGES)),
+        _ro(_num("Amount")),
+        _ro(FieldDef("CloseDate", "date")),
+        _ro(_num("Probability", "percent", precision=3, scale=0)),
+        _ro(_pick("ForecastCategory", "Pipeline", "BestCase", "Commit", "Omitted", "Closed")),
+        modified=False,
     ),
-    "Campaign": (
+    "Campaign": _sobject(
         "701",
-        [
-            _id(),
-            _s("Name", 80, nillable=False),
-            _pick("Type", "Email", "Webinar", "Conference", "Advertisement", "Direct Mail", "Other"),
-            _pick("Status", "Planned", "In Progress", "Completed", "Aborted"),
-            FieldDef("StartDate", "date"),
-            FieldDef("EndDate", "date"),
-            _bool("IsActive"),
-            _ref("ParentId", "Campaign", rel="Parent"),
-            _ref("OwnerId", "User", rel="Owner"),
-            _num("BudgetedCost"),
-            _num("ActualCost"),
-            _num("ExpectedRevenue"),
-            _ro(FieldDef("NumberOfLeads", "int", precision=9)),
-            _ro(FieldDef("NumberOfContacts", "int", precision=9)),
-            _ro(FieldDef("NumberOfOpportunities", "int", precision=9)),
-            _ro(FieldDef("NumberOfWonOpportunities", "int", precision=9)),
-            *_audit(),
-        ],
+        _s("Name", 80, nillable=False),
+        _pick("Type", "Email", "Webinar", "Conference", "Advertisement", "Direct Mail", "Other"),
+        _pick("Status", "Planned", "In Progress", "Completed", "Aborted"),
+        FieldDef("StartDate", "date"),
+        FieldDef("EndDate", "date"),
+        _bool("IsActive"),
+        _ref("ParentId", "Campaign", rel="Parent"),
+        _ref("OwnerId", "User", rel="Owner"),
+        _num("BudgetedCost"),
+        _num("ActualCost"),
+        _num("ExpectedRevenue"),
+        _ro(FieldDef("NumberOfLeads", "int", precision=9)),
+        _ro(FieldDef("NumberOfContacts", "int", precision=9)),
+        _ro(FieldDef("NumberOfOpportunities", "int", precision=9)),
+        _ro(FieldDef("NumberOfWonOpportunities", "int", precision=9)),
     ),
-    "CampaignMember": (
+    "CampaignMember": _sobject(
         "00v",
-        [
-            _id(),
-            _ref("CampaignId", "Campaign", nillable=False),
-            _ref("LeadId", "Lead"),
-            _ref("ContactId", "Contact"),
-            _ro(_ref("LeadOrContactId", "Lead", "Contact", rel=None)),
-            _pick("Status", "Sent", "Responded"),
-            _ro(_bool("HasResponded")),
-            _ro(FieldDef("FirstRespondedDate", "date")),
-            _ro(FieldDef("Email", "email", length=80)),
-            *_audit(),
-        ],
+        _ref("CampaignId", "Campaign", nillable=False),
+        _ref("LeadId", "Lead"),
+        _ref("ContactId", "Contact"),
+        _ro(_ref("LeadOrContactId", "Lead", "Contact", rel=None)),
+        _pick("Status", "Sent", "Responded"),
+        _ro(_bool("HasResponded")),
+        _ro(FieldDef("FirstRespondedDate", "date")),
+        _ro(FieldDef("Email", "email", length=80)),
     ),
-    "User": (
+    "User": _sobject(
         "005",
-        [
-            _id(),
-            _s("Username", 80, nillable=False),
-            FieldDef("Email", "email", length=128, nillable=False),
-            _s("FirstName", 40),
-            _s("LastName", 80, nillable=False),
-            _ro(_s("Name", 121)),
-            _bool("IsActive"),
-            _ref("ManagerId", "User", rel="Manager"),
-            _ref("UserRoleId", "UserRole", rel="UserRole"),
-            *_audit(deletable=False),
-        ],
+        _s("Username", 80, nillable=False),
+        FieldDef("Email", "email", length=128, nillable=False),
+        _s("FirstName", 40),
+        _s("LastName", 80, nillable=False),
+        _ro(_s("Name", 121)),
+        _bool("IsActive"),
+        _ref("ManagerId", "User", rel="Manager"),
+        _ref("UserRoleId", "UserRole", rel="UserRole"),
+        deletable=False,
     ),
-    "Organization": (
+    "Organization": _sobject(
         "00D",
-        [
-            _id(),
-            _ro(_s("Name", 80)),
-            _ro(_bool("IsSandbox")),
-            _ro(_s("OrganizationType", 40)),
-            _ro(_s("InstanceName", 5)),
-            *_audit(deletable=False),
-        ],
+        _ro(_s("Name", 80)),
+        _ro(_bool("IsSandbox")),
+        _ro(_s("OrganizationType", 40)),
+        _ro(_s("InstanceName", 5)),
+        deletable=False,
     ),
     # Who may see and edit which field (sandbox/salesforce/access.py): an administrator's setup objects.
-    "PermissionSet": (
+    "PermissionSet": _sobject(
         "0PS",
-        [
-            _id(),
-            _s("Name", 80, nillable=False),
-            _s("Label", 80, nillable=False),
-            _s("Description", 255),
-            _ro(_bool("IsOwnedByProfile")),
-            *_audit(deletable=False),
-        ],
+        _s("Name", 80, nillable=False),
+        _s("Label", 80, nillable=False),
+        _s("Description", 255),
+        _ro(_bool("IsOwnedByProfile")),
+        deletable=False,
     ),
-    "FieldPermissions": (
+    "FieldPermissions": _sobject(
         "01k",
-        [
-            _id(),
-            _ref("ParentId", "PermissionSet", rel="Parent", nillable=False, updateable=False),
-            _s("SobjectType", 255, nillable=False, updateable=False),
-            _s("Field", 255, nillable=False, updateable=False),
-            _bool("PermissionsRead"),
-            _bool("PermissionsEdit"),
-            *_audit(deletable=False),
-        ],
+        _ref("ParentId", "PermissionSet", rel="Parent", nillable=False, updateable=False),
+        _s("SobjectType", 255, nillable=False, updateable=False),
+        _s("Field", 255, nillable=False, updateable=False),
+        _bool("PermissionsRead"),
+        _bool("PermissionsEdit"),
+        deletable=False,
     ),
-    "PermissionSetAssignment": (
+    "PermissionSetAssignment": _sobject(
         "0Pa",
-        [
-            _id(),
-            _ref("AssigneeId", "User", nillable=False, updateable=False),
-            _ref("PermissionSetId", "PermissionSet", nillable=False, updateable=False),
-            *_audit(deletable=False),
-        ],
+        _ref("AssigneeId", "User", nillable=False, updateable=False),
+        _ref("PermissionSetId", "PermissionSet", nillable=False, updateable=False),
+        deletable=False,
     ),
 }
 

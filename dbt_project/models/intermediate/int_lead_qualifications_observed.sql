@@ -1,7 +1,6 @@
 {{ config(materialized='incremental', on_schema_change='fail') }}
 {#- First observation of each lead in a qualifying (SQL) status, kept across runs because Salesforce keeps no
-    status history we extract. qualified_at is the lead's LastModifiedDate when first seen qualified: the status
-    changed at or before it, and it does not move when the lead is edited later. -#}
+    status history we extract; qualified_at dates it (first_seen_times). -#}
 with qualified as (
     select salesforce_id as lead_id, lead_status, last_modified_at
     from {{ ref('int_salesforce_records_unioned') }}
@@ -11,8 +10,7 @@ with qualified as (
 select
     q.lead_id,
     q.lead_status,
-    q.last_modified_at as qualified_at,
-    {{ observed_at() }} as observed_at
+    {{ first_seen_times('q', 'qualified_at') }}
 from qualified as q
 {% if is_incremental() %}
 where not exists (select 1 from {{ this }} as kept where kept.lead_id = q.lead_id)

@@ -7,6 +7,5 @@ select
     coalesce("HasResponded", false) as has_responded,
     cast("FirstRespondedDate" as date) as first_responded_date,
     {{ email_columns('"Email"') }},
-    coalesce("IsDeleted", false) as is_deleted,
-    cast("CreatedDate" as {{ dbt.type_timestamp() }}) as created_at
+    {{ salesforce_system_columns(['IsDeleted', 'CreatedDate']) }}
 from {{ source('raw_salesforce', 'campaignmember') }}

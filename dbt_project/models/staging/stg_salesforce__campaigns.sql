@@ -8,7 +8,6 @@ select
     cast("EndDate" as date) as end_date,
     "ParentId" as parent_campaign_id,
     cast("ExpectedRevenue" as {{ type_double() }}) as expected_revenue,
-    coalesce("IsDeleted", false) as is_deleted,
-    cast("CreatedDate" as {{ dbt.type_timestamp() }}) as created_at
+    {{ salesforce_system_columns(['IsDeleted', 'CreatedDate']) }}
     {{ configured_salesforce_columns('campaign') }}
 from {{ source('raw_salesforce', 'campaign') }}

@@ -7,12 +7,7 @@ select
     "Title" as title,
     "LeadSource" as lead_source,
     "OwnerId" as owner_id,
-    coalesce("HasOptedOutOfEmail", false) as has_opted_out_of_email,
-    "EmailBouncedReason" as email_bounced_reason,
-    cast("EmailBouncedDate" as {{ dbt.type_timestamp() }}) as email_bounced_date,
-    coalesce("IsDeleted", false) as is_deleted,
-    cast("CreatedDate" as {{ dbt.type_timestamp() }}) as created_at,
-    cast("LastModifiedDate" as {{ dbt.type_timestamp() }}) as last_modified_at,
-    "LastModifiedById" as last_modified_by_id
+    {{ salesforce_email_status_columns() }},
+    {{ salesforce_system_columns(['IsDeleted', 'CreatedDate', 'LastModifiedDate', 'LastModifiedById']) }}
     {{ configured_salesforce_columns('contact') }}
 from {{ source('raw_salesforce', 'contact') }}

@@ -6,8 +6,6 @@ select
     "OwnerId" as owner_id,
     "ContactId" as contact_id,
     "Type" as opportunity_type,
-    coalesce("IsDeleted", false) as is_deleted,
-    cast("CreatedDate" as {{ dbt.type_timestamp() }}) as created_at,
-    cast("LastModifiedDate" as {{ dbt.type_timestamp() }}) as last_modified_at
+    {{ salesforce_system_columns(['IsDeleted', 'CreatedDate', 'LastModifiedDate']) }}
     {{ configured_salesforce_columns('opportunity') }}
 from {{ source('raw_salesforce', 'opportunity') }}

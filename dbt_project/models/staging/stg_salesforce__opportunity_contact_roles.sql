@@ -4,6 +4,5 @@ select
     "ContactId" as contact_id,
     "Role" as role,
     coalesce("IsPrimary", false) as is_primary,
-    coalesce("IsDeleted", false) as is_deleted,
-    cast("CreatedDate" as {{ dbt.type_timestamp() }}) as created_at
+    {{ salesforce_system_columns(['IsDeleted', 'CreatedDate']) }}
 from {{ source('raw_salesforce', 'opportunitycontactrole') }}

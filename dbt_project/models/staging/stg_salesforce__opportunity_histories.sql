@@ -6,6 +6,5 @@ select
     cast("CloseDate" as date) as close_date,
     cast("Probability" as {{ type_double() }}) as probability,
     "ForecastCategory" as forecast_category,
-    coalesce("IsDeleted", false) as is_deleted,
-    cast("CreatedDate" as {{ dbt.type_timestamp() }}) as created_at
+    {{ salesforce_system_columns(['IsDeleted', 'CreatedDate']) }}
 from {{ source('raw_salesforce', 'opportunityhistory') }}
