@@ -131,14 +131,16 @@ def time_dbt_build(env: dict[str, str], label: str, target_dir: Path, args: list
     return not failed
 
 
-def time_production_builds(path: Path, env: dict[str, str], target: list[str]) -> bool:
-    """The sync's `dbt build` twice on the warehouse: the first run after a deploy (fresh target: full parse) and
-    every later run (the previous run's parse state: partial parse), like the Dagster asset's."""
+def time_production_builds(path: Path, env: dict[str, str]) -> bool:
+    """The sync's `dbt build` twice on the warehouse ``env`` names (WAREHOUSE picks the profile's target): the
+    first run after a deploy (fresh target: full parse) and every later run (the previous run's parse state:
+    partial parse), like the Dagster asset's."""
     # who the integration user is changes which rows pass a filter, not what the build costs
-    args = [*build_args(sync_vars(load_sync_config(ROOT / "sync.yaml"), "")), *target]
-    target_dir = path.parent / ("-".join(["target", *target[1:]]))
+    args = build_args(sync_vars(load_sync_config(ROOT / "sync.yaml"), ""))
+    target = env["WAREHOUSE"]
+    target_dir = path.parent / f"target-{target}"
     shutil.rmtree(target_dir, ignore_errors=True)
-    on = f" on {target[1]}" if target else ""
+    on = f" on {target}"
     ok = time_dbt_build(env, f"dbt build{on}, first run (full parse)", target_dir, args)
     return time_dbt_build(env, f"dbt build{on}, next runs (partial parse)", target_dir, args) and ok
 
@@ -156,7 +158,7 @@ def time_postgres_builds(path: Path, scratch: Path) -> bool:
         print(
             f"copy to Postgres: {rows:,} rows in {len(copied)} tables, {time.perf_counter() - started:.1f} s"
         )
-        return time_production_builds(path, server.warehouse_env(database), ["--target", "postgres"])
+        return time_production_builds(path, {"WAREHOUSE": "postgres", **server.warehouse_env(database)})
 
 
 def main() -> None:
@@ -175,7 +177,7 @@ def main() -> None:
             directory = (args.keep or Path(tmp)).resolve()
             directory.mkdir(parents=True, exist_ok=True)
             path = build_raw_warehouse(directory, args.scale, args.seed)
-        ok = time_production_builds(path, {"WAREHOUSE_PATH": str(path)}, [])
+        ok = time_production_builds(path, {"WAREHOUSE": "duckdb", "WAREHOUSE_PATH": str(path)})
         print(f"warehouse: {path.stat().st_size / 2**20:.0f} MiB")
         if args.postgres:
             ok = time_postgres_builds(path, Path(tmp)) and ok
