@@ -196,13 +196,13 @@ class Warehouse:
             with self.conn.cursor() as cur:
                 cur.execute(sql)
 
-    def run_dbt(self, *args: str, **kwargs: Any) -> dbtRunnerResult:
+    def run_dbt(self, *args: str, env: Mapping[str, str] | None = None, **kwargs: Any) -> dbtRunnerResult:
+        """`run_dbt` on this warehouse's target, with `env`'s variables beside its connection's."""
         if self.server is None:
-            return run_dbt(self.path, *args, **kwargs)
+            return run_dbt(self.path, *args, env={"WAREHOUSE_PATH": str(self.path), **(env or {})}, **kwargs)
         assert self.database is not None
-        return run_dbt(
-            self.path, *args, target="postgres", env=self.server.warehouse_env(self.database), **kwargs
-        )
+        connection = self.server.warehouse_env(self.database)
+        return run_dbt(self.path, *args, target="postgres", env={**connection, **(env or {})}, **kwargs)
 
     def copy(self, scratch: Path) -> Warehouse:
         """A copy of the warehouse as it is now, its scratch in `scratch`."""

@@ -13,7 +13,7 @@ import pytest
 from psycopg2 import errors
 
 from tests.dbt.test_dbt_models import OBSERVED_AT, load_raw
-from tests.raw_fixtures import Warehouse, empty_warehouse, run_dbt
+from tests.raw_fixtures import Warehouse, empty_warehouse
 
 pytestmark = pytest.mark.postgres
 
@@ -39,13 +39,11 @@ class Built:
 def built(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
     scratch = tmp_path_factory.mktemp("postgres_build")
     warehouse = empty_warehouse(request, "postgres", scratch)
-    assert warehouse.server is not None and warehouse.database is not None
     role, analyst, password = f"analysts_{scratch.name}", f"ana_{scratch.name}", secrets.token_hex(8)
     warehouse.execute(f"create role {role} nologin")
     warehouse.execute(f"create role {analyst} login password '{password}' in role {role}")
     load_raw(warehouse.conn)
-    env = {**warehouse.server.warehouse_env(warehouse.database), "WAREHOUSE_PG_ANALYSTS_ROLE": role}
-    run_dbt(warehouse.path, "build", observed_at=OBSERVED_AT, target="postgres", env=env)
+    warehouse.run_dbt("build", observed_at=OBSERVED_AT, env={"WAREHOUSE_PG_ANALYSTS_ROLE": role})
     yield Built(warehouse, analyst, password)
     warehouse.close()
 
