@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     sandbox = start(data_dir / "sandbox", scale=args.scale)
     try:
-        env = bench_env(sandbox, data_dir)
+        env = bench_env(sandbox, data_dir, {"WAREHOUSE": "duckdb"})
         with Sampler(os.getpid(), sandbox.proc.pid) as sampler:
             bench = Bench(sandbox, sampler, env)
             for i in range(args.cycles):

@@ -158,7 +158,7 @@ def time_postgres_builds(path: Path, scratch: Path) -> bool:
         print(
             f"copy to Postgres: {rows:,} rows in {len(copied)} tables, {time.perf_counter() - started:.1f} s"
         )
-        return time_production_builds(path, {"WAREHOUSE": "postgres", **server.warehouse_env(database)})
+        return time_production_builds(path, server.warehouse_env(database))
 
 
 def main() -> None:

@@ -92,15 +92,13 @@ def _model_rows(env: dict[str, str]) -> int | None:
     return int(n)
 
 
-def bench_env(
-    sandbox: Sandbox, data_dir: Path, warehouse_env: dict[str, str] | None = None
-) -> dict[str, str]:
+def bench_env(sandbox: Sandbox, data_dir: Path, warehouse_env: dict[str, str]) -> dict[str, str]:
     """The pipeline's environment for the world in ``data_dir``, set in this process before the orchestration
     is imported (its resources read the environment); Dagster's home is made on first use. ``warehouse_env``:
-    WAREHOUSE and its settings, for another target than the DuckDB file."""
+    WAREHOUSE and, for Postgres, its settings."""
     env = {
         **sandbox.env,
-        **(warehouse_env or {}),
+        **warehouse_env,
         "WAREHOUSE_PATH": str(data_dir / "warehouse.duckdb"),
         "TOKEN_CACHE_PATH": str(data_dir / "tokens.json"),
         "DAGSTER_HOME": str(data_dir / "dagster_home"),
@@ -295,13 +293,13 @@ def main(argv: list[str] | None = None) -> int:
     result["generate_seconds"] = round(time.perf_counter() - started, 1)  # includes server start (~1-2 s)
     print(f"generated the world at {args.scale:,} Leads in {result['generate_seconds']} s", flush=True)
     with ExitStack() as stack:
-        warehouse_env = None
+        warehouse_env = {"WAREHOUSE": "duckdb"}  # whatever the shell running the benchmark has set
         if args.warehouse == "postgres":
             from tests.postgres_server import postgres_server
 
             server = stack.enter_context(postgres_server(data_dir / "postgres"))
             database = server.create_database("warehouse")
-            warehouse_env = {"WAREHOUSE": "postgres", **server.warehouse_env(database)}
+            warehouse_env = server.warehouse_env(database)
         return _run_cycles(args, result, sandbox, data_dir, warehouse_env)
 
 
@@ -310,7 +308,7 @@ def _run_cycles(
     result: dict[str, Any],
     sandbox: Sandbox,
     data_dir: Path,
-    warehouse_env: dict[str, str] | None,
+    warehouse_env: dict[str, str],
 ) -> int:
     try:
         env = bench_env(sandbox, data_dir, warehouse_env)

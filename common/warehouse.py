@@ -144,8 +144,12 @@ def describe(env: Mapping[str, str] | None = None) -> str:
     """Where the warehouse is, for logs and errors (never the password)."""
     env = os.environ if env is None else env
     if target(env) == "postgres":
-        return "postgres://{user}@{host}:{port}/{database}".format(**postgres_settings(env))
+        return _postgres_location(postgres_settings(env))
     return str(warehouse_path(env))
+
+
+def _postgres_location(settings: Mapping[str, str]) -> str:
+    return "postgres://{user}@{host}:{port}/{database}".format(**settings)
 
 
 def utc_now() -> datetime:
@@ -166,9 +170,10 @@ def connect(
     ``read_only``: for tools that only look (a DuckDB file open read-only does not wait for a running sync)."""
     env = os.environ if env is None else env
     if target(env) == "postgres":
+        settings = postgres_settings(env)
         conn = duckdb.connect()  # the engine only: every table lives in Postgres
         _limit_memory(conn, env)
-        _attach_postgres(conn, env, read_only)
+        _attach_postgres(conn, settings, read_only)
     else:
         file = Path(path).expanduser().resolve() if path else warehouse_path(env)
         if not read_only:
@@ -197,18 +202,21 @@ def _limit_memory(conn: duckdb.DuckDBPyConnection, env: Mapping[str, str]) -> No
 
 
 def postgres_settings(env: Mapping[str, str]) -> dict[str, str]:
+    """The Postgres warehouse's coordinates by the key DuckDB's postgres secret takes, every one set."""
     missing = [name for name in POSTGRES_ENV.values() if not env.get(name)]
     if missing:
         raise ValueError(
             f"WAREHOUSE=postgres needs {', '.join(missing)} (the warehouse database's coordinates)"
         )
-    return {key: env[name] for key, name in POSTGRES_ENV.items()}
+    settings = {key: env[name] for key, name in POSTGRES_ENV.items()}
+    if not settings["port"].isdigit():
+        raise ValueError(f"WAREHOUSE_PG_PORT={settings['port']!r} is not a port number")
+    return settings
 
 
-def _attach_postgres(conn: duckdb.DuckDBPyConnection, env: Mapping[str, str], read_only: bool) -> None:
+def _attach_postgres(conn: duckdb.DuckDBPyConnection, settings: Mapping[str, str], read_only: bool) -> None:
     """Attach the Postgres database as the current catalog, its credentials in a secret of this connection only
     (DuckDB's errors and its secrets listing do not show them)."""
-    settings = postgres_settings(env)
     spec = find_spec("duckdb_ext")
     if spec is None or not spec.submodule_search_locations:
         conn.close()
@@ -220,9 +228,6 @@ def _attach_postgres(conn: duckdb.DuckDBPyConnection, env: Mapping[str, str], re
     conn.execute(f"SET extension_directory = {literal(extensions)}")
     conn.execute("SET autoinstall_known_extensions = false")
     conn.execute("LOAD postgres")
-    if not settings["port"].isdigit():
-        conn.close()
-        raise ValueError(f"WAREHOUSE_PG_PORT={settings['port']!r} is not a port number")
     options = ", ".join(
         f"{key.upper()} {settings[key] if key == 'port' else literal(settings[key])}" for key in POSTGRES_ENV
     )
@@ -234,7 +239,9 @@ def _attach_postgres(conn: duckdb.DuckDBPyConnection, env: Mapping[str, str], re
         )
     except duckdb.Error as e:
         conn.close()
-        raise ConnectionError(f"the Postgres warehouse {describe(env)} cannot be opened: {e}") from e
+        raise ConnectionError(
+            f"the Postgres warehouse {_postgres_location(settings)} cannot be opened: {e}"
+        ) from e
     conn.execute(f"USE {POSTGRES_CATALOG}")
 
 

@@ -69,11 +69,15 @@ class PostgresServer:
         }
 
     def warehouse_env(self, db_name: str) -> dict[str, str]:
-        """The variables the dbt profile's ``postgres`` target reads: Dagster's, under the warehouse's names
-        (WAREHOUSE_PG_HOST, _PORT, _USER, _PASSWORD, _DATABASE)."""
+        """WAREHOUSE=postgres and the variables that name the database (common/warehouse.py and the dbt profile's
+        ``postgres`` target read them): Dagster's, under the warehouse's names (WAREHOUSE_PG_HOST, _PORT, _USER,
+        _PASSWORD, _DATABASE)."""
         return {
-            name.replace("DAGSTER_", "WAREHOUSE_").replace("_DB", "_DATABASE"): value
-            for name, value in self.dagster_env(db_name).items()
+            "WAREHOUSE": "postgres",
+            **{
+                name.replace("DAGSTER_", "WAREHOUSE_").replace("_DB", "_DATABASE"): value
+                for name, value in self.dagster_env(db_name).items()
+            },
         }
 
     def stop(self) -> None:

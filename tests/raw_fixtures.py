@@ -112,26 +112,30 @@ def insert_rows(conn: Connection, table: str, rows: Iterable[Mapping[str, Any]])
         conn.executemany(f"insert into {table} ({quoted}) values ({', '.join('?' for _ in names)})", values)
 
 
+def duckdb_env(path: Path) -> dict[str, str]:
+    """The variables of the DuckDB warehouse at `path`, whatever the environment running the tests has set."""
+    return {"WAREHOUSE": "duckdb", "WAREHOUSE_PATH": str(path)}
+
+
 def run_dbt(
     path: Path,
     *args: str,
     observed_at: str | None = None,
     integration_user_id: str | None = None,
     config: SyncConfig | None = None,
-    target: str | None = None,
     env: Mapping[str, str] | None = None,
 ) -> dbtRunnerResult:
-    """One dbt invocation on the warehouse at `path` with the shipped sync.yaml, or `config` when given
-    (observation time and the integration user pinned when given); every node must succeed. Target and logs go
-    next to the warehouse, not into the project. A `target` other than the profile's default (the DuckDB file at
-    `path`) reads its connection from `env`."""
+    """One dbt invocation with the shipped sync.yaml, or `config` when given (observation time and the integration
+    user pinned when given); every node must succeed. The warehouse is the DuckDB file at `path`, or the one `env`
+    names (WAREHOUSE picks the profile's target, as for the sync). Target and logs go next to `path`, not into the
+    project."""
     dbt_vars = (config or load_sync_config(ROOT / "sync.yaml")).to_dbt_vars()
     if observed_at is not None:
         dbt_vars["observed_at"] = observed_at
     if integration_user_id is not None:
         dbt_vars["integration_user_id"] = integration_user_id
     with pytest.MonkeyPatch.context() as mp:
-        for name, value in (env or {"WAREHOUSE_PATH": str(path)}).items():
+        for name, value in (duckdb_env(path) if env is None else env).items():
             mp.setenv(name, value)
         result = dbtRunner().invoke(
             [
@@ -141,7 +145,6 @@ def run_dbt(
                 "--target-path", str(path.parent / "target"),
                 "--log-path", str(path.parent / "logs"),
                 "--vars", json.dumps(dbt_vars),
-                *(["--target", target] if target else []),
             ]
         )  # fmt: skip
     failures = [
@@ -196,13 +199,16 @@ class Warehouse:
             with self.conn.cursor() as cur:
                 cur.execute(sql)
 
-    def run_dbt(self, *args: str, env: Mapping[str, str] | None = None, **kwargs: Any) -> dbtRunnerResult:
-        """`run_dbt` on this warehouse's target, with `env`'s variables beside its connection's."""
+    @property
+    def env(self) -> dict[str, str]:
+        """The variables that point the pipeline and dbt at this warehouse."""
         if self.server is None:
-            return run_dbt(self.path, *args, env={"WAREHOUSE_PATH": str(self.path), **(env or {})}, **kwargs)
+            return duckdb_env(self.path)
         assert self.database is not None
-        connection = self.server.warehouse_env(self.database)
-        return run_dbt(self.path, *args, target="postgres", env={**connection, **(env or {})}, **kwargs)
+        return self.server.warehouse_env(self.database)
+
+    def run_dbt(self, *args: str, **kwargs: Any) -> dbtRunnerResult:
+        return run_dbt(self.path, *args, env=self.env, **kwargs)
 
     def copy(self, scratch: Path) -> Warehouse:
         """A copy of the warehouse as it is now, its scratch in `scratch`."""

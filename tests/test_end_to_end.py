@@ -94,8 +94,8 @@ class Pipeline:
     sandbox: Sandbox
     home: Path
     config: dict[str, Any] = field(default_factory=lambda: yaml.safe_load(SYNC_YAML.read_text()))
-    # WAREHOUSE and its settings: empty for the default DuckDB file
-    warehouse_env: dict[str, str] = field(default_factory=dict)
+    # WAREHOUSE and, for Postgres, its settings
+    warehouse_env: dict[str, str] = field(default_factory=lambda: {"WAREHOUSE": "duckdb"})
 
     def __post_init__(self) -> None:
         instance_dir = self.home / "dagster_home"
@@ -412,10 +412,10 @@ def first_sync(
     """A fresh world, synced once with UNABLE_TO_LOCK_ROW on 10% of the rows of every Bulk 2.0 write; on each
     warehouse target (WAREHOUSE=postgres: a database of the tests' Postgres server)."""
     home = tmp_path_factory.mktemp(f"e2e_main_{request.param}")
-    warehouse_env = {}
+    warehouse_env = {"WAREHOUSE": "duckdb"}
     if request.param == "postgres":
         server: PostgresServer = request.getfixturevalue("postgres_warehouse_server")
-        warehouse_env = {"WAREHOUSE": "postgres", **server.warehouse_env(server.create_database("e2e_main"))}
+        warehouse_env = server.warehouse_env(server.create_database("e2e_main"))
     sb = fast_acton(start(home / "sandbox", scale=SCALE, seed=5))
     p = Pipeline(sb, home, main_config(), warehouse_env)
     try:

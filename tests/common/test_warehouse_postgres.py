@@ -22,7 +22,7 @@ _databases = count()
 @pytest.fixture
 def env(postgres_warehouse_server: PostgresServer) -> Iterator[dict[str, str]]:
     database = postgres_warehouse_server.create_database(f"warehouse_test_{next(_databases)}")
-    yield {"WAREHOUSE": "postgres", **postgres_warehouse_server.warehouse_env(database)}
+    yield postgres_warehouse_server.warehouse_env(database)
 
 
 def postgres_rows(env: dict[str, str], sql: str) -> list[tuple]:

@@ -13,7 +13,7 @@ import pytest
 from psycopg2 import errors
 
 from tests.dbt.test_dbt_models import OBSERVED_AT, load_raw
-from tests.raw_fixtures import Warehouse, empty_warehouse
+from tests.raw_fixtures import Warehouse, empty_warehouse, run_dbt
 
 pytestmark = pytest.mark.postgres
 
@@ -43,7 +43,8 @@ def built(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     warehouse.execute(f"create role {role} nologin")
     warehouse.execute(f"create role {analyst} login password '{password}' in role {role}")
     load_raw(warehouse.conn)
-    warehouse.run_dbt("build", observed_at=OBSERVED_AT, env={"WAREHOUSE_PG_ANALYSTS_ROLE": role})
+    env = {**warehouse.env, "WAREHOUSE_PG_ANALYSTS_ROLE": role}
+    run_dbt(warehouse.path, "build", observed_at=OBSERVED_AT, env=env)
     yield Built(warehouse, analyst, password)
     warehouse.close()
 
