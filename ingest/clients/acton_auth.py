@@ -28,11 +28,8 @@ DEFAULT_BASE_URL = "https://api.actonsoftware.com"
 
 @dataclass(frozen=True, repr=False)
 class ActOnConfig(ClientConfig):
+    env_prefix = "ACTON"
     base_url: str = env_field("ACTON_BASE_URL", DEFAULT_BASE_URL, without_trailing_slash)
-    client_id: str = env_field("ACTON_CLIENT_ID")
-    client_secret: str = env_field("ACTON_CLIENT_SECRET")
-    username: str = env_field("ACTON_USERNAME")
-    password: str = env_field("ACTON_PASSWORD")
     rate_per_s: float = env_field("ACTON_RATE_PER_S", 5.0, float)
 
     def __repr__(self) -> str:  # the dataclass repr would print the secrets

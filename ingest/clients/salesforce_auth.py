@@ -51,11 +51,8 @@ def _api_version(version: str) -> str:
 
 @dataclass(frozen=True, repr=False)
 class SalesforceConfig(ClientConfig):
+    env_prefix = "SALESFORCE"
     login_url: str = env_field("SALESFORCE_LOGIN_URL", DEFAULT_LOGIN_URL, without_trailing_slash)
-    client_id: str = env_field("SALESFORCE_CLIENT_ID")
-    client_secret: str = env_field("SALESFORCE_CLIENT_SECRET")
-    username: str = env_field("SALESFORCE_USERNAME")
-    password: str = env_field("SALESFORCE_PASSWORD")
     security_token: str = env_field("SALESFORCE_SECURITY_TOKEN")
     jwt_key_file: str = env_field("SALESFORCE_JWT_KEY_FILE")
     refresh_token: str = env_field("SALESFORCE_REFRESH_TOKEN")
