@@ -2,7 +2,7 @@
     names. Staging carries each of them under cfg__<snake_case name>, so a custom or renamed field never
     collides with a standard column, and models read them through cfg_column(). -#}
 {% macro cfg_column(api_name) -%}
-    cfg__{{ modules.re.sub('([a-z0-9])([A-Z])', '\\1_\\2', api_name) | lower }}
+    cfg__{{ snake_case(api_name) }}
 {%- endmacro %}
 
 {#- A configured field's value as `type` (of `relation` when given); null when sync.yaml sets the field to null,

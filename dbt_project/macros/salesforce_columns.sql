@@ -1,3 +1,16 @@
+{#- The column a Salesforce API name stages as where no model renames it: snake case (LeadSource -> lead_source,
+    ConvertedAccountId -> converted_account_id), the name analysts can guess from Salesforce's. -#}
+{% macro snake_case(api_name) -%}
+    {{ modules.re.sub('([a-z0-9])([A-Z])', '\\1_\\2', api_name) | lower }}
+{%- endmacro %}
+
+{#- A run of Salesforce fields staged as they are, each under its snake_case name, in the order given. -#}
+{% macro salesforce_fields(api_names) -%}
+    {%- for api_name in api_names %}
+    {{ adapter.quote(api_name) }} as {{ snake_case(api_name) }}{{ ',' if not loop.last }}
+    {%- endfor %}
+{%- endmacro %}
+
 {#- Salesforce's system fields as the staging models carry them, named by `fields` (API names, in the model's
     column order): IsDeleted false when null, the dates as timestamps. -#}
 {% macro salesforce_system_columns(fields) -%}

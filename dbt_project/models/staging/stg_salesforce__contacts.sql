@@ -1,12 +1,8 @@
 select
     "Id" as contact_id,
-    "AccountId" as account_id,
-    "FirstName" as first_name,
-    "LastName" as last_name,
+    {{ salesforce_fields(['AccountId', 'FirstName', 'LastName']) }},
     {{ email_columns('"Email"') }},
-    "Title" as title,
-    "LeadSource" as lead_source,
-    "OwnerId" as owner_id,
+    {{ salesforce_fields(['Title', 'LeadSource', 'OwnerId']) }},
     {{ salesforce_email_status_columns() }},
     {{ salesforce_system_columns(['IsDeleted', 'CreatedDate', 'LastModifiedDate', 'LastModifiedById']) }}
     {{ configured_salesforce_columns('contact') }}

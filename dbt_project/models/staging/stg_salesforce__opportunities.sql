@@ -2,9 +2,7 @@
 select
     "Id" as opportunity_id,
     "Name" as opportunity_name,
-    "AccountId" as account_id,
-    "OwnerId" as owner_id,
-    "ContactId" as contact_id,
+    {{ salesforce_fields(['AccountId', 'OwnerId', 'ContactId']) }},
     "Type" as opportunity_type,
     {{ salesforce_system_columns(['IsDeleted', 'CreatedDate', 'LastModifiedDate']) }}
     {{ configured_salesforce_columns('opportunity') }}

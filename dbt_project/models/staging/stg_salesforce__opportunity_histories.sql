@@ -1,7 +1,6 @@
 select
     "Id" as opportunity_history_id,
-    "OpportunityId" as opportunity_id,
-    "StageName" as stage_name,
+    {{ salesforce_fields(['OpportunityId', 'StageName']) }},
     cast("Amount" as {{ type_double() }}) as amount,
     cast("CloseDate" as date) as close_date,
     cast("Probability" as {{ type_double() }}) as probability,
