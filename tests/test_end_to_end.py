@@ -4,10 +4,10 @@ What each system should hold is worked out here from those APIs alone (the rules
 written independently of the dbt models), then compared with what the run left there.
 
 Two worlds keep the runs few: a fresh sandbox for the sync sequence that changes the world (first run under
-lock faults, a run with nothing changed, a run after ``simulate`` under permanent row errors, the retry run), once
-on each warehouse target (the DuckDB file; WAREHOUSE=postgres, marker ``postgres``),
-and a shared one for the opt-out direction matrix and the invalid configurations (four opt-out runs, one
-direction each, on one warehouse, each with its own people, so nothing needs resetting between them).
+lock faults, a run with nothing changed, a run after ``simulate`` under permanent row errors, the retry run), and a
+shared one for the opt-out direction matrix and the invalid configurations (four opt-out runs, one direction each,
+on one warehouse, each with its own people, so nothing needs resetting between them). Each world runs once on each
+warehouse target (the DuckDB file; WAREHOUSE=postgres, marker ``postgres``).
 """
 
 from __future__ import annotations
@@ -374,12 +374,23 @@ def fast_acton(sb: Sandbox) -> Sandbox:
     return sb
 
 
-@pytest.fixture(scope="module")
-def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
+ON_EACH_WAREHOUSE = ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+def warehouse_env(request: pytest.FixtureRequest, name: str) -> dict[str, str]:
+    """WAREHOUSE as the fixture's param names it, with a database ``name`` of the tests' server for Postgres."""
+    if request.param == "duckdb":
+        return {"WAREHOUSE": "duckdb"}
+    server: PostgresServer = request.getfixturevalue("postgres_warehouse_server")
+    return server.warehouse_env(server.create_database(name))
+
+
+@pytest.fixture(scope="module", params=ON_EACH_WAREHOUSE)
+def shared(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
     """A sandbox whose world only the opt-out matrix changes (each phase with its own people)."""
-    home = tmp_path_factory.mktemp("e2e_shared")
+    home = tmp_path_factory.mktemp(f"e2e_shared_{request.param}")
     sb = fast_acton(start(home / "sandbox", scale=SCALE, seed=21))
-    p = Pipeline(sb, home)
+    p = Pipeline(sb, home, warehouse_env=warehouse_env(request, "e2e_shared"))
     yield p
     p.close()
     sb.stop()
@@ -405,19 +416,15 @@ class FirstSync:
     started_at: datetime
 
 
-@pytest.fixture(scope="module", params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(scope="module", params=ON_EACH_WAREHOUSE)
 def first_sync(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[FirstSync]:
     """A fresh world, synced once with UNABLE_TO_LOCK_ROW on 10% of the rows of every Bulk 2.0 write; on each
     warehouse target (WAREHOUSE=postgres: a database of the tests' Postgres server)."""
     home = tmp_path_factory.mktemp(f"e2e_main_{request.param}")
-    warehouse_env = {"WAREHOUSE": "duckdb"}
-    if request.param == "postgres":
-        server: PostgresServer = request.getfixturevalue("postgres_warehouse_server")
-        warehouse_env = server.warehouse_env(server.create_database("e2e_main"))
     sb = fast_acton(start(home / "sandbox", scale=SCALE, seed=5))
-    p = Pipeline(sb, home, main_config(), warehouse_env)
+    p = Pipeline(sb, home, main_config(), warehouse_env(request, "e2e_main"))
     try:
         before = observe(p)
         sb.faults(
