@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +29,7 @@ import duckdb
 import pytest
 import yaml
 
+from common import warehouse
 from ingest.clients.acton_client import ActOnClient
 from ingest.clients.salesforce_client import SalesforceClient
 from ingest.extract.acton import RECORD_HEADINGS
@@ -405,7 +406,7 @@ class World:
 
     @contextmanager
     def warehouse_conn(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        conn = duckdb.connect(str(self.warehouse), read_only=True)
+        conn = warehouse.connect(env=self.env, read_only=True)
         try:
             yield conn
         finally:
@@ -445,9 +446,15 @@ class World:
         return self.sandbox.stats(system)["by_endpoint"]
 
 
-def start_world(root: Path, seed: int = SEED, scale: int = SCALE, orphans: bool = False) -> World:
+def start_world(
+    root: Path,
+    seed: int = SEED,
+    scale: int = SCALE,
+    orphans: bool = False,
+    warehouse_env: Mapping[str, str] | None = None,
+) -> World:
     """A sandbox of ``seed`` with the messy records (and the orphan references if asked), and the
-    environment a sync of it runs with."""
+    environment a sync of it runs with: the DuckDB file under ``root``, or the warehouse ``warehouse_env`` names."""
     sandbox = start(root / "sandbox", scale=scale, seed=seed)
     home = root / "dagster_home"
     home.mkdir(parents=True, exist_ok=True)
@@ -464,6 +471,8 @@ def start_world(root: Path, seed: int = SEED, scale: int = SCALE, orphans: bool 
         "SYNC_CONFIG": str(root / "sync.yaml"),
         "SALESFORCE_BULK_THRESHOLD": str(EXTRACT_BULK_THRESHOLD),
         "PYTHONUNBUFFERED": "1",
+        "WAREHOUSE": "duckdb",
+        **(warehouse_env or {}),
     }
     world = World(root, sandbox, env)
     try:

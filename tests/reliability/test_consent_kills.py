@@ -1,7 +1,8 @@
 """SIGKILL at each write step by name — the list merge upload, the score push, the opt-out upload, the
 HasOptedOutOfEmail write through sObject Collections and through Bulk 2.0 — each followed by a run on the same
-Dagster instance (the committed config: the one-writer pool, the run guard) and warehouse. After the runs settle,
-judged from the sandbox's own state, never from the warehouse:
+Dagster instance (the committed config: the one-writer pool, the run guard) and warehouse, on each warehouse
+target (the DuckDB file; WAREHOUSE=postgres, where a killed process's open transaction is the server's to roll
+back). After the runs settle, judged from the sandbox's own state, never from the warehouse:
 
 - every opt-out Act-On accepted from our uploads, and every Salesforce box the sync changed, is a row of the
   consent ledger (a kill between the call and the ledger write loses none);
@@ -20,7 +21,7 @@ import dagster as dg
 import pytest
 
 from tests.reliability.harness import REPO, World, start_world
-from tests.test_end_to_end import OPTOUT, SCORE_FIELD, normalised
+from tests.test_end_to_end import ON_EACH_WAREHOUSE, OPTOUT, SCORE_FIELD, normalised, warehouse_env
 
 pytestmark = [pytest.mark.reliability, pytest.mark.timeout(1800)]
 
@@ -100,9 +101,9 @@ def acton_opt_out(world: World, emails: list[str]) -> None:
     world.sandbox.admin("acton", "POST", "mutate", {"ops": ops})
 
 
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    w = start_world(tmp_path, seed=SEED)
+@pytest.fixture(params=ON_EACH_WAREHOUSE)
+def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
+    w = start_world(tmp_path, seed=SEED, warehouse_env=warehouse_env(request, "consent_kills"))
     # the committed instance: a killed run holding the duckdb pool's slot must not block the next one
     shutil.copy(REPO / ".dagster" / "dagster.yaml", Path(w.env["DAGSTER_HOME"]) / "dagster.yaml")
     yield w
