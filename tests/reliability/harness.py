@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import duckdb
@@ -34,6 +35,7 @@ from ingest.clients.acton_client import ActOnClient
 from ingest.clients.salesforce_client import SalesforceClient
 from ingest.extract.acton import RECORD_HEADINGS
 from sandbox.launcher import Sandbox, start
+from tests.raw_fixtures import duckdb_env
 from tests.reliability.sync_process import RESULT_PREFIX
 
 REPO = Path(__file__).resolve().parents[2]
@@ -451,10 +453,11 @@ def start_world(
     seed: int = SEED,
     scale: int = SCALE,
     orphans: bool = False,
-    warehouse_env: Mapping[str, str] | None = None,
+    warehouse_env: Mapping[str, str] = MappingProxyType({}),
 ) -> World:
     """A sandbox of ``seed`` with the messy records (and the orphan references if asked), and the
-    environment a sync of it runs with: the DuckDB file under ``root``, or the warehouse ``warehouse_env`` names."""
+    environment a sync of it runs with: the DuckDB file under ``root``, unless ``warehouse_env`` names another
+    warehouse."""
     sandbox = start(root / "sandbox", scale=scale, seed=seed)
     home = root / "dagster_home"
     home.mkdir(parents=True, exist_ok=True)
@@ -465,14 +468,13 @@ def start_world(
     env = {
         **os.environ,
         **sandbox.env,
-        "WAREHOUSE_PATH": str(root / "warehouse.duckdb"),
+        **duckdb_env(root / "warehouse.duckdb"),
         "TOKEN_CACHE_PATH": str(root / "tokens.json"),
         "DAGSTER_HOME": str(home),
         "SYNC_CONFIG": str(root / "sync.yaml"),
         "SALESFORCE_BULK_THRESHOLD": str(EXTRACT_BULK_THRESHOLD),
         "PYTHONUNBUFFERED": "1",
-        "WAREHOUSE": "duckdb",
-        **(warehouse_env or {}),
+        **warehouse_env,
     }
     world = World(root, sandbox, env)
     try:
